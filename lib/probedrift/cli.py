@@ -1,0 +1,102 @@
+"""The ``probedrift`` command line: ``embed``, ``run``, ``book`` and ``bench``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from .errors import ProbedriftError
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    from . import data
+    from .embed import ExtractionInfo, embed_texts
+
+    ds = data.prepare(args.dataset, args.n, seed=args.seed) if args.n else data.load(args.dataset)
+    texts = ds.texts
+    info = ExtractionInfo()
+    t0 = time.perf_counter()
+    out = embed_texts(
+        args.model, texts, args.layers, args.pooling, args.max_length, args.chat_template, args.batch_size,
+        dtype=args.dtype, device=args.device, progress=not args.quiet, info=info,
+    )
+    seconds = time.perf_counter() - t0
+    print(f"model {args.model}  dataset {args.dataset} ({len(texts)} texts, fingerprint {ds.fingerprint[:12]})")
+    for layer, arr in out.items():
+        key = info.keys.get(layer, "")
+        print(f"  layer {layer:>3}: shape {tuple(arr.shape)} {arr.dtype}  cache entry {key[:16]}")
+    status = "cache hit" if info.cache_hit else f"computed ({info.n_tokens} tokens, resumed chunks: {info.resumed_chunks})"
+    print(f"{status} in {seconds:.2f} s")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .runner import run_profile
+
+    return run_profile(args.profile, overrides=args.set, device=args.device, results_root=args.results)
+
+
+def _cmd_book(args: argparse.Namespace) -> int:
+    from .book import build_book
+
+    return build_book(args.profile, results_root=args.results, strict=args.strict)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    return run_bench(quick=args.quick, out_dir=args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="probedrift", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    e = sub.add_parser("embed", help="extract (or fetch from cache) pooled hidden states of a dataset")
+    e.add_argument("--model", default="gemma-3-270m", help="embedded name, hub id or local directory")
+    e.add_argument("--dataset", default="comments", help="embedded name, civil_comments, or a CSV/JSONL/parquet path")
+    e.add_argument("--n", type=int, default=0, help="balanced sample of N texts per class (0 = all)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--layers", type=int, nargs="+", default=[-1], help="hidden-state indices, negative allowed")
+    e.add_argument("--pooling", default="last_token", help="last_token | mean | mean_skip_first")
+    e.add_argument("--max-length", type=int, default=256)
+    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--chat-template", action="store_true", help="wrap each text as a user turn")
+    e.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
+    e.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=_cmd_embed)
+
+    r = sub.add_parser("run", help="execute the study's notebooks for a profile with papermill")
+    r.add_argument("--profile", default="smoke", help="smoke | default | paper, or a path to a YAML profile")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a profile key")
+    r.add_argument("--device", default=None, help="auto | cpu | cuda (overrides the profile)")
+    r.add_argument("--results", default="results", help="root directory of run outputs")
+    r.set_defaults(func=_cmd_run)
+
+    b = sub.add_parser("book", help="build the Jupyter Book from results/<profile>/")
+    b.add_argument("--profile", default="default")
+    b.add_argument("--results", default="results")
+    b.add_argument("--strict", action="store_true", help="turn warnings into errors (-W)")
+    b.set_defaults(func=_cmd_book)
+
+    m = sub.add_parser("bench", help="performance benchmark; writes results/bench/bench.{json,md}")
+    m.add_argument("--quick", action="store_true", help="tiny sizes, to check the code still runs")
+    m.add_argument("--out", default=os.path.join("results", "bench"))
+    m.set_defaults(func=_cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ProbedriftError as exc:
+        print(f"probedrift: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Shared fixtures. Tests run offline: models and data come from installed packages or tmp files."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def gemma():
+    """The embedded base model, loaded once per test session (converted to safetensors on first use)."""
+    from probedrift import models
+
+    return models.load("gemma-3-270m", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def smollm():
+    """The embedded instruct model, loaded once per test session."""
+    from probedrift import models
+
+    return models.load("smollm2-135m-instruct", device="cpu")
+
+
+@pytest.fixture
+def isolated_embedding_cache(tmp_path, monkeypatch):
+    """An empty embedding cache for one test; converted models stay in the shared cache.
+
+    The model conversions are reused through a symlink so a test does not pay them again.
+    """
+    from probedrift import models
+
+    shared_models = models.cache_root() / "models"
+    shared_models.mkdir(parents=True, exist_ok=True)
+    root = tmp_path / "cache"
+    root.mkdir()
+    (root / "models").symlink_to(shared_models, target_is_directory=True)
+    monkeypatch.setenv("PROBEDRIFT_CACHE_DIR", str(root))
+    return root

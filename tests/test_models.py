@@ -1,0 +1,106 @@
+"""Model resolution and loading: embedded, local directory, and the hub path through a local HF cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from probedrift import models
+from probedrift.errors import ProbedriftError
+
+
+def _tiny_llama_dir(path, seed=0):
+    """A real (random-weight) Llama model directory with the embedded SmolLM2 tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaModel
+
+    torch.manual_seed(seed)
+    tok = AutoTokenizer.from_pretrained(str(models.converted_dir("smollm2-135m-instruct")))
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128)
+    LlamaModel(cfg).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return _tiny_llama_dir(tmp_path_factory.mktemp("tiny-llama"))
+
+
+def test_embedded_specs_resolve_without_loading():
+    for name in models.EMBEDDED_MODELS:
+        s = models.spec(name)
+        assert s.source == "embedded" and name in s.identity
+
+
+def test_unknown_name_lists_embedded_models_and_alternatives():
+    with pytest.raises(ProbedriftError) as exc:
+        models.spec("not-a-model")
+    msg = str(exc.value)
+    assert "gemma-3-270m" in msg and "smollm2-135m-instruct" in msg and "hub id" in msg and "directory" in msg
+
+
+def test_local_dir_without_weights_or_tokenizer(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ProbedriftError, match="weights.*tokenizer"):
+        models.spec(str(tmp_path))
+
+
+def test_local_directory_loads_and_extracts(tiny_dir, isolated_embedding_cache):
+    from probedrift import embed
+
+    m = models.load(str(tiny_dir), device="cpu")
+    assert m.spec.source == "local" and m.num_layers == 3 and m.hidden_size == 32
+    out = embed.extract(m, ["hello world", "a second, longer text here"], [1, -1], progress=False)
+    assert out[1].shape == (2, 32) and np.isfinite(out[-1]).all()
+
+
+def test_local_identity_follows_the_weights(tmp_path):
+    a = _tiny_llama_dir(tmp_path / "a", seed=0)
+    b = _tiny_llama_dir(tmp_path / "b", seed=1)
+    assert models.spec(str(a)).identity == models.spec(str(a)).identity
+    assert models.spec(str(a)).identity != models.spec(str(b)).identity
+
+
+def test_trust_remote_code_is_off_by_default():
+    import inspect
+
+    assert inspect.signature(models.load).parameters["trust_remote_code"].default is False
+
+
+def test_hub_id_path_through_a_local_hf_cache(tiny_dir, tmp_path):
+    """The hub code path (an owner/name id, offline, resolved via the HF cache layout), no mock."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--probedrift-test--tiny-llama"
+    snap = repo / "snapshots" / commit
+    snap.mkdir(parents=True)
+    for f in tiny_dir.iterdir():
+        (snap / f.name).write_bytes(f.read_bytes())
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    script = textwrap.dedent("""
+        import json
+        from probedrift import models, embed
+        m = models.load("probedrift-test/tiny-llama", device="cpu")
+        out = embed.extract(m, ["hello", "world again"], [-1], cache=False, progress=False)
+        print(json.dumps({"identity": m.identity, "source": m.spec.source, "shape": list(out[-1].shape)}))
+    """)
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1",
+           "PROBEDRIFT_CACHE_DIR": str(tmp_path / "pd")}
+    res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    got = json.loads(res.stdout.strip().splitlines()[-1])
+    assert got == {"identity": f"probedrift-test/tiny-llama@{commit}", "source": "hub", "shape": [2, 32]}
+
+
+def test_missing_hub_model_offline_gives_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ProbedriftError, match="could not load hub model"):
+        models.load("probedrift-test/does-not-exist", device="cpu")
