@@ -1,0 +1,263 @@
+"""Tests for probedrift.metrics: agreement with scikit-learn, hand-computed cases, calibration, intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+from probedrift.errors import ProbedriftError
+from probedrift.metrics import (
+    METRIC_NAMES,
+    aggregate_seeds,
+    bootstrap_ci,
+    confidence,
+    expected_calibration_error,
+    high_confidence_accuracy,
+    predictions,
+    probe_metrics,
+    probe_metrics_batch,
+    reliability_table,
+    roc_auc,
+    roc_auc_batch,
+    silent_failure_rate,
+    silent_failure_share,
+)
+
+SETTINGS = settings(deadline=None, max_examples=25, derandomize=True)
+
+
+def _labels_probs(seed: int, n: int, rows: int = 1, round_to: int | None = None):
+    """Random labels with both classes and probabilities (optionally rounded, to create ties)."""
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.arange(n) % 2)
+    P = rng.random((rows, n))
+    if round_to is not None:
+        P = np.round(P, round_to)
+    return y, P
+
+
+# --------------------------------------------------------------------------- hand-computed cases
+
+
+def test_small_case_by_hand():
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0.1, 0.6, 0.35, 0.9])
+    # positive-negative pairs ranked correctly: (.35>.1), (.9>.1), (.9>.6); wrong: (.35<.6) -> 3/4
+    assert roc_auc(y, p) == pytest.approx(0.75)
+    m = probe_metrics(y, p)
+    assert m["accuracy"] == pytest.approx(0.5)
+    assert m["f1"] == pytest.approx(0.5)  # tp=1, fp=1, fn=1
+    assert m["mean_confidence"] == pytest.approx((0.9 + 0.6 + 0.65 + 0.9) / 4)
+    assert m["mean_confidence_correct"] == pytest.approx(0.9)
+    assert m["mean_confidence_wrong"] == pytest.approx((0.6 + 0.65) / 2)
+
+
+def test_confidence_and_predictions():
+    p = np.array([0.0, 0.2, 0.5, 0.7, 1.0])
+    np.testing.assert_allclose(confidence(p), [1.0, 0.8, 0.5, 0.7, 1.0])
+    np.testing.assert_array_equal(predictions(p), [0, 0, 1, 1, 1])
+
+
+def test_silent_failure_figures_on_crafted_example():
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    p = np.array([0.95, 0.1, 0.3, 0.15, 0.05, 0.9, 0.6, 0.2, 0.4, 0.8])
+    # errors at 1, 2, 3, 5, 6, 9 (6); confident (>= 0.8) among them: 1, 3, 5, 9 (the last exactly 0.8)
+    assert silent_failure_share(y, p, tau=0.8) == pytest.approx(4 / 6)
+    assert silent_failure_rate(y, p, tau=0.8) == pytest.approx(4 / 10)
+    # confident samples: 0, 1, 3, 4, 5, 7, 9; correct among them: 0, 4, 7
+    assert high_confidence_accuracy(y, p, tau=0.8) == pytest.approx(3 / 7)
+    # a stricter threshold drops the boundary case and the 0.85 one
+    assert silent_failure_share(y, p, tau=0.88) == pytest.approx(2 / 6)
+
+
+def test_silent_failure_share_is_nan_without_errors():
+    y = np.array([0, 1, 0, 1])
+    p = np.array([0.1, 0.9, 0.3, 0.7])
+    assert np.isnan(silent_failure_share(y, p))
+    assert silent_failure_rate(y, p) == 0.0
+
+
+@pytest.mark.parametrize("tau", [0.5, 1.0, 0.3, 1.2])
+def test_tau_outside_open_interval_is_rejected(tau):
+    y, P = _labels_probs(0, 10)
+    with pytest.raises(ProbedriftError, match="tau"):
+        silent_failure_share(y, P[0], tau)
+    with pytest.raises(ProbedriftError, match="tau"):
+        silent_failure_rate(y, P[0], tau)
+
+
+@pytest.mark.parametrize(
+    ("y", "p", "match"),
+    [
+        ([0, 2, 1], [0.1, 0.2, 0.3], "binary"),
+        ([0, 1, 1], [0.1, 1.2, 0.3], r"\[0, 1\]"),
+        ([0, 1, 1], [0.1, np.nan, 0.3], r"\[0, 1\]"),
+        ([0, 1, 1], [0.1, 0.2], "same length"),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(y, p, match):
+    with pytest.raises(ProbedriftError, match=match):
+        probe_metrics(y, p)
+
+
+def test_auc_needs_both_classes():
+    with pytest.raises(ProbedriftError, match="both classes"):
+        roc_auc([1, 1, 1], [0.2, 0.5, 0.9])
+    assert np.isnan(roc_auc_batch([1, 1, 1], np.array([[0.2, 0.5, 0.9]]))[0])
+
+
+# --------------------------------------------------------------------------- scikit-learn agreement
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), n=st.integers(4, 300), round_to=st.sampled_from([None, 1, 2]))
+def test_auc_accuracy_f1_agree_with_sklearn(seed, n, round_to):
+    y, P = _labels_probs(seed, n, rows=3, round_to=round_to)
+    batch = roc_auc_batch(y, P)
+    for row in range(P.shape[0]):
+        p = P[row]
+        assert roc_auc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+        assert batch[row] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+        m = probe_metrics(y, p)
+        pred = (p >= 0.5).astype(int)
+        assert m["accuracy"] == pytest.approx(accuracy_score(y, pred))
+        assert m["f1"] == pytest.approx(f1_score(y, pred, zero_division=0.0))
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), n=st.integers(4, 200), round_to=st.sampled_from([None, 1]))
+def test_batch_metrics_equal_per_row_metrics(seed, n, round_to):
+    y, P = _labels_probs(seed, n, rows=4, round_to=round_to)
+    P[1] = np.where(y == 1, 0.97, 0.02)  # a perfect row: no errors, share undefined
+    batch = probe_metrics_batch(y, P, tau=0.8, ece_bins=5)
+    assert list(batch) == list(METRIC_NAMES)
+    for row in range(P.shape[0]):
+        single = probe_metrics(y, P[row], tau=0.8, ece_bins=5)
+        for name in METRIC_NAMES:
+            np.testing.assert_allclose(batch[name][row], single[name], atol=1e-12, equal_nan=True)
+
+
+def test_batch_accepts_per_row_labels():
+    y, P = _labels_probs(3, 50, rows=2)
+    Y = np.stack([y, 1 - y])
+    out = roc_auc_batch(Y, P)
+    assert out[0] == pytest.approx(roc_auc_score(y, P[0]))
+    assert out[1] == pytest.approx(roc_auc_score(1 - y, P[1]))
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def test_ece_near_zero_for_calibrated_and_large_for_overconfident():
+    rng = np.random.default_rng(0)
+    p = rng.random(100_000)
+    y_calibrated = (rng.random(p.size) < p).astype(int)
+    assert expected_calibration_error(y_calibrated, p) < 0.02
+    # true probability is pulled halfway to 0.5, but the probe reports p: overconfident
+    y_over = (rng.random(p.size) < 0.5 + 0.5 * (p - 0.5)).astype(int)
+    ece_over = expected_calibration_error(y_over, p)
+    assert ece_over > 0.08
+    assert high_confidence_accuracy(y_over, p, 0.9) < 0.8
+
+
+def test_reliability_table_matches_ece():
+    y, P = _labels_probs(5, 500)
+    table = reliability_table(y, P[0], bins=5)
+    assert list(table.columns) == ["bin_low", "bin_high", "count", "mean_confidence", "accuracy"]
+    assert table["count"].sum() == 500
+    np.testing.assert_allclose(table["bin_low"], [0.5, 0.6, 0.7, 0.8, 0.9])
+    filled = table[table["count"] > 0]
+    ece = (filled["count"] / 500 * (filled["accuracy"] - filled["mean_confidence"]).abs()).sum()
+    assert expected_calibration_error(y, P[0], bins=5) == pytest.approx(ece, abs=1e-12)
+    assert filled["mean_confidence"].between(filled["bin_low"], filled["bin_high"]).all()
+
+
+def test_ece_confidence_range_and_bin_errors():
+    y, P = _labels_probs(6, 300)
+    wide = reliability_table(y, P[0], bins=10, confidence_range=(0.0, 1.0))
+    assert wide["count"].iloc[:5].sum() == 0  # max-class confidence never falls below 0.5
+    with pytest.raises(ProbedriftError, match="confidence_range"):
+        expected_calibration_error(y, P[0], confidence_range=(0.7, 0.6))
+    with pytest.raises(ProbedriftError, match="bins"):
+        expected_calibration_error(y, P[0], bins=0)
+
+
+# --------------------------------------------------------------------------- intervals
+
+
+def _noisy_probe(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.arange(n) % 2)
+    p = 1 / (1 + np.exp(-(1.5 * (2 * y - 1) + rng.standard_normal(n))))
+    return y, p
+
+
+def test_bootstrap_ci_contains_value_and_narrows_with_n():
+    widths = {}
+    for n in (200, 3200):
+        y, p = _noisy_probe(n, seed=1)
+        for metric in ("auc", "accuracy", "ece"):
+            value, lo, hi = bootstrap_ci(metric, y, p, n_boot=300, seed=0)
+            assert lo <= value <= hi
+            widths[metric, n] = hi - lo
+    for metric in ("auc", "accuracy"):
+        # width shrinks like 1/sqrt(n): a 16x larger set gives about a 4x narrower interval
+        assert widths[metric, 3200] < 0.5 * widths[metric, 200]
+
+
+def test_bootstrap_callable_matches_named_metric():
+    y, p = _noisy_probe(300, seed=2)
+    named = bootstrap_ci("accuracy", y, p, n_boot=200, seed=4)
+    fn = bootstrap_ci(lambda yy, pp: accuracy_score(yy, pp >= 0.5), y, p, n_boot=200, seed=4)
+    np.testing.assert_allclose(named, fn, atol=1e-12)
+    assert bootstrap_ci("auc", y, p, n_boot=200, seed=4) != bootstrap_ci("auc", y, p, n_boot=200, seed=5)
+
+
+def test_bootstrap_rejects_bad_arguments():
+    y, p = _noisy_probe(50, seed=3)
+    with pytest.raises(ProbedriftError, match="unknown metric"):
+        bootstrap_ci("precision", y, p)
+    with pytest.raises(ProbedriftError, match="level"):
+        bootstrap_ci("auc", y, p, level=1.5)
+
+
+def test_aggregate_seeds_student_t_interval():
+    df = pd.DataFrame(
+        {
+            "drift_type": ["a"] * 3 + ["b"],
+            "sigma": [0.1] * 4,
+            "seed": [0, 1, 2, 0],
+            "auc": [0.6, 0.7, 0.8, 0.55],
+            "ece": [0.1, np.nan, 0.3, 0.2],
+        }
+    )
+    out = aggregate_seeds(df, ["drift_type", "sigma"], ["auc", "ece"]).set_index("drift_type")
+    lo, hi = stats.t.interval(0.95, 2, loc=0.7, scale=np.std([0.6, 0.7, 0.8], ddof=1) / np.sqrt(3))
+    assert out.loc["a", "auc_mean"] == pytest.approx(0.7)
+    assert out.loc["a", "auc_ci_low"] == pytest.approx(lo)
+    assert out.loc["a", "auc_ci_high"] == pytest.approx(hi)
+    assert out.loc["a", "n_seeds"] == 3
+    # NaN seeds are skipped: two defined values
+    lo2, hi2 = stats.t.interval(0.95, 1, loc=0.2, scale=np.std([0.1, 0.3], ddof=1) / np.sqrt(2))
+    assert out.loc["a", "ece_ci_low"] == pytest.approx(lo2)
+    assert out.loc["a", "ece_ci_high"] == pytest.approx(hi2)
+    # one seed: the interval collapses to the value
+    assert out.loc["b", "n_seeds"] == 1
+    assert out.loc["b", "auc_ci_low"] == out.loc["b", "auc_ci_high"] == pytest.approx(0.55)
+    # a higher level gives a wider interval
+    wide = aggregate_seeds(df, "drift_type", ["auc"], level=0.99).set_index("drift_type")
+    assert wide.loc["a", "auc_ci_high"] > hi
+
+
+def test_aggregate_seeds_defaults_and_errors():
+    df = pd.DataFrame({"g": ["x", "x"], "seed": [0, 1], "auc": [0.5, 0.7], "label": ["p", "q"]})
+    out = aggregate_seeds(df, "g")
+    assert {"auc_mean", "auc_ci_low", "auc_ci_high", "n_seeds"} <= set(out.columns)
+    assert not any(c.startswith(("seed_", "label_")) for c in out.columns)
+    with pytest.raises(ProbedriftError, match="not in the table"):
+        aggregate_seeds(df, "g", ["f1"])
