@@ -11,23 +11,38 @@ from .errors import ProbedriftError
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
-    from . import data
-    from .embed import ExtractionInfo, embed_texts
+    from . import embed
+    from .models import spec
 
-    ds = data.prepare(args.dataset, args.n, seed=args.seed) if args.n else data.load(args.dataset)
-    texts = ds.texts
-    info = ExtractionInfo()
     t0 = time.perf_counter()
-    out = embed_texts(
-        args.model, texts, args.layers, args.pooling, args.max_length, args.chat_template, args.batch_size,
-        dtype=args.dtype, device=args.device, progress=not args.quiet, info=info,
-    )
+    request = {
+        "model": spec(args.model).identity, "dataset": embed.dataset_source_identity(args.dataset),
+        "n": args.n, "seed": args.seed, "layers": args.layers, "pooling": args.pooling,
+        "max_length": args.max_length, "chat_template": args.chat_template,
+        "dtype": embed.cheap_dtype_name(args.dtype, args.device),
+    }
+    found = embed.lookup_request(request)
+    if found is not None:
+        out, record = found
+        keys, hit = record["keys"], True
+        n_texts, fingerprint, n_tokens, resumed = record["n_texts"], record["fingerprint"], 0, 0
+    else:
+        from . import data
+
+        ds = data.prepare(args.dataset, args.n, seed=args.seed) if args.n else data.load(args.dataset)
+        info = embed.ExtractionInfo()
+        out = embed.embed_texts(
+            args.model, ds.texts, args.layers, args.pooling, args.max_length, args.chat_template,
+            args.batch_size, dtype=args.dtype, device=args.device, progress=not args.quiet, info=info,
+        )
+        keys, hit = {str(k): v for k, v in info.keys.items()}, info.cache_hit
+        n_texts, fingerprint, n_tokens, resumed = len(ds), ds.fingerprint, info.n_tokens, info.resumed_chunks
+        embed.remember_request(request, info.keys, {"n_texts": n_texts, "fingerprint": fingerprint})
     seconds = time.perf_counter() - t0
-    print(f"model {args.model}  dataset {args.dataset} ({len(texts)} texts, fingerprint {ds.fingerprint[:12]})")
+    print(f"model {args.model}  dataset {args.dataset} ({n_texts} texts, fingerprint {fingerprint[:12]})")
     for layer, arr in out.items():
-        key = info.keys.get(layer, "")
-        print(f"  layer {layer:>3}: shape {tuple(arr.shape)} {arr.dtype}  cache entry {key[:16]}")
-    status = "cache hit" if info.cache_hit else f"computed ({info.n_tokens} tokens, resumed chunks: {info.resumed_chunks})"
+        print(f"  layer {layer:>3}: shape {tuple(arr.shape)} {arr.dtype}  cache entry {keys.get(str(layer), '')[:16]}")
+    status = "cache hit" if hit else f"computed ({n_tokens} tokens, resumed chunks: {resumed})"
     print(f"{status} in {seconds:.2f} s")
     return 0
 

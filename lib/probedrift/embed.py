@@ -302,6 +302,20 @@ def cached_or_none(model_name: str, texts: list[str], layers, pooling: str, max_
     return found
 
 
+def _keys_for(model_name, texts, layers, pooling, max_length, dtype, chat_template, revision) -> dict:
+    from .models import spec
+
+    s = spec(model_name, revision)
+    num_layers = _known_num_layers(s.identity)
+    store = ArrayCache(cache_root() / "embeddings")
+    fp = texts_fingerprint(list(texts))
+    return {
+        layer: store.key(cache_components(s.identity, fp, normalize_layer(layer, num_layers), pooling,
+                                          max_length, dtype, chat_template))
+        for layer in layers
+    }
+
+
 def _known_num_layers(identity: str) -> int | None:
     import json
 
@@ -358,7 +372,82 @@ def embed_texts(
     hit = cached_or_none(model_name, texts, layers, pooling, max_length, dtype_name, chat_template, revision=revision)
     if hit is not None:
         info.cache_hit, info.seconds, info.n_texts = True, time.perf_counter() - t0, len(texts)
+        info.keys = _keys_for(model_name, texts, layers, pooling, max_length, dtype_name, chat_template, revision)
         return hit
     model = load(model_name, dtype=dtype, device=device, revision=revision, trust_remote_code=trust_remote_code)
     remember_num_layers(model)
     return extract(model, texts, layers, pooling, max_length, chat_template, batch_size, progress=progress, info=info)
+
+
+# ------------------------------------------------------------------------------------------------
+# Request memo: lets an identical command-line call be answered without importing torch or
+# re-reading the dataset. The request names its inputs by content (package versions, file hashes),
+# and its record only points at checksummed cache entries, so it can never serve stale arrays.
+# ------------------------------------------------------------------------------------------------
+
+
+def dataset_source_identity(name_or_path: str) -> str:
+    """Content identity of a dataset source: package versions for embedded data, a file hash otherwise."""
+    import importlib.metadata
+
+    from . import __version__
+
+    packages = {"comments": "insults", "prompts": "ollama-forge"}
+    if name_or_path in packages:
+        return f"{name_or_path}@{packages[name_or_path]}=={importlib.metadata.version(packages[name_or_path])}"
+    from pathlib import Path
+
+    path = Path(name_or_path)
+    if path.is_file():
+        h = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        return f"file:{h}@probedrift=={__version__}"
+    return f"{name_or_path}@unversioned"
+
+
+def _request_path(request: dict):
+    from .cache import canonical_key
+
+    return cache_root() / "requests" / f"{canonical_key(request)}.json"
+
+
+def cheap_dtype_name(dtype: str, device: str) -> str:
+    """The dtype ``auto`` resolves to, decided without importing torch (GPU = NVIDIA device node)."""
+    import os
+
+    if dtype != "auto":
+        return dtype
+    if device == "cpu":
+        return "float32"
+    return "bfloat16" if os.path.exists("/dev/nvidiactl") else "float32"
+
+
+def lookup_request(request: dict) -> tuple[dict[int, np.ndarray], dict] | None:
+    """Arrays and record of a memoised request, if every entry it points to is still valid."""
+    import json
+
+    try:
+        record = json.loads(_request_path(request).read_text())
+    except (OSError, ValueError):
+        return None
+    store = ArrayCache(cache_root() / "embeddings")
+    out = {}
+    for layer, key in record["keys"].items():
+        arr = store.get(key)
+        if arr is None:
+            return None
+        out[int(layer)] = arr
+    return out, record
+
+
+def remember_request(request: dict, keys: dict, record: dict) -> None:
+    """Store a request's record (embedding keys plus what the caller wants to print later)."""
+    import json
+
+    from .models import _atomic_write_text
+
+    path = _request_path(request)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write_text(path, json.dumps({**record, "keys": {str(k): v for k, v in keys.items()}}))
+    except OSError:
+        pass  # only the shortcut is lost
