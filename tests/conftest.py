@@ -42,3 +42,16 @@ def isolated_embedding_cache(tmp_path, monkeypatch):
     (root / "models").symlink_to(shared_models, target_is_directory=True)
     monkeypatch.setenv("PROBEDRIFT_CACHE_DIR", str(root))
     return root
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """``probedrift run --profile smoke`` into a temporary results root; returns the run directory."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("results")
+    res = subprocess.run([sys.executable, "-m", "probedrift.cli", "run", "--profile", "smoke", "--results", str(root)],
+                         capture_output=True, text=True, timeout=1800)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return root / "smoke"

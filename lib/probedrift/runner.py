@@ -1,0 +1,190 @@
+"""Execute the study's notebooks for a profile with papermill, and record provenance.
+
+``probedrift run --profile P`` runs ``notebooks/0*.ipynb`` in order into ``results/P/notebooks/``.
+The run's state lives in ``results/P/run.json``: ``running`` while it executes, then ``complete``
+or ``failed`` (with the notebook and cell). A new run first clears the previous run's tables,
+figures and notebooks, so no notebook can read a table left by an earlier (possibly failed) run;
+the expensive embeddings live in the content-addressed cache and are not lost. The book refuses
+to build from a run that is not ``complete``.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .errors import ProbedriftError
+from .profiles import apply_overrides, load_profile, repo_root
+
+KERNEL = "python3"
+RUN_SUBDIRS = ("notebooks", "metrics", "figures", "probes")
+VERSIONED_PACKAGES = (
+    "probedrift", "torch", "transformers", "numpy", "scipy", "scikit-learn", "pandas", "datasets",
+    "papermill", "nbval", "jupyter-book", "matplotlib", "seaborn", "torchdrift",
+)
+
+
+def notebook_paths() -> list[Path]:
+    """The study's notebooks, in execution order."""
+    return sorted((repo_root() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def finalize_notebook(path: Path) -> dict:
+    """Strip papermill's volatile metadata, hide the injected-parameters cell, render stored outputs.
+
+    Returns the notebook-level papermill metadata (timings) for the provenance file.
+    """
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            cell.metadata["tags"] = [*tags, "hide-input"]
+    meta = nb.metadata.pop("papermill", {})
+    nb.metadata["mystnb"] = {"execution_mode": "off"}
+    nbformat.write(nb, path)
+    return meta
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in VERSIONED_PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def git_commit() -> dict:
+    root = repo_root()
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                    capture_output=True, text=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": sha, "dirty": dirty}
+
+
+def device_description(device: str) -> dict:
+    import torch
+
+    from .models import resolve_device
+
+    dev = resolve_device(device)
+    info = {"requested": device, "resolved": str(dev), "torch_threads": torch.get_num_threads(),
+            "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()}
+    if dev.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(dev)
+    return info
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def run_state(run_dir: Path) -> dict:
+    """The state recorded in ``run.json`` (``{}`` when the directory holds no run)."""
+    try:
+        return json.loads((Path(run_dir) / "run.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def run_profile(
+    profile: str,
+    overrides: list[str] | None = None,
+    device: str | None = None,
+    results_root: str = "results",
+    notebooks: list[Path] | None = None,
+) -> int:
+    """Run every notebook for ``profile``; 0 on success, 1 (naming notebook and cell) on failure."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    params = load_profile(profile)
+    params = apply_overrides(params, overrides or [])
+    if device is not None:
+        params["device"] = device
+    root = repo_root()
+    run_dir = Path(results_root) / str(params.get("profile", Path(profile).stem))
+    if not run_dir.is_absolute():
+        run_dir = root / run_dir
+    params["results_dir"] = str(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for sub in RUN_SUBDIRS:
+        shutil.rmtree(run_dir / sub, ignore_errors=True)
+    for stale in ("provenance.json", "cache_keys.json"):
+        (run_dir / stale).unlink(missing_ok=True)
+    (run_dir / "notebooks").mkdir()
+    state = {"state": "running", "profile": params.get("profile"), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    _write_json(run_dir / "run.json", state)
+    timings = {}
+    t_run = time.perf_counter()
+    for nb_path in notebooks or notebook_paths():
+        out = run_dir / "notebooks" / nb_path.name
+        print(f"[probedrift run] {nb_path.name} ...", flush=True)
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(
+                str(nb_path), str(out), parameters=params, kernel_name=KERNEL, cwd=str(root),
+                progress_bar=False, request_save_on_cell_execute=True,
+            )
+        except PapermillExecutionError as exc:
+            state.update(state="failed", notebook=nb_path.name, cell=exc.exec_count, cell_index=exc.cell_index,
+                         error=f"{exc.ename}: {exc.evalue}", partial_notebook=str(out))
+            _write_json(run_dir / "run.json", state)
+            print(
+                f"probedrift run: notebook {nb_path.name} failed at cell {exc.exec_count} "
+                f"({exc.ename}: {exc.evalue}).\n  The partial executed notebook is kept at {out} for debugging.",
+                file=sys.stderr,
+            )
+            return 1
+        timings[nb_path.name] = round(time.perf_counter() - t0, 2)
+        finalize_notebook(out)
+        print(f"[probedrift run] {nb_path.name} done in {timings[nb_path.name]:.1f} s", flush=True)
+    keys_file = run_dir / "cache_keys.json"
+    provenance = {
+        "profile": params.get("profile"),
+        "parameters": params,
+        "packages": package_versions(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "git": git_commit(),
+        "device": device_description(str(params.get("device", "auto"))),
+        "timings_seconds": {**timings, "total": round(time.perf_counter() - t_run, 2)},
+        "cache_keys": json.loads(keys_file.read_text()) if keys_file.is_file() else {},
+    }
+    _write_json(run_dir / "provenance.json", provenance)
+    state.update(state="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                 seconds=provenance["timings_seconds"]["total"])
+    _write_json(run_dir / "run.json", state)
+    print(f"[probedrift run] {params.get('profile')} complete in {state['seconds']:.0f} s -> {run_dir}")
+    return 0
+
+
+def require_complete(run_dir: Path) -> dict:
+    """The run's state, or a clear error if the run is missing, running or failed."""
+    state = run_state(run_dir)
+    if state.get("state") != "complete":
+        what = state.get("state", "missing")
+        extra = f" (notebook {state.get('notebook')}, cell {state.get('cell')})" if what == "failed" else ""
+        raise ProbedriftError(
+            f"the run in {str(run_dir)!r} is {what}{extra}, so its outputs cannot be trusted",
+            f"run `probedrift run --profile {Path(run_dir).name}` to completion first",
+        )
+    return state
