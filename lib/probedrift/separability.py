@@ -1,0 +1,318 @@
+"""Class separability of embeddings: silhouette, Fisher ratio, class overlap, probe AUC (paper §3, Table 2).
+
+The paper compares base and instruction-tuned models by these measures but does not say in which
+space it computed them (open question 11). Here the space is a named parameter, ``space``:
+
+- ``"raw"``: the embeddings as extracted;
+- ``"normalized"``: rows scaled to unit L2 norm (points on the sphere, where the drift acts);
+- ``"normalized_standardized"`` (default): unit L2 norm, then each dimension z-scored over the
+  sample; this is the space the probe's logistic regression sees.
+
+:func:`cv_auc` always receives the embeddings as given, because its pipeline applies the probe's own
+normalisation. Labels are 0/1 with 1 = unsafe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import silhouette_score
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import Normalizer, StandardScaler
+
+from .errors import ProbedriftError, check_choice, check_positive
+from .probes import check_embeddings, check_labels, l2_normalize
+
+SPACES = ("raw", "normalized", "normalized_standardized")
+METRICS = ("silhouette", "fisher", "overlap", "cv_auc")
+_GRID_POINTS = 512
+
+
+def to_space(X: Any, space: str = "normalized_standardized") -> np.ndarray:
+    """Map embeddings into one of :data:`SPACES` (see the module docstring), as float64."""
+    check_choice("space", space, SPACES)
+    X = check_embeddings(X).astype(np.float64)
+    if space == "raw":
+        return X
+    X = l2_normalize(X)
+    if space == "normalized":
+        return X
+    return StandardScaler().fit_transform(X)
+
+
+def _check_xy(X: Any, y: Any, min_per_class: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    X = check_embeddings(X)
+    y = check_labels(y, X.shape[0])
+    smallest = int(np.bincount(y, minlength=2).min())
+    if smallest < min_per_class:
+        raise ProbedriftError(
+            f"the smaller class has {smallest} samples; this measure needs at least {min_per_class}",
+            "pass more samples of each class",
+        )
+    return X, y
+
+
+def silhouette(
+    X: Any, y: Any, metric: str = "cosine", sample_size: int | None = 2000, seed: int = 0
+) -> float:
+    """Mean silhouette ``S = (1/N) Σ (b_i − a_i) / max(a_i, b_i)`` with the two classes as clusters.
+
+    ``a_i`` is the mean distance of point i to its own class, ``b_i`` to the other class (sklearn's
+    ``silhouette_score``). Computed on a seeded random subsample of ``sample_size`` points (all
+    points if fewer, or if ``sample_size`` is None), because it costs O(N²). Range [−1, 1].
+    """
+    check_choice("silhouette metric", metric, ["cosine", "euclidean"])
+    X, y = _check_xy(X, y)
+    if sample_size is not None:
+        check_positive("sample_size", sample_size)
+    n = X.shape[0]
+    size = None if sample_size is None or sample_size >= n else int(sample_size)
+    return float(silhouette_score(X, y, metric=metric, sample_size=size, random_state=seed))
+
+
+def fisher_ratio(X: Any, y: Any, *, debiased: bool = False) -> float:
+    """Fisher ratio as in the paper (§3): ``F = ‖μ₁ − μ₀‖² / (mean_j σ²₀ⱼ + mean_j σ²₁ⱼ)``.
+
+    ``μ_k`` is the mean of class k; ``σ²_kj`` its variance in dimension j (population variance,
+    ddof = 0), averaged over the d dimensions. The numerator sums over dimensions while the
+    denominator averages, so F grows with d for a fixed per-dimension separation.
+
+    The plug-in numerator is biased upwards by sampling noise, ``E‖x̄₁ − x̄₀‖² = ‖μ₁ − μ₀‖² +
+    tr Σ₀/n₀ + tr Σ₁/n₁``, which is large when d is comparable to n (two identical classes of 500
+    points in d = 1024 score F ≈ 2). ``debiased=True`` subtracts the unbiased estimate of that term
+    (``tr S_k / n_k``, ddof = 1); it can then be slightly negative. The default is the paper's formula.
+    """
+    X, y = _check_xy(X, y)
+    X = X.astype(np.float64)
+    X0, X1 = X[y == 0], X[y == 1]
+    diff = X1.mean(axis=0) - X0.mean(axis=0)
+    within = X0.var(axis=0).mean() + X1.var(axis=0).mean()
+    if within == 0:
+        raise ProbedriftError(
+            "both classes have zero within-class variance", "pass embeddings that vary within a class"
+        )
+    between = diff @ diff
+    if debiased:
+        between -= sum(Xk.var(axis=0, ddof=1).sum() / Xk.shape[0] for Xk in (X0, X1))
+    return float(between / within)
+
+
+def _overlap_1d(s0: np.ndarray, s1: np.ndarray) -> float:
+    """``OVL = ∫ min(f₀, f₁)`` of two Gaussian KDEs on a shared grid (trapezoid rule)."""
+    for s in (s0, s1):
+        if np.ptp(s) == 0:
+            raise ProbedriftError(
+                "a class projects onto a single value, so its density is undefined",
+                "pass more varied samples of each class",
+            )
+    k0, k1 = scipy.stats.gaussian_kde(s0), scipy.stats.gaussian_kde(s1)
+    pad = 4.0 * max(np.sqrt(k0.covariance[0, 0]), np.sqrt(k1.covariance[0, 0]))
+    lo = min(s0.min(), s1.min()) - pad
+    hi = max(s0.max(), s1.max()) + pad
+    grid = np.linspace(lo, hi, _GRID_POINTS)
+    ovl = np.trapezoid(np.minimum(k0(grid), k1(grid)), grid)
+    return float(np.clip(ovl, 0.0, 1.0))
+
+
+def _halves(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded stratified split of the sample indices into two halves."""
+    rng = np.random.default_rng(seed)
+    a, b = [], []
+    for cls in (0, 1):
+        idx = rng.permutation(np.flatnonzero(y == cls))
+        a.append(idx[: idx.size // 2])
+        b.append(idx[idx.size // 2 :])
+    return np.concatenate(a), np.concatenate(b)
+
+
+def _cross_fitted_overlap(
+    XA: np.ndarray, yA: np.ndarray, XB: np.ndarray, yB: np.ndarray
+) -> float:
+    ovls = []
+    for Xf, yf, Xe, ye in ((XA, yA, XB, yB), (XB, yB, XA, yA)):
+        lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(Xf, yf)
+        s = lda.decision_function(Xe)
+        ovls.append(_overlap_1d(s[ye == 0], s[ye == 1]))
+    return float(np.mean(ovls))
+
+
+def class_overlap(X: Any, y: Any, seed: int = 0) -> float:
+    """Overlap of the two classes along the Fisher LDA direction, in [0, 1] (1 = identical, 0 = disjoint).
+
+    Definition (the paper reports "class overlap" without one):
+
+    1. split the sample into two stratified halves A and B (seeded);
+    2. fit a shrinkage LDA (``solver="lsqr"``, ``shrinkage="auto"``, Ledoit–Wolf) on A and project
+       B onto its discriminant direction; and the other way round (2-fold cross-fitting: in high
+       dimension a direction fitted and evaluated on the same points separates them even when the
+       classes are identical);
+    3. on each evaluated half, estimate the 1-D densities ``f₀, f₁`` of the projected classes with a
+       Gaussian KDE (Scott's bandwidth) and take the overlap coefficient
+       ``OVL = ∫ min(f₀(s), f₁(s)) ds`` on a 512-point grid;
+    4. average the two halves' OVL.
+
+    For two 1-D Gaussians with equal variance and standardised distance δ, ``OVL = 2Φ(−δ/2)``.
+    """
+    X, y = _check_xy(X, y, min_per_class=4)
+    X = X.astype(np.float64)
+    a, b = _halves(y, seed)
+    return _cross_fitted_overlap(X[a], y[a], X[b], y[b])
+
+
+def _paper_probe() -> Any:
+    return make_pipeline(
+        Normalizer(),
+        StandardScaler(),
+        LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000),
+    )
+
+
+def cv_auc(
+    X: Any, y: Any, folds: int = 5, seed: int = 0, *, return_folds: bool = False
+) -> float | np.ndarray:
+    """Cross-validated ROC-AUC of the paper's probe (``Normalizer → StandardScaler → LogisticRegression``).
+
+    Stratified, shuffled, seeded ``folds``-fold CV; returns the mean AUC over folds, or the
+    per-fold AUCs with ``return_folds=True``.
+    """
+    if int(folds) < 2:
+        raise ProbedriftError(f"folds must be at least 2, got {folds}", "pass folds=5")
+    X, y = _check_xy(X, y, min_per_class=int(folds))
+    cv = StratifiedKFold(n_splits=int(folds), shuffle=True, random_state=seed)
+    scores = cross_val_score(_paper_probe(), X, y, cv=cv, scoring="roc_auc")
+    return scores if return_folds else float(scores.mean())
+
+
+# --------------------------------------------------------------------------------------------------
+# reports
+
+
+def _stratified_bootstrap(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return np.concatenate(
+        [rng.choice(idx, size=idx.size, replace=True) for idx in (np.flatnonzero(y == c) for c in (0, 1))]
+    )
+
+
+def _fisher_bootstrap(X: np.ndarray, y: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Fisher ratio of ``n_boot`` stratified bootstrap resamples, from resample counts.
+
+    Each resample's class means and variances are count-weighted moments, so all resamples cost two
+    (n_boot × n_k) @ (n_k × d) products per class instead of n_boot passes over the data.
+    """
+    means, variances = [], []
+    for cls in (0, 1):
+        Xc = X[y == cls]
+        n = Xc.shape[0]
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64) / n
+        mu = counts @ Xc
+        second = counts @ (Xc * Xc)
+        means.append(mu)
+        variances.append(np.maximum(second - mu * mu, 0.0).mean(axis=1))
+    diff = means[1] - means[0]
+    return np.einsum("bj,bj->b", diff, diff) / (variances[0] + variances[1])
+
+
+def _normal_interval(estimate: float, boots: np.ndarray) -> tuple[float, float]:
+    """Normal bootstrap interval ``θ̂ ± z₀.₉₇₅ · sd(θ*)``.
+
+    Not the percentile interval: in high dimension the plug-in measures are biased (see
+    :func:`fisher_ratio`) and a resample with duplicated points adds the bias again, so the
+    resampled values sit beside the estimate rather than around it. The bootstrap's spread is still
+    a fair estimate of the sampling spread, so the interval is centred on the estimate.
+    """
+    half = float(scipy.stats.norm.ppf(0.975) * np.std(boots, ddof=1))
+    return estimate - half, estimate + half
+
+
+def separability_report(
+    X: Any,
+    y: Any,
+    *,
+    n_boot: int = 200,
+    n_boot_expensive: int = 20,
+    seed: int = 0,
+    space: str = "normalized_standardized",
+    metrics: Iterable[str] = METRICS,
+    silhouette_metric: str = "cosine",
+    sample_size: int = 2000,
+    folds: int = 5,
+) -> pd.DataFrame:
+    """Table of separability measures with 95% intervals: columns ``metric, value, ci_low, ci_high``.
+
+    ``value`` is each measure on the full sample in ``space`` (see the module docstring). Intervals:
+
+    - ``fisher``: normal bootstrap interval ``θ̂ ± 1.96 · sd(θ*)`` over ``n_boot`` stratified
+      bootstrap resamples (not percentile: the plug-in measures are biased in high dimension and
+      resampling adds the bias again, so percentile intervals can miss the estimate). It describes
+      the sampling spread of the plug-in value at this n and d, not its bias;
+    - ``silhouette`` and ``overlap``: the same over ``n_boot_expensive`` resamples (each costs a
+      pairwise-distance matrix or two LDA fits; about 0.4 s and 1 s at 2,000 × 1,024). For
+      ``overlap`` the A/B halves are fixed and each half is resampled on its own, so a duplicated
+      point never sits on both sides of the cross-fit;
+    - ``cv_auc``: mean over folds ± t(0.975, k−1)·sd/√k, the spread of the k fold AUCs (the folds
+      are not independent, so this interval is approximate).
+    """
+    check_choice("space", space, SPACES)
+    metrics = list(metrics)
+    for m in metrics:
+        check_choice("separability metric", m, METRICS)
+    check_positive("n_boot", n_boot)
+    check_positive("n_boot_expensive", n_boot_expensive)
+    X, y = _check_xy(X, y, min_per_class=max(4, int(folds)))
+    Z = to_space(X, space)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for m in metrics:
+        if m == "silhouette":
+            value = silhouette(Z, y, metric=silhouette_metric, sample_size=sample_size, seed=seed)
+            boots = [
+                silhouette(Z[i], y[i], metric=silhouette_metric, sample_size=sample_size, seed=seed + k)
+                for k, i in enumerate(_stratified_bootstrap(y, rng) for _ in range(n_boot_expensive))
+            ]
+            lo, hi = _normal_interval(value, np.array(boots))
+        elif m == "fisher":
+            value = fisher_ratio(Z, y)
+            lo, hi = _normal_interval(value, _fisher_bootstrap(Z, y, n_boot, rng))
+        elif m == "overlap":
+            a, b = _halves(y, seed)
+            value = _cross_fitted_overlap(Z[a], y[a], Z[b], y[b])
+            boots = []
+            for _ in range(n_boot_expensive):
+                ia, ib = a[_stratified_bootstrap(y[a], rng)], b[_stratified_bootstrap(y[b], rng)]
+                boots.append(_cross_fitted_overlap(Z[ia], y[ia], Z[ib], y[ib]))
+            lo, hi = _normal_interval(value, np.array(boots))
+        else:
+            scores = cv_auc(X, y, folds=folds, seed=seed, return_folds=True)
+            value = float(scores.mean())
+            half = scipy.stats.t.ppf(0.975, len(scores) - 1) * scores.std(ddof=1) / np.sqrt(len(scores))
+            lo, hi = value - half, value + half
+        rows.append({"metric": m, "value": value, "ci_low": lo, "ci_high": hi})
+    return pd.DataFrame(rows, columns=["metric", "value", "ci_low", "ci_high"])
+
+
+def per_layer_report(
+    embeddings_by_layer: Mapping[int, Any],
+    y: Any,
+    model: str = "model",
+    **kw: Any,
+) -> pd.DataFrame:
+    """:func:`separability_report` for each layer: columns ``model, layer, metric, value, ci_low, ci_high``.
+
+    ``kw`` go to :func:`separability_report` (the same seed for every layer).
+    """
+    if not embeddings_by_layer:
+        raise ProbedriftError("no layers given", "pass a dict {layer index: (n, d) embeddings}")
+    frames = []
+    for layer in sorted(embeddings_by_layer):
+        df = separability_report(embeddings_by_layer[layer], y, **kw)
+        df.insert(0, "layer", int(layer))
+        df.insert(0, "model", model)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)

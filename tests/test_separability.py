@@ -1,0 +1,189 @@
+"""Separability measures: ordering on known Gaussian pairs, hand computations, limits, reports."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from probedrift.errors import ProbedriftError
+from probedrift.separability import (
+    METRICS,
+    _fisher_bootstrap,
+    class_overlap,
+    cv_auc,
+    fisher_ratio,
+    per_layer_report,
+    separability_report,
+    silhouette,
+    to_space,
+)
+
+
+def gaussian_pair(sep: float, *, n: int = 400, d: int = 32, seed: int = 0, offset: float = 3.0):
+    """Two unit-variance Gaussian classes whose means are ``sep`` apart, around a shared offset."""
+    rng = np.random.default_rng(seed)
+    direction = np.zeros(d)
+    direction[0] = 1.0
+    y = np.r_[np.zeros(n // 2), np.ones(n - n // 2)].astype(int)
+    X = rng.standard_normal((n, d)) + sep * (y[:, None] - 0.5) * direction + offset
+    return X.astype(np.float32), y
+
+
+SEPARATIONS = (0.5, 1.5, 4.0)
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    return [gaussian_pair(s, seed=i) for i, s in enumerate(SEPARATIONS)]
+
+
+@pytest.mark.parametrize("space", ["raw", "normalized", "normalized_standardized"])
+def test_every_measure_orders_known_separations(pairs, space):
+    Z = [(to_space(X, space), y) for X, y in pairs]
+    sil_cos = [silhouette(X, y, metric="cosine") for X, y in Z]
+    sil_euc = [silhouette(X, y, metric="euclidean") for X, y in Z]
+    fisher = [fisher_ratio(X, y) for X, y in Z]
+    overlap = [class_overlap(X, y) for X, y in Z]
+    auc = [cv_auc(X, y) for X, y in pairs]
+    for up in (sil_cos, sil_euc, fisher, auc):
+        assert up[0] < up[1] < up[2], up
+    assert overlap[0] > overlap[1] > overlap[2], overlap
+
+
+def test_cv_auc_tracks_the_bayes_auc(pairs):
+    # equal-variance Gaussians sep apart along one axis: Bayes AUC = Φ(sep/√2)
+    for (X, y), sep in zip(pairs, SEPARATIONS):
+        assert cv_auc(X, y) == pytest.approx(scipy.stats.norm.cdf(sep / np.sqrt(2)), abs=0.08)
+
+
+def test_fisher_ratio_matches_a_hand_computation():
+    X = np.array([[0.0, 0.0], [2.0, 0.0], [4.0, 2.0], [6.0, 6.0]], dtype=np.float32)
+    y = np.array([0, 0, 1, 1])
+    # μ0 = (1, 0), μ1 = (5, 4): ‖μ1 − μ0‖² = 16 + 16 = 32
+    # σ²0 = (1, 0) → mean 0.5;  σ²1 = (1, 4) → mean 2.5
+    assert fisher_ratio(X, y) == pytest.approx(32 / (0.5 + 2.5))
+
+
+@settings(deadline=None, max_examples=15, derandomize=True)
+@given(
+    scale=st.floats(min_value=0.1, max_value=10.0),
+    shift=st.floats(min_value=-5.0, max_value=5.0),
+    seed=st.integers(0, 1000),
+)
+def test_fisher_ratio_is_affine_invariant_under_uniform_scaling(scale, shift, seed):
+    X, y = gaussian_pair(1.0, n=60, d=8, seed=seed)
+    assert fisher_ratio(X * scale + shift, y) == pytest.approx(fisher_ratio(X, y), rel=1e-4)
+
+
+def test_debiased_fisher_removes_the_high_dimensional_noise_floor():
+    # identical classes, d comparable to n: the plug-in ratio is ≈ d(1/n0 + 1/n1)/2, not 0
+    X, y = gaussian_pair(0.0, n=400, d=256, seed=7)
+    expected_floor = 256 * (1 / 200 + 1 / 200) / 2
+    assert fisher_ratio(X, y) == pytest.approx(expected_floor, rel=0.15)
+    assert abs(fisher_ratio(X, y, debiased=True)) < 0.15
+
+
+def test_overlap_is_one_for_identical_and_zero_for_far_apart_classes():
+    X, y = gaussian_pair(0.0, n=600, d=64, seed=3)
+    assert class_overlap(X, y) > 0.85
+    X, y = gaussian_pair(20.0, n=600, d=64, seed=4)
+    assert class_overlap(X, y) < 0.01
+
+
+def test_overlap_matches_the_gaussian_formula_in_one_dimension():
+    # two 1-D unit Gaussians δ apart: OVL = 2Φ(−δ/2)
+    for delta in (0.5, 1.0, 2.0):
+        X, y = gaussian_pair(delta, n=4000, d=1, seed=11)
+        assert class_overlap(X, y) == pytest.approx(2 * scipy.stats.norm.cdf(-delta / 2), abs=0.04)
+
+
+def test_cross_fitting_keeps_identical_high_dimensional_classes_overlapping():
+    # d > n/2: an in-sample LDA direction would separate these identical classes almost perfectly
+    X, y = gaussian_pair(0.0, n=300, d=400, seed=5)
+    assert class_overlap(X, y) > 0.7
+
+
+def test_silhouette_subsample_and_errors():
+    X, y = gaussian_pair(3.0, n=500, seed=2)
+    full = silhouette(X, y, metric="euclidean", sample_size=None)
+    sub = silhouette(X, y, metric="euclidean", sample_size=300, seed=1)
+    assert sub == pytest.approx(full, abs=0.03)
+    assert silhouette(X, y, sample_size=300, seed=1) == silhouette(X, y, sample_size=300, seed=1)
+    with pytest.raises(ProbedriftError, match="cosine, euclidean"):
+        silhouette(X, y, metric="manhattan")
+
+
+def test_cv_auc_returns_folds_and_is_chance_for_identical_classes():
+    X, y = gaussian_pair(0.0, n=400, d=16, seed=8)
+    folds = cv_auc(X, y, folds=4, return_folds=True)
+    assert folds.shape == (4,)
+    assert abs(folds.mean() - 0.5) < 0.1
+    with pytest.raises(ProbedriftError, match="at least 2"):
+        cv_auc(X, y, folds=1)
+
+
+def test_spaces():
+    X, _ = gaussian_pair(1.0, n=50, d=8)
+    np.testing.assert_allclose(to_space(X, "raw"), X, rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(to_space(X, "normalized"), axis=1), 1.0, rtol=1e-6)
+    Z = to_space(X, "normalized_standardized")
+    np.testing.assert_allclose(Z.mean(axis=0), 0.0, atol=1e-9)
+    np.testing.assert_allclose(Z.std(axis=0), 1.0, rtol=1e-6)
+    with pytest.raises(ProbedriftError, match="raw, normalized, normalized_standardized"):
+        to_space(X, "whitened")
+
+
+def test_vectorised_fisher_bootstrap_equals_explicit_resamples():
+    X, y = gaussian_pair(1.0, n=40, d=5, seed=9)
+    Z = X.astype(np.float64)
+    boots = _fisher_bootstrap(Z, y, 6, np.random.default_rng(0))
+    rng = np.random.default_rng(0)
+    counts = [rng.multinomial(20, np.full(20, 1 / 20), size=6) for _ in (0, 1)]
+    for b in range(6):
+        parts = [np.repeat(Z[y == c], counts[c][b], axis=0) for c in (0, 1)]
+        Xb = np.concatenate(parts)
+        yb = np.r_[np.zeros(20), np.ones(20)].astype(int)
+        assert boots[b] == pytest.approx(fisher_ratio(Xb, yb), rel=1e-9)
+
+
+def test_separability_report_shape_intervals_and_order():
+    X, y = gaussian_pair(1.5, n=300, d=32, seed=1)
+    df = separability_report(X, y, n_boot=50, n_boot_expensive=8)
+    assert list(df.columns) == ["metric", "value", "ci_low", "ci_high"]
+    assert list(df["metric"]) == list(METRICS)
+    assert (df["ci_low"] <= df["value"]).all() and (df["value"] <= df["ci_high"]).all()
+    assert (df["ci_high"] - df["ci_low"] > 0).all()
+    again = separability_report(X, y, n_boot=50, n_boot_expensive=8)
+    pd.testing.assert_frame_equal(df, again)
+    raw = separability_report(X, y, n_boot=20, space="raw", metrics=["fisher", "cv_auc"])
+    assert list(raw["metric"]) == ["fisher", "cv_auc"]
+    # the space changes the geometric measures, never cv_auc (its pipeline normalises by itself)
+    assert raw["value"][0] != pytest.approx(df["value"][1], rel=0.01)
+    assert raw["value"][1] == pytest.approx(df["value"][3])
+    with pytest.raises(ProbedriftError, match="separability metric"):
+        separability_report(X, y, metrics=["auc"])
+
+
+def test_separability_intervals_cover_the_truth_for_fisher():
+    # population Fisher ratio in the raw space: sep² / (1 + 1); large n keeps the plug-in bias small
+    hits = 0
+    for seed in range(10):
+        X, y = gaussian_pair(1.0, n=2000, d=4, seed=100 + seed, offset=0.0)
+        row = separability_report(X, y, n_boot=100, space="raw", metrics=["fisher"]).iloc[0]
+        hits += row["ci_low"] <= 0.5 <= row["ci_high"]
+    assert hits >= 8
+
+
+def test_per_layer_report():
+    X, y = gaussian_pair(1.0, n=200, d=16)
+    df = per_layer_report({3: X, 1: X * 2}, y, model="toy", n_boot=10, n_boot_expensive=3, metrics=["fisher"])
+    assert list(df.columns) == ["model", "layer", "metric", "value", "ci_low", "ci_high"]
+    assert list(df["layer"]) == [1, 3] and (df["model"] == "toy").all()
+    # layer 1 is layer 3 scaled, which the normalised spaces cannot see
+    assert df["value"][0] == pytest.approx(df["value"][1], rel=1e-5)
+    with pytest.raises(ProbedriftError, match="no layers"):
+        per_layer_report({}, y)
