@@ -32,8 +32,16 @@ study: setup
 	$(BIN)/probedrift run --profile $(PROFILE)
 	$(BIN)/probedrift book --profile $(PROFILE)
 
+# Unit tests, the smoke run, the book build, and every notebook under nbval (smoke defaults).
 test: setup
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests notebooks --nbval-lax --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# Headless Chromium (Debian package) opens the built book, screenshots it into _build/screenshots/,
+# and fails on console errors or untypeset formulas. Needs `make study` (or a book build) first.
+browser-check: setup
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/browser_check.py
 
 bench: setup
 	$(BIN)/probedrift bench

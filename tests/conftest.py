@@ -51,7 +51,10 @@ def smoke_run(tmp_path_factory):
     import sys
 
     root = tmp_path_factory.mktemp("results")
+    # A marker token: tests check that it never reaches any output of the run.
+    os.environ["PROBEDRIFT_TEST_TOKEN_VALUE"] = "hf_probedriftMarkerToken0123456789"
+    env = {**os.environ, "HF_TOKEN": os.environ["PROBEDRIFT_TEST_TOKEN_VALUE"]}
     res = subprocess.run([sys.executable, "-m", "probedrift.cli", "run", "--profile", "smoke", "--results", str(root)],
-                         capture_output=True, text=True, timeout=1800)
+                         capture_output=True, text=True, timeout=1800, env=env)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return root / "smoke"

@@ -131,6 +131,8 @@ def run_profile(
     for stale in ("provenance.json", "cache_keys.json"):
         (run_dir / stale).unlink(missing_ok=True)
     (run_dir / "notebooks").mkdir()
+    # Progress bars belong in the terminal, not in the stored notebooks the book renders.
+    os.environ["TQDM_DISABLE"] = "1"
     state = {"state": "running", "profile": params.get("profile"), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     _write_json(run_dir / "run.json", state)
     timings = {}
@@ -188,3 +190,33 @@ def require_complete(run_dir: Path) -> dict:
             f"run `probedrift run --profile {Path(run_dir).name}` to completion first",
         )
     return state
+
+
+def store_check_outputs(run_dir: str | Path) -> list[str]:
+    """Copy the outputs of ``# NBVAL_CHECK_OUTPUT`` cells from a run's executed notebooks into
+    ``notebooks/``, so nbval compares future executions against them. Returns the notebooks changed.
+
+    Use after deliberately changing a checked cell: ``probedrift run --profile smoke`` first.
+    """
+    import nbformat
+
+    changed = []
+    for src in notebook_paths():
+        executed = Path(run_dir) / "notebooks" / src.name
+        if not executed.is_file():
+            continue
+        done = {c.source: c for c in nbformat.read(executed, as_version=4).cells if c.cell_type == "code"}
+        nb = nbformat.read(src, as_version=4)
+        touched = False
+        for cell in nb.cells:
+            if cell.cell_type == "code" and cell.source.lstrip().startswith("# NBVAL_CHECK_OUTPUT"):
+                new = [o for o in done[cell.source].outputs if o.get("output_type") == "stream"]
+                if cell.outputs != new:
+                    cell.outputs, touched = new, True
+                    cell.execution_count = None
+                    for o in cell.outputs:
+                        o.pop("execution_count", None)
+        if touched:
+            nbformat.write(nb, src)
+            changed.append(src.name)
+    return changed

@@ -354,8 +354,11 @@ class Study:
             X = self.embeddings(model, layer)
             by_layer[layer] = X
         y = self.dataset.labels
-        n_boot = max(20, int(self.params["n_boot"]) // 4)
-        df = per_layer_report(by_layer, y, model=model, n_boot=n_boot, seed=int(self.params["seed"]))
+        # Silhouette and overlap resamples cost a distance matrix or two LDA fits each, so they get
+        # fewer resamples than the Fisher ratio (whose resamples are one matrix product in all).
+        n_boot = int(self.params["n_boot"])
+        df = per_layer_report(by_layer, y, model=model, n_boot=n_boot, n_boot_expensive=max(5, min(30, n_boot // 40)),
+                              seed=int(self.params["seed"]))
         return df[SEPARABILITY_COLUMNS]
 
 

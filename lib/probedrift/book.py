@@ -1,0 +1,154 @@
+"""Build the Jupyter Book from a completed run: ``probedrift book --profile P`` → ``_build/html``.
+
+The book's sources are staged into ``_build/src``: ``_config.yml`` and ``_toc.yml`` from the
+repository root, the prose pages of ``book/``, the executed notebooks of ``results/P/notebooks/``
+as ``chapters/``, and generated pages (the paper-vs-study table and the status page) computed from
+the run's tables and provenance. MathJax is copied into the book's static files, so formulas render
+without network. Jupyter Book 1.x then builds ``_build/html`` (``-W`` in strict mode).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import ProbedriftError
+from .profiles import load_profile, repo_root
+from .runner import require_complete
+
+CHAPTER_PREFIXES = ("01_", "02_", "03_", "04_", "05_", "06_")
+
+
+def mathjax_dir() -> Path:
+    """MathJax 3 (es5 build) shipped by the ``django-static-mathjax`` package."""
+    spec = importlib.util.find_spec("mathjax")
+    if spec is None or not spec.submodule_search_locations:
+        raise ProbedriftError("MathJax is not installed, so formulas could not render offline",
+                              "run `make setup` (django-static-mathjax is in requirements-assets.txt)")
+    return Path(spec.submodule_search_locations[0]) / "static" / "mathjax" / "es5"
+
+
+def _copy_mathjax(static: Path) -> None:
+    src = mathjax_dir()
+    dst = static / "mathjax"
+    dst.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src / "tex-chtml.js", dst / "tex-chtml.js")
+    shutil.copytree(src / "output" / "chtml" / "fonts" / "woff-v2", dst / "output" / "chtml" / "fonts" / "woff-v2",
+                    dirs_exist_ok=True)
+
+
+def status_markdown(run_dir: Path) -> str:
+    """The status page: profile, device, commit, per-notebook timings, package versions."""
+    prov = json.loads((run_dir / "provenance.json").read_text())
+    dev = prov["device"]
+    git = prov["git"]
+    timing_rows = "\n".join(f"| {name} | {secs:.1f} |" for name, secs in prov["timings_seconds"].items())
+    pkg_rows = "\n".join(f"| {name} | {ver} |" for name, ver in prov["packages"].items())
+    params = prov["parameters"]
+    param_rows = "\n".join(f"| `{k}` | `{json.dumps(v)}` |" for k, v in params.items() if k != "results_dir")
+    commit = git.get("commit") or "unknown"
+    return f"""# Status of this run
+
+| | |
+| --- | --- |
+| profile | `{prov['profile']}` |
+| git commit | `{commit[:12]}`{' (with uncommitted changes)' if git.get('dirty') else ''} |
+| device | {dev.get('gpu') or dev.get('cpu')} (`{dev['resolved']}`, {dev['cpu_count']} CPUs, {dev['torch_threads']} torch threads) |
+| Python | {prov['python']} on {prov['platform']} |
+
+## Execution
+
+Each chapter was executed by papermill in this order; times in seconds (embeddings come from the
+cache when a previous run extracted them).
+
+| notebook | seconds |
+| --- | --- |
+{timing_rows}
+
+## Parameters
+
+| key | value |
+| --- | --- |
+{param_rows}
+
+## Packages
+
+| package | version |
+| --- | --- |
+{pkg_rows}
+
+The cache keys of every embedding array used are listed in `provenance.json` next to the tables.
+"""
+
+
+def stage(profile: str, results_root: str = "results", out_root: Path | None = None) -> Path:
+    """Assemble the book's sources for ``profile`` in ``<out_root>/_build/src`` and return that directory."""
+    from .compare import paper_vs_study, to_markdown
+
+    root = repo_root()
+    run_dir = Path(results_root) / profile
+    if not run_dir.is_absolute():
+        run_dir = root / run_dir
+    require_complete(run_dir)
+    src = Path(out_root or root) / "_build" / "src"
+    shutil.rmtree(src, ignore_errors=True)
+    (src / "chapters").mkdir(parents=True)
+    (src / "generated").mkdir()
+    shutil.copy2(root / "_config.yml", src / "_config.yml")
+    shutil.copy2(root / "_toc.yml", src / "_toc.yml")
+    shutil.copytree(root / "book", src / "book", ignore=shutil.ignore_patterns("_build"))
+    toc = (src / "_toc.yml").read_text()
+    for nb in sorted((run_dir / "notebooks").glob("*.ipynb")):
+        shutil.copy2(nb, src / "chapters" / nb.name)
+    # A chapter listed in the TOC but absent from this run is dropped from the staged TOC.
+    kept = []
+    for line in toc.splitlines():
+        if "file: chapters/" in line and not (src / (line.split("file:")[1].strip() + ".ipynb")).is_file():
+            continue
+        kept.append(line)
+    (src / "_toc.yml").write_text("\n".join(kept) + "\n")
+    params = load_profile(profile) if (root / "params" / f"{profile}.yaml").is_file() else {}
+    prov = json.loads((run_dir / "provenance.json").read_text())
+    params = {**params, **prov.get("parameters", {})}
+    table = paper_vs_study(run_dir / "metrics", params)
+    table.to_csv(run_dir / "metrics" / "paper_vs_study.csv", index=False)
+    (src / "generated" / "paper_vs_study.md").write_text(to_markdown(table))
+    (src / "generated" / "status.md").write_text(status_markdown(run_dir))
+    bench_md = root / "results" / "bench" / "bench.md"
+    (src / "generated" / "bench.md").write_text(
+        bench_md.read_text() if bench_md.is_file()
+        else "*No benchmark has been run on this machine yet: run `probedrift bench` (or `make bench`) and rebuild the book.*\n")
+    _copy_mathjax(src / "_static")
+    return src
+
+
+def build_book(profile: str = "default", results_root: str = "results", strict: bool = False,
+               out_root: Path | None = None) -> int:
+    """Stage and build the book into ``<out_root>/_build/html`` (default: the repository root).
+
+    Returns jupyter-book's exit code; ``strict`` adds ``-W -n --keep-going`` so a broken reference or
+    any warning fails the build.
+    """
+    root = Path(out_root or repo_root())
+    src = stage(profile, results_root, root)
+    shutil.rmtree(root / "_build" / "html", ignore_errors=True)
+    shutil.rmtree(root / "_build" / "jupyter_execute", ignore_errors=True)
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe), "build", str(src), "--path-output", str(root), "--builder", "html"]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going"]
+    res = subprocess.run(cmd, cwd=repo_root())
+    if res.returncode == 0:
+        print(f"[probedrift book] {root / '_build' / 'html' / 'index.html'}")
+    return res.returncode
+
+
+def paper_table(run_dir: Path) -> pd.DataFrame:
+    """The paper-vs-study table written by the last book build of this run."""
+    return pd.read_csv(Path(run_dir) / "metrics" / "paper_vs_study.csv")

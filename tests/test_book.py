@@ -1,0 +1,135 @@
+"""The Jupyter Book built from the smoke run: pages, figures, no errors, the paper-vs-study table."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+
+from probedrift import book
+
+pytestmark = pytest.mark.slow
+
+HEADLINE_CLAIMS = [
+    "clean ROC-AUC",
+    "AUC at σ = 0.02 (the paper's formula)",
+    "AUC at σ = 0.02 (the abstract's ≈1° reading)",
+    "σ = 0.02 is ≈ 1° of angle",
+    "the cliff",
+    "mean confidence drops only 14%",
+    "72% of errors made with confidence ≥ 0.8",
+    "ECE rises from 1.2% to 22.6%",
+    "all drift types fail alike",
+    "instruct models separate ~20% worse",
+    "silhouette: base → instruct",
+    "fisher: base → instruct",
+]
+
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.imgs, self.classes, self.rows, self._row, self._cell = [], [], [], None, None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img":
+            self.imgs.append(a.get("src", ""))
+        self.classes += (a.get("class") or "").split()
+        if tag == "tr":
+            self._row = []
+        if tag in ("td", "th") and self._row is not None:
+            self._cell = ""
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._row is not None and self._cell is not None:
+            self._row.append(self._cell.strip())
+            self._cell = None
+        if tag == "tr" and self._row is not None:
+            self.rows.append(self._row)
+            self._row = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+
+def _parse(path: Path) -> _Collector:
+    c = _Collector()
+    c.feed(path.read_text())
+    return c
+
+
+@pytest.fixture(scope="module")
+def built_book(smoke_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    rc = book.build_book("smoke", results_root=str(smoke_run.parent), strict=True, out_root=out)
+    assert rc == 0, "jupyter-book build -W failed"
+    return out / "_build"
+
+
+def _toc_files(src: Path) -> list[str]:
+    toc = yaml.safe_load((src / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [c["file"] for c in part["chapters"]]
+    return files
+
+
+def test_every_toc_page_exists_in_the_html(built_book):
+    files = _toc_files(built_book / "src")
+    assert any(f.startswith("chapters/") for f in files)
+    for f in files:
+        assert (built_book / "html" / f"{f}.html").is_file(), f
+    assert (built_book / "html" / "index.html").is_file()
+
+
+def test_every_chapter_shows_figures_that_exist(built_book):
+    for f in _toc_files(built_book / "src"):
+        if not f.startswith("chapters/"):
+            continue
+        page = built_book / "html" / f"{f}.html"
+        imgs = [s for s in _parse(page).imgs if not s.startswith("data:")]
+        if f.endswith(("01_embeddings", "02_probes", "03_drift", "04_silent_failures", "05_separability")):
+            assert imgs, f"{f} has no figure"
+        for src in imgs:
+            assert (page.parent / src).resolve().is_file(), (f, src)
+
+
+def test_no_page_shows_a_traceback_or_error_output(built_book):
+    for page in (built_book / "html").rglob("*.html"):
+        text = page.read_text()
+        assert "Traceback (most recent call last)" not in text, page
+        c = _parse(page)
+        assert "output_error" not in c.classes and "traceback" not in " ".join(c.classes).lower(), page
+
+
+def test_paper_vs_study_has_a_row_with_a_number_for_each_headline_claim(built_book):
+    rows = _parse(built_book / "html" / "generated" / "paper_vs_study.html").rows
+    body = [r for r in rows if len(r) >= 5 and r[0] != "claim"]
+    for claim in HEADLINE_CLAIMS:
+        match = [r for r in body if r[0].startswith(claim)]
+        assert match, f"no row for {claim!r}"
+        for r in match:
+            assert re.search(r"\d", r[2]), (claim, r[2])
+            assert r[4] in {"agree", "disagree", "mixed", "context", "no data"}, r[4]
+
+
+def test_formulas_are_served_from_the_books_own_static_files(built_book):
+    html = built_book / "html"
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    assert list((html / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+    method = (html / "book" / "method.html").read_text()
+    assert "_static/mathjax/tex-chtml.js" in method and "cdn.jsdelivr" not in method
+
+
+def test_the_book_refuses_a_run_that_did_not_complete(tmp_path):
+    from probedrift.errors import ProbedriftError
+
+    (tmp_path / "smoke").mkdir()
+    (tmp_path / "smoke" / "run.json").write_text('{"state": "failed", "notebook": "03_drift.ipynb", "cell": 4}')
+    with pytest.raises(ProbedriftError, match="failed.*03_drift"):
+        book.stage("smoke", results_root=str(tmp_path), out_root=tmp_path)
