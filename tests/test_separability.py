@@ -187,3 +187,17 @@ def test_per_layer_report():
     assert df["value"][0] == pytest.approx(df["value"][1], rel=1e-5)
     with pytest.raises(ProbedriftError, match="no layers"):
         per_layer_report({}, y)
+
+
+def test_fast_lda_direction_matches_sklearns_shrinkage_lda():
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    from probedrift.separability import _lda_direction
+
+    rng = np.random.default_rng(3)
+    n, d = 200, 120
+    y = np.r_[np.zeros(n // 2), np.ones(n // 2)].astype(int)
+    X = rng.standard_normal((n, d)) + 0.3 * y[:, None] * rng.standard_normal(d)
+    w_ref = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(X, y).coef_[0]
+    w = _lda_direction(X, y)
+    assert np.dot(w, w_ref) / (np.linalg.norm(w) * np.linalg.norm(w_ref)) > 0.95

@@ -130,17 +130,20 @@ def paper_vs_study(metrics_dir: Path, params: dict) -> pd.DataFrame:
     def conf_drop(m):
         r0, r1 = _at(agg, m, "gaussian", "per_dim", 0.0), _at(agg, m, "gaussian", "per_dim", cp1)
         drop = (r0.mean_confidence_mean - r1.mean_confidence_mean) / r0.mean_confidence_mean
-        return (f"{r0.mean_confidence_mean:.2f} → {r1.mean_confidence_mean:.2f} ({drop:+.0%} drop)",
+        return (f"{r0.mean_confidence_mean:.2f} → {r1.mean_confidence_mean:.2f} ({drop:.0%} drop)",
                 bool(abs(drop - 0.14) <= 0.07))
     text, flags = per_model(conf_drop)
     rows.append(_row("mean confidence drops only 14%", "0.85 → 0.73 (−14%)", text,
                      f"gaussian / per_dim, σ = 0 → {cp1:.4f} (checkpoint 1)", _verdict(flags), "confidence_drop",
                      "a probe whose confidence barely moves while AUC collapses fails silently"))
 
-    for col, claim, paper, rule, target in (
-        ("silent_failure_share", "72% of errors made with confidence ≥ 0.8", "72%", "share", 0.72),
-        ("silent_failure_rate", "38.4% of all predictions wrong and confident", "38.4%", "rate", 0.384),
-        ("ece", "ECE rises from 1.2% to 22.6%", "1.2% → 22.6%", "ece", 0.226),
+    for col, claim, paper, rule, target, why in (
+        ("silent_failure_share", "72% of errors made with confidence ≥ 0.8", "72%", "share", 0.72,
+         "share = confident errors / all errors (the abstract's normaliser)"),
+        ("silent_failure_rate", "38.4% of all predictions wrong and confident", "38.4%", "rate", 0.384,
+         "rate = confident errors / all texts (the other normaliser the notes report)"),
+        ("ece", "ECE rises from 1.2% to 22.6%", "1.2% → 22.6%", "ece", 0.226,
+         "equal-width confidence bins on [0.5, 1]; the paper does not give its bin edges"),
     ):
         def value(m, col=col, target=target):
             r0, r1 = _at(agg, m, "gaussian", "per_dim", 0.0), _at(agg, m, "gaussian", "per_dim", cp1)
@@ -150,8 +153,7 @@ def paper_vs_study(metrics_dir: Path, params: dict) -> pd.DataFrame:
             return prefix + (f"{v:.1%} [{lo:.1%}, {hi:.1%}]" if np.isfinite(v) else "n/a"), ok
         text, flags = per_model(value)
         rows.append(_row(claim, paper, text, f"gaussian / per_dim at checkpoint 1 (σ = {cp1:.4f}), τ = {params['tau']}, "
-                         f"{params['ece_bins']} ECE bins", _verdict(flags), rule,
-                         "share = confident errors / errors; rate = confident errors / all texts"))
+                         f"{params['ece_bins']} ECE bins", _verdict(flags), rule, why))
 
     # Drift-type invariance at the largest sigma, paper readings.
     from .drift import PAPER_CONVENTIONS

@@ -316,14 +316,19 @@ def _keys_for(model_name, texts, layers, pooling, max_length, dtype, chat_templa
     }
 
 
+def _num_layers_path(identity: str):
+    # One small file per model: concurrent processes never lose each other's records.
+    return cache_root() / "models" / "num-layers" / f"{hashlib.sha256(identity.encode()).hexdigest()[:24]}.json"
+
+
 def _known_num_layers(identity: str) -> int | None:
     import json
 
-    path = cache_root() / "models" / "num-layers.json"
     try:
-        return json.loads(path.read_text()).get(identity)
+        record = json.loads(_num_layers_path(identity).read_text())
     except (OSError, ValueError):
         return None
+    return record.get("num_layers") if record.get("identity") == identity else None
 
 
 def remember_num_layers(model: LoadedModel) -> None:
@@ -332,18 +337,14 @@ def remember_num_layers(model: LoadedModel) -> None:
 
     from .models import _atomic_write_text
 
-    path = cache_root() / "models" / "num-layers.json"
+    if _known_num_layers(model.identity) == model.num_layers:
+        return
+    path = _num_layers_path(model.identity)
     try:
-        known = json.loads(path.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if known.get(model.identity) != model.num_layers:
-        known[model.identity] = model.num_layers
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write_text(path, json.dumps(known, indent=1))
-        except OSError:
-            pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write_text(path, json.dumps({"identity": model.identity, "num_layers": model.num_layers}))
+    except OSError:
+        pass
 
 
 def embed_texts(

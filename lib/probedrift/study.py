@@ -375,8 +375,14 @@ def _subsample(X: np.ndarray, n: int, seed: int) -> np.ndarray:
 def aggregate_sweep(sweep: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Mean and t-interval across drift seeds for every metric of a sweep, per model/type/convention/σ."""
     metric_cols = [c for c in SWEEP_COLUMNS if c not in ("model", "drift_type", "convention", "sigma", "seed")]
-    return metrics_mod.aggregate_seeds(sweep, by=["model", "drift_type", "convention", "sigma"],
-                                       metrics=metric_cols, level=level)
+    agg = metrics_mod.aggregate_seeds(sweep, by=["model", "drift_type", "convention", "sigma"],
+                                      metrics=metric_cols, level=level)
+    # With few seeds a t-interval can leave [0, 1]; the metrics cannot.
+    for m in metric_cols:
+        if not m.startswith("angle"):
+            agg[f"{m}_ci_low"] = agg[f"{m}_ci_low"].clip(lower=0.0)
+            agg[f"{m}_ci_high"] = agg[f"{m}_ci_high"].clip(upper=1.0)
+    return agg
 
 
 def cliff_points(sweep: pd.DataFrame, drops=(0.05, 0.20)) -> pd.DataFrame:
