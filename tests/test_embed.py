@@ -132,3 +132,21 @@ def test_cache_hit_miss_and_resume_after_kill(gemma, isolated_embedding_cache, m
     assert info4.resumed_chunks == 2
     fresh = embed.extract(gemma, other, [-1], chunk_size=4, batch_size=4, progress=False, cache=False)
     np.testing.assert_array_equal(resumed[-1], fresh[-1])
+
+
+def test_cli_embed_second_identical_call_is_a_cache_hit(isolated_embedding_cache):
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "probedrift.cli", "embed", "--model", "gemma-3-270m", "--dataset", "comments",
+           "--n", "10", "--layers", "-1", "9", "--pooling", "last_token", "--max-length", "32", "--quiet"]
+    env = {**os.environ, "PROBEDRIFT_CACHE_DIR": str(isolated_embedding_cache)}
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "computed" in first.stdout and "shape (20, 640)" in first.stdout
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert second.returncode == 0 and "cache hit" in second.stdout
+    # Same cache entries both times.
+    entries = lambda out: sorted(line.split("cache entry")[1].strip() for line in out.splitlines() if "cache entry" in line)
+    assert entries(first.stdout) == entries(second.stdout) and all(entries(first.stdout))

@@ -124,7 +124,7 @@ def stage(profile: str, results_root: str = "results", out_root: Path | None = N
     (src / "generated" / "bench.md").write_text(
         bench_md.read_text() if bench_md.is_file()
         else "*No benchmark has been run on this machine yet: run `probedrift bench` (or `make bench`) and rebuild the book.*\n")
-    _copy_mathjax(src / "_static")
+    _copy_mathjax(src / "_extra")
     return src
 
 
