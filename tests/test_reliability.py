@@ -97,8 +97,8 @@ def _study(**changes):
     ({"max_length": -3}, "max_length must be > 0"),
     ({"sigma_max": -0.1}, "sigma_max must be >= 0"),
     ({"extra_sigmas": [-0.02]}, "sigma must be >= 0"),
-    ({"drift_types": ["gaussian", "shear"]}, "unknown drift type 'shear'.*gaussian, directional, rotation"),
-    ({"pooling": "max"}, "unknown pooling 'max'.*last_token, mean, mean_skip_first"),
+    ({"drift_types": ["gaussian", "shear"]}, "(?s)unknown drift type 'shear'.*gaussian, directional, rotation"),
+    ({"pooling": "max"}, "(?s)unknown pooling 'max'.*last_token, mean, mean_skip_first"),
 ])
 def test_bad_profile_parameters_are_rejected_with_the_valid_range(changes, words):
     with pytest.raises(ProbedriftError, match=words):

@@ -201,14 +201,14 @@ class Study:
             if _known_num_layers(spec(model).identity) is None:
                 self.loaded_model(model, p["dtype"])
             wanted = sorted({layer, int(p["layer"]), *self.layer_indices(model)})
-        extract_args = (p["pooling"], int(p["max_length"]), bool(p["chat_template"]))
+        pooling, max_length, chat = p["pooling"], int(p["max_length"]), bool(p["chat_template"])
         dtype_name = str(resolve_dtype(p["dtype"], resolve_device(p["device"]))).replace("torch.", "")
-        out = cached_or_none(model, texts, wanted, *extract_args, dtype_name)
+        out = cached_or_none(model, texts, wanted, pooling, max_length, dtype_name, chat)
         if out is not None:
-            keys = _keys_for(model, texts, wanted, *extract_args, dtype_name, None)
+            keys = _keys_for(model, texts, wanted, pooling, max_length, dtype_name, chat, None)
         else:
             info = ExtractionInfo()
-            out = extract(self.loaded_model(model, p["dtype"]), texts, wanted, *extract_args,
+            out = extract(self.loaded_model(model, p["dtype"]), texts, wanted, pooling, max_length, chat,
                           int(p["batch_size"]), info=info)
             keys = info.keys
         for lay, arr in out.items():
@@ -357,7 +357,7 @@ class Study:
         # Silhouette and overlap resamples cost a distance matrix or two LDA fits each, so they get
         # fewer resamples than the Fisher ratio (whose resamples are one matrix product in all).
         n_boot = int(self.params["n_boot"])
-        df = per_layer_report(by_layer, y, model=model, n_boot=n_boot, n_boot_expensive=max(5, min(30, n_boot // 40)),
+        df = per_layer_report(by_layer, y, model=model, n_boot=n_boot, n_boot_expensive=max(5, min(20, n_boot // 100)),
                               seed=int(self.params["seed"]))
         return df[SEPARABILITY_COLUMNS]
 

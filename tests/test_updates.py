@@ -1,0 +1,230 @@
+"""Real drift sources and the real-drift tables: int8 quantisation, prompt format, row alignment, columns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from probedrift import realdrift, updates
+from probedrift.errors import ProbedriftError
+from probedrift.models import LoadedModel, ModelSpec
+from probedrift.profiles import repo_root
+
+
+def test_registry_covers_every_profile_source():
+    import yaml
+
+    assert tuple(updates.REGISTRY) == updates.SOURCES
+    for profile in ("smoke", "default", "paper"):
+        listed = yaml.safe_load((repo_root() / "params" / f"{profile}.yaml").read_text())["real_drift_sources"]
+        assert set(listed) <= set(updates.SOURCES)
+
+
+def test_unknown_source_lists_the_valid_ones():
+    with pytest.raises(ProbedriftError) as err:
+        updates.update_pair(object(), "fp8")
+    assert all(s in str(err.value) for s in updates.SOURCES)
+
+
+@pytest.mark.parametrize("max_length, expected", [(512, 64), (256, 64), (128, 64), (64, 32), (16, 8), (2, 1)])
+def test_truncated_length_is_half_at_most_64(max_length, expected):
+    assert updates.truncated_length(max_length) == expected
+
+
+def test_truncated_length_needs_something_to_cut():
+    with pytest.raises(ProbedriftError, match="max_length"):
+        updates.truncated_length(1)
+
+
+class Tiny(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(50, 32)
+        self.up = torch.nn.Linear(32, 64)
+        self.norm = torch.nn.LayerNorm(64)
+        self.down = torch.nn.Linear(64, 32)
+
+    def forward(self, ids):
+        return self.down(torch.relu(self.norm(self.up(self.embed(ids)))))
+
+
+def tiny_model(dtype=torch.float32) -> LoadedModel:
+    torch.manual_seed(0)
+    net = Tiny().to(dtype).eval()
+    return LoadedModel(spec=ModelSpec(name="tiny", source="local", identity="local:tiny"), model=net, tokenizer=None,
+                       device=torch.device("cpu"), dtype=dtype, num_layers=1, hidden_size=32)
+
+
+def test_int8_copy_really_holds_int8_linear_weights():
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    lm = tiny_model()
+    q = updates.quantize_int8(lm)
+    linears = [m for m in q.model.modules() if isinstance(m, DynamicLinear)]
+    assert len(linears) == 2
+    assert all(m.weight().dtype == torch.qint8 for m in linears)
+    assert not any(type(m) is torch.nn.Linear for m in q.model.modules())
+    # A distinct identity keeps its cache entries apart; the original is untouched.
+    assert q.identity.startswith("local:tiny" + updates.INT8_SUFFIX) and q.identity != lm.identity
+    assert [type(m) for m in lm.model.modules()].count(torch.nn.Linear) == 2
+    assert q.model.embed.weight is lm.model.embed.weight  # shared, not copied
+    ids = torch.arange(50).reshape(5, 10)
+    with torch.inference_mode():
+        ref, out = lm.model(ids), q.model(ids)
+    rel = (out - ref).norm() / ref.norm()
+    assert 0 < rel < 0.05
+
+
+def test_int8_needs_the_float32_model():
+    with pytest.raises(ProbedriftError, match="float32"):
+        updates.quantize_int8(tiny_model(torch.bfloat16))
+
+
+def test_chat_template_changes_the_input_ids():
+    from transformers import AutoTokenizer
+
+    from probedrift.embed import prepare_inputs
+    from probedrift.models import converted_dir, spec
+
+    name = "smollm2-135m-instruct"
+    tok = AutoTokenizer.from_pretrained(str(converted_dir(name)))
+    lm = LoadedModel(spec=spec(name), model=None, tokenizer=tok, device=torch.device("cpu"), dtype=torch.float32,
+                     num_layers=30, hidden_size=576)
+    texts = ["you are a complete fool", "thanks, that was a helpful answer", "ok"]
+    raw = prepare_inputs(lm, texts, 256, chat_template=False)
+    chat = prepare_inputs(lm, texts, 256, chat_template=True)
+    for r, c in zip(raw, chat):
+        assert r != c and len(c) > len(r)
+        # the text itself is still there, as one contiguous run of the same ids
+        assert any(c[i:i + len(r)] == r for i in range(len(c) - len(r) + 1))
+
+
+def test_anchor_indices_are_distinct_sorted_and_seeded():
+    a = realdrift.anchor_indices(50, 8, 3)
+    assert len(set(a)) == 8 and np.all(np.diff(a) > 0) and a.min() >= 0 and a.max() < 50
+    assert np.array_equal(a, realdrift.anchor_indices(50, 8, 3))
+    assert not np.array_equal(a, realdrift.anchor_indices(50, 8, 4))
+    with pytest.raises(ProbedriftError, match="anchor"):
+        realdrift.anchor_indices(5, 8, 0)
+
+
+def test_synthetic_reference_interpolates_the_isotropic_curve():
+    agg = pd.DataFrame({"model": "m", "drift_type": "gaussian", "convention": ["relative"] * 3 + ["per_dim"] * 2,
+                        "sigma": [0.0, 0.01, 0.02, 0.0, 0.05], "angle_deg_mean_mean": [0.0, 1.0, 2.0, 0.0, 20.0],
+                        "auc_mean": [0.9, 0.8, 0.7, 0.9, 0.5]})
+    real = pd.DataFrame({"source": ["a", "b", "c"], "model_before": "m", "angle_deg_mean": [0.5, 11.0, 40.0],
+                         "auc": [0.85, 0.6, 0.55]})
+    ref = realdrift.synthetic_reference(real, agg).set_index("source")
+    assert ref.auc_clean.tolist() == pytest.approx([0.9] * 3)
+    assert ref.auc_isotropic["a"] == pytest.approx(0.85)
+    assert ref.auc_isotropic["b"] == pytest.approx(0.6)
+    assert np.isnan(ref.auc_isotropic["c"])  # beyond the synthetic range
+
+
+# ------------------------------------------------------------------------------------------------
+# a tiny study: real extraction with gemma into an isolated cache; a width-changing "swap" is
+# simulated by a fixed random linear map of gemma's vectors, so only one model is loaded
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    import yaml
+
+    from probedrift import models
+    from probedrift.study import Study
+
+    root = tmp_path_factory.mktemp("realdrift")
+    (root / "cache").mkdir()
+    shared = models.cache_root() / "models"
+    (root / "cache" / "models").symlink_to(shared, target_is_directory=True)
+    params = yaml.safe_load((repo_root() / "params" / "smoke.yaml").read_text())
+    params.update(results_dir=str(root / "results"), n_per_class=15, max_length=24, device="cpu",
+                  anchor_sizes=[4, 8], drift_seeds=[0, 1], n_boot=20, detector_permutations=20,
+                  real_drift_sources=["truncation", "layer_shift"])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PROBEDRIFT_CACHE_DIR", str(root / "cache"))
+        S = Study(params=params)
+        pairs = updates.update_pairs(S)
+        before = S.embeddings(S.models[0])
+        wider = before @ np.random.default_rng(0).standard_normal((before.shape[1], 700)).astype(np.float32)
+        pairs["model_swap"] = updates.UpdatePair("model_swap", S.models[0], "wider", before, wider, "a wider model")
+        yield S, pairs
+
+
+@pytest.mark.slow
+def test_pairs_are_row_aligned_and_change_what_they_say(tiny_study):
+    from probedrift.drift import angle_deg
+
+    S, pairs = tiny_study
+    n = len(S.dataset)
+    m = S.models[0]
+    for p in pairs.values():
+        assert p.before.shape[0] == p.after.shape[0] == n
+    assert np.array_equal(pairs["layer_shift"].before, S.embeddings(m))
+    assert pairs["layer_shift"].change == f"hidden state {S.num_layers(m)} → {S.num_layers(m) - 1}"
+    # Truncation to 16 tokens leaves texts of at most 16 tokens alone and moves the longer ones.
+    tr = pairs["truncation"]
+    lengths = np.array([len(ids) for ids in S.loaded_model(m).tokenizer(S.dataset.texts)["input_ids"]])
+    ang = angle_deg(tr.before, tr.after)
+    short, long = lengths <= updates.truncated_length(24), lengths > 24
+    assert short.any() and long.any()
+    assert ang[short].max() < 0.5
+    assert ang[long].min() > 1.0
+
+
+@pytest.mark.slow
+def test_real_drift_table_has_the_promised_columns(tiny_study):
+    S, pairs = tiny_study
+    real = realdrift.real_drift_table(S, pairs=pairs)
+    alarms = [f"alarm_{d}" for d in S.params["detectors"]]
+    assert list(real.columns) == realdrift.REAL_DRIFT_COLUMNS + alarms + ["note"]
+    assert real.source.tolist() == list(pairs)
+    assert all(real[c].dtype == bool for c in alarms)
+    assert real.auc.between(0, 1).all() and (real.angle_deg_mean >= 0).all()
+    assert (real.angle_deg_median <= 90.0 + 1e-6).all()
+    assert "adapter" in real.set_index("source").note["model_swap"]
+    assert "adapter" not in real.set_index("source").note["layer_shift"]
+
+
+@pytest.mark.slow
+def test_mitigations_table_is_consistent(tiny_study):
+    S, pairs = tiny_study
+    mit = realdrift.mitigations_table(S, pairs=pairs)
+    assert list(mit.columns) == realdrift.MITIGATION_COLUMNS
+    n_sizes = len(S.params["anchor_sizes"])
+    for source, g in mit.groupby("source", sort=False):
+        by = g.set_index(g.method + g.k.astype(str))
+        assert set(g.method) == set(realdrift.MITIGATION_METHODS)
+        align = g[g.method == "align"]
+        assert sorted(align.k) == sorted(S.params["anchor_sizes"]) and len(g) == 5 + n_sizes
+        assert (align.n_seeds == len(S.params["drift_seeds"])).all()
+        assert ((align.ci_low <= align.auc + 1e-12) & (align.auc <= align.ci_high + 1e-12)).all()
+        frozen, rec = by.loc["frozen<NA>"], by.loc["recalibrate<NA>"]
+        assert rec.auc == pytest.approx(frozen.auc, abs=1e-12)  # a temperature never changes the ranking
+        gate = by.loc["detector_gate<NA>"]
+        expected = by.loc["retrain<NA>"] if gate.alarm else frozen
+        assert gate.auc == expected.auc
+        assert by.loc["no_update<NA>"].angle_deg_mean == 0
+    # the frozen probe on the unchanged embeddings is the study's own probe on its own test split
+    y, p1 = S.test_probabilities(S.models[0])
+    from probedrift.metrics import roc_auc
+
+    no_update = mit[(mit.method == "no_update") & (mit.source == "layer_shift")].auc.iloc[0]
+    assert no_update == pytest.approx(roc_auc(y, p1))
+
+
+@pytest.mark.slow
+def test_int8_embeddings_are_cached_under_their_own_identity(tiny_study, monkeypatch):
+    from probedrift.drift import angle_deg
+
+    S, _ = tiny_study
+    m = S.models[0]
+    first = updates.int8_embeddings(S, m)
+    ang = angle_deg(S.embeddings(m), first)
+    assert first.shape == S.embeddings(m).shape and np.isfinite(first).all()
+    assert 0 < np.median(ang) < 90
+    # The second call is a cache hit: it must not even build the quantised model.
+    monkeypatch.setattr(updates, "quantize_int8", lambda *a, **k: pytest.fail("quantised again"))
+    assert np.array_equal(updates.int8_embeddings(S, m), first)
