@@ -54,7 +54,7 @@ class _Collector(HTMLParser):
 
     def handle_data(self, data):
         if self._cell is not None:
-            self._cell += data
+            self._cell += data.replace("\u2019", "'")  # Sphinx's smart quotes
 
 
 def _parse(path: Path) -> _Collector:

@@ -6,14 +6,10 @@ matplotlib Figure; it never computes a result itself.
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: notebooks display the returned figures, the runner saves PNGs
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
 PALETTE = "colorblind"
 

@@ -211,11 +211,10 @@ def store_check_outputs(run_dir: str | Path) -> list[str]:
         for cell in nb.cells:
             if cell.cell_type == "code" and cell.source.lstrip().startswith("# NBVAL_CHECK_OUTPUT"):
                 new = [o for o in done[cell.source].outputs if o.get("output_type") == "stream"]
-                if cell.outputs != new:
+                if cell.outputs != new or cell.execution_count is None:
+                    # nbval only compares cells that were run, i.e. that carry an execution count.
                     cell.outputs, touched = new, True
-                    cell.execution_count = None
-                    for o in cell.outputs:
-                        o.pop("execution_count", None)
+                    cell.execution_count = 1
         if touched:
             nbformat.write(nb, src)
             changed.append(src.name)

@@ -104,10 +104,9 @@ class Study:
                                   "run the notebooks in order (probedrift run executes them all)")
         return pd.read_csv(path)
 
-    def save_figure(self, fig, name: str) -> Path:
-        path = self.path("figures", f"{name}.png")
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-        return path
+    def save_figure(self, fig, name: str) -> None:
+        """Save ``fig`` as ``figures/<name>.png`` of the run (the notebook shows it inline as well)."""
+        fig.savefig(self.path("figures", f"{name}.png"), dpi=110, bbox_inches="tight")
 
     def _record_cache_keys(self, model: str, keys: dict, p: dict) -> None:
         path = self.run_dir / "cache_keys.json"

@@ -1,0 +1,127 @@
+"""The performance benchmark: output keys and types, the markdown report, the end-to-end helpers.
+
+Speed is never asserted: on a shared machine only the structure of the report is stable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import numpy as np
+import pytest
+
+from probedrift import bench
+
+NUMERIC_KEYS = [k for k in bench.HEADLINE_KEYS if k not in bench.END_TO_END_KEYS]
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+@pytest.mark.slow
+def test_quick_bench_writes_json_and_markdown(tmp_path, isolated_embedding_cache):
+    rc = bench.run_bench(quick=True, out_dir=tmp_path)
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert rc == 0, report["failures"]
+    for key in NUMERIC_KEYS:
+        assert _is_number(report[key]), key
+    for key in bench.END_TO_END_KEYS:
+        assert key in report and (report[key] is None or _is_number(report[key])), key
+    assert report["quick"] is True
+    assert report["truncation_layer_fraction"] == pytest.approx(0.5)
+    assert set(report["hardware_fraction_per_batch"]) == {str(b) for b in bench.BATCH_SIZES}
+    assert all(_is_number(v) for v in report["hardware_fraction_per_batch"].values())
+    assert set(report["detectors"]) == {"confidence", "mmd", "ks", "domain_classifier", "mean_cosine"}
+    assert report["detectors"]["mmd"]["permutations"] == bench.QUICK.permutations
+    for cfg in report["drift_sweep"]["loop_reference"]["per_configuration"].values():
+        assert cfg["numbers_equal"]
+    assert report["extraction"]["st_vs_probedrift_last"]["min_cosine"] > 0.9999
+    assert report["extraction"]["cache"]["repeat_was_identical_hit"]
+
+    md = (tmp_path / "bench.md").read_text()
+    assert "## Machine" in md and "avx512f" in md and "torch" in md
+    assert "| figure | value | target |" in md
+    for key in ("ratio_vs_naive", "hardware_fraction", "drift_sweep_ratio_vs_loop"):
+        assert f"`{key}`" in md
+    if report["study_default_seconds_cold"] is None:
+        assert "not measured in this run" in md
+
+
+def test_end_to_end_figures_read_measurements_and_provenance(tmp_path):
+    out, results = tmp_path / "bench", tmp_path / "results"
+    assert all(v is None for k, v in bench.end_to_end_figures(out, results).items() if k != "detail")
+
+    (results / "default").mkdir(parents=True)
+    (results / "default" / "provenance.json").write_text(json.dumps(
+        {"timings_seconds": {"total": 900.0}, "warm": {"total": 120.5}}
+    ))
+    got = bench.end_to_end_figures(out, results)
+    assert got["study_default_seconds_warm"] == 120.5
+    assert got["study_default_seconds_cold"] is None
+    assert got["detail"]["last_default_run_seconds"] == 900.0
+
+    out.mkdir()
+    (out / "end_to_end.json").write_text(json.dumps(
+        {"study_default_seconds_cold": 950.0, "study_default_seconds_warm": 110.0,
+         "study_default_peak_rss_mb": 2500.0, "make_test_seconds": 1300.0}
+    ))
+    got = bench.end_to_end_figures(out, results)
+    assert (got["study_default_seconds_cold"], got["study_default_seconds_warm"]) == (950.0, 110.0)
+    assert got["study_default_peak_rss_mb"] == 2500.0 and got["make_test_seconds"] == 1300.0
+
+
+def test_run_measured_counts_the_whole_process_tree():
+    # The parent holds ~40 MB and starts a child that holds ~120 MB: the tree peak must see both.
+    child = "import time; b = bytearray(120 * 2**20); time.sleep(1.5)"
+    parent = (
+        "import subprocess, sys, time; a = bytearray(40 * 2**20); "
+        f"subprocess.run([sys.executable, '-c', {child!r}], check=True)"
+    )
+    r = bench.run_measured([sys.executable, "-c", parent], interval=0.05)
+    assert r["returncode"] == 0
+    assert r["peak_rss_mb"] > 160
+    assert r["seconds"] >= 1.5
+
+
+def test_padded_tokens_and_spread():
+    assert bench.padded_tokens(np.array([5, 3, 2, 1]), 2) == 5 * 2 + 2 * 2
+    assert bench.padded_tokens(np.array([4, 4, 4]), 1) == 12
+    order = np.arange(10)
+    assert bench._spread(order, 3).tolist() == [0, 4, 9] or bench._spread(order, 3).tolist() == [0, 5, 9]
+    assert bench._spread(order, 50).tolist() == list(range(10))
+
+
+def test_compare_embeddings_reports_cosine_and_relative_difference():
+    a = np.array([[1.0, 0.0], [0.0, 2.0]])
+    c = bench.compare_embeddings(a, a)
+    assert c["max_abs_diff"] == 0 and c["min_cosine"] == pytest.approx(1.0)
+    c = bench.compare_embeddings(a + [[0.0, 0.02], [0.0, 0.0]], a)
+    assert c["max_abs_diff"] == pytest.approx(0.02) and c["max_rel_diff"] == pytest.approx(0.01)
+    assert c["min_cosine"] < 1.0
+
+
+def test_loop_reference_matches_the_vectorised_sweep():
+    from probedrift import drift
+    from probedrift.probes import LinearProbe
+
+    x_tr, y_tr, x_te, y_te = bench.synthetic_probe_data(120, 16)
+    probe = LinearProbe().fit(x_tr, y_tr)
+    sigmas = np.linspace(0, 0.15, 4)
+    for t, conventions in drift.CONVENTIONS.items():
+        for c in conventions:
+            ref = bench.loop_sweep_reference(x_te, y_te, probe, t, c, sigmas, 3, x_tr, y_tr)
+            vec = drift.sweep(x_te, y_te, probe.predict_proba, drift_types=t, conventions={t: [c]}, sigmas=sigmas,
+                              seeds=[3], reference=x_tr, reference_labels=y_tr, progress=False)
+            for col, values in ref.items():
+                np.testing.assert_allclose(values, vec[col].to_numpy(dtype=float), atol=1e-4 if "angle" in col else 1e-6,
+                                           err_msg=f"{t}/{c} {col}")
+
+
+def test_bad_output_directory_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(bench.ProbedriftError, match="output directory"):
+        bench.run_bench(quick=True, out_dir=blocker / "sub")
