@@ -62,7 +62,7 @@ def _cmd_book(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
 
-    return run_bench(quick=args.quick, out_dir=args.out)
+    return run_bench(quick=args.quick, out_dir=args.out, end_to_end=args.end_to_end)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("bench", help="performance benchmark; writes results/bench/bench.{json,md}")
     m.add_argument("--quick", action="store_true", help="tiny sizes, to check the code still runs")
     m.add_argument("--out", default=os.path.join("results", "bench"))
+    m.add_argument("--end-to-end", action="store_true",
+                   help="also time `probedrift run --profile default` cold and warm (about 30 minutes)")
     m.set_defaults(func=_cmd_bench)
     return p
 
