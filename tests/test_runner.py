@@ -1,4 +1,4 @@
-"""The papermill runner and the smoke profile, end to end (runs the five notebooks once per session)."""
+"""The papermill runner and the smoke profile, end to end (runs every notebook once per test session)."""
 
 from __future__ import annotations
 
