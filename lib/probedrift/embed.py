@@ -278,42 +278,33 @@ def extract(
 
 
 def cached_or_none(model_name: str, texts: list[str], layers, pooling: str, max_length: int,
-                   dtype: str, chat_template: bool, *, revision=None) -> dict[int, np.ndarray] | None:
+                   dtype: str, chat_template: bool, *, revision=None,
+                   keys: dict | None = None) -> dict[int, np.ndarray] | None:
     """All requested layers from the cache without loading the model, or None if any is missing.
 
-    Needs the layer count, which is only known after loading, for negative indices; it is looked up
-    in any existing entry's manifest of the same model, so a cold cache simply returns None.
+    Needs the layer count, which is only known after loading, for negative indices; it comes from the
+    model's layer-count record, so a cold cache simply returns None. On a hit the cache key of each
+    layer is written into ``keys`` when a dict is given (for provenance).
     """
     from .models import spec
 
     s = spec(model_name, revision)
-    store = ArrayCache(cache_root() / "embeddings")
     num_layers = _known_num_layers(s.identity)
     if num_layers is None:
         return None
-    fp = texts_fingerprint(list(texts))
-    found = {}
-    for layer in ([layers] if isinstance(layers, int) else layers):
-        target = normalize_layer(layer, num_layers)
-        arr = store.get(store.key(cache_components(s.identity, fp, target, pooling, max_length, dtype, chat_template)))
-        if arr is None:
-            return None
-        found[layer] = arr
-    return found
-
-
-def _keys_for(model_name, texts, layers, pooling, max_length, dtype, chat_template, revision) -> dict:
-    from .models import spec
-
-    s = spec(model_name, revision)
-    num_layers = _known_num_layers(s.identity)
     store = ArrayCache(cache_root() / "embeddings")
     fp = texts_fingerprint(list(texts))
-    return {
-        layer: store.key(cache_components(s.identity, fp, normalize_layer(layer, num_layers), pooling,
-                                          max_length, dtype, chat_template))
-        for layer in layers
-    }
+    found, found_keys = {}, {}
+    for layer in ([layers] if isinstance(layers, int) else layers):
+        target = normalize_layer(layer, num_layers)
+        key = store.key(cache_components(s.identity, fp, target, pooling, max_length, dtype, chat_template))
+        arr = store.get(key)
+        if arr is None:
+            return None
+        found[layer], found_keys[layer] = arr, key
+    if keys is not None:
+        keys.update(found_keys)
+    return found
 
 
 def _num_layers_path(identity: str):
@@ -370,10 +361,12 @@ def embed_texts(
     info = info if info is not None else ExtractionInfo()
     t0 = time.perf_counter()
     dtype_name = _dtype_name(resolve_dtype(dtype, resolve_device(device)))
-    hit = cached_or_none(model_name, texts, layers, pooling, max_length, dtype_name, chat_template, revision=revision)
+    keys: dict = {}
+    hit = cached_or_none(model_name, texts, layers, pooling, max_length, dtype_name, chat_template,
+                         revision=revision, keys=keys)
     if hit is not None:
         info.cache_hit, info.seconds, info.n_texts = True, time.perf_counter() - t0, len(texts)
-        info.keys = _keys_for(model_name, texts, layers, pooling, max_length, dtype_name, chat_template, revision)
+        info.keys = keys
         return hit
     model = load(model_name, dtype=dtype, device=device, revision=revision, trust_remote_code=trust_remote_code)
     remember_num_layers(model)

@@ -184,7 +184,7 @@ class Study:
         layers) is extracted in one forward pass. ``overrides`` change one extraction setting (e.g.
         ``max_length=64``, ``chat_template=True``) for the real-drift experiments.
         """
-        from .embed import ExtractionInfo, _keys_for, cached_or_none, extract
+        from .embed import ExtractionInfo, cached_or_none, extract
         from .models import resolve_device, resolve_dtype, spec
 
         p = {**self.params, **overrides}
@@ -202,10 +202,9 @@ class Study:
             wanted = sorted({layer, int(p["layer"]), *self.layer_indices(model)})
         pooling, max_length, chat = p["pooling"], int(p["max_length"]), bool(p["chat_template"])
         dtype_name = str(resolve_dtype(p["dtype"], resolve_device(p["device"]))).replace("torch.", "")
-        out = cached_or_none(model, texts, wanted, pooling, max_length, dtype_name, chat)
-        if out is not None:
-            keys = _keys_for(model, texts, wanted, pooling, max_length, dtype_name, chat, None)
-        else:
+        keys: dict = {}
+        out = cached_or_none(model, texts, wanted, pooling, max_length, dtype_name, chat, keys=keys)
+        if out is None:
             info = ExtractionInfo()
             out = extract(self.loaded_model(model, p["dtype"]), texts, wanted, pooling, max_length, chat,
                           int(p["batch_size"]), info=info)
