@@ -529,3 +529,10 @@ def train_probe(
     if calibrate:
         probe.fit_temperature(X_val, y_val)
     return probe
+
+
+def paper_probe(seed: int = 0) -> LinearProbe:
+    """An unfitted probe with the paper's recipe (§1.2): L2-normalise → StandardScaler → logistic
+    regression with C = 1, balanced class weights, at most 2,000 iterations. Every part of the study
+    that trains "the paper's probe" builds it here."""
+    return LinearProbe(C=1.0, class_weight="balanced", max_iter=2000, seed=int(seed))

@@ -71,9 +71,9 @@ def _anchor_sizes(S, n_train: int) -> list[int]:
 
 
 def _new_probe(S, X, y):
-    from .probes import LinearProbe
+    from .probes import paper_probe
 
-    return LinearProbe(C=1.0, class_weight="balanced", max_iter=2000, seed=int(S.params["seed"])).fit(X, y)
+    return paper_probe(int(S.params["seed"])).fit(X, y)
 
 
 @dataclass

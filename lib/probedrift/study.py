@@ -233,12 +233,12 @@ class Study:
 
     def probe(self, model: str):
         """The paper's probe (L2-normalise → StandardScaler → logistic regression, C=1, balanced) on train."""
-        from .probes import LinearProbe
+        from .probes import paper_probe
 
         if model not in self._probes:
             splits = self.unit(model)
             X_tr, y_tr = splits["train"]
-            probe = LinearProbe(C=1.0, class_weight="balanced", max_iter=2000, seed=int(self.params["seed"]))
+            probe = paper_probe(int(self.params["seed"]))
             probe.fit(X_tr, y_tr)
             probe.save(self.run_dir / "probes" / _slug(model))
             self._probes[model] = probe
