@@ -51,9 +51,16 @@ def smoke_run(tmp_path_factory):
     import sys
 
     root = tmp_path_factory.mktemp("results")
+    # A cold embedding cache (the converted models are shared), so the run's provenance counts every
+    # forward pass a whole smoke run makes.
+    cache = tmp_path_factory.mktemp("smoke-cache")
+    from probedrift import models
+
+    (models.cache_root() / "models").mkdir(parents=True, exist_ok=True)
+    (cache / "models").symlink_to(models.cache_root() / "models", target_is_directory=True)
     # A marker token: tests check that it never reaches any output of the run.
     os.environ["PROBEDRIFT_TEST_TOKEN_VALUE"] = "hf_probedriftMarkerToken0123456789"
-    env = {**os.environ, "HF_TOKEN": os.environ["PROBEDRIFT_TEST_TOKEN_VALUE"]}
+    env = {**os.environ, "HF_TOKEN": os.environ["PROBEDRIFT_TEST_TOKEN_VALUE"], "PROBEDRIFT_CACHE_DIR": str(cache)}
     res = subprocess.run([sys.executable, "-m", "probedrift.cli", "run", "--profile", "smoke", "--results", str(root)],
                          capture_output=True, text=True, timeout=1800, env=env)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from probedrift import profiles, runner
+from probedrift import runner
 from probedrift.errors import ProbedriftError
-from probedrift.study import PARAMETER_KEYS
+from probedrift.params import StudyParams, load_params, parse_overrides, repo_root
 
 pytestmark = pytest.mark.slow
 
@@ -32,34 +32,61 @@ def _parameters_cells(path):
 
 
 @pytest.mark.parametrize("path", runner.notebook_paths(), ids=lambda p: p.name)
-def test_each_notebook_has_one_parameters_cell_with_the_profile_keys(path):
+def test_each_notebook_has_one_short_parameters_cell_naming_a_profile(path):
     import papermill as pm
 
     cells = _parameters_cells(path)
     assert len(cells) == 1, f"{path.name} has {len(cells)} parameters cells"
-    inferred = set(pm.inspect_notebook(str(path)))
-    for name in profiles.PROFILES:
-        keys = set(profiles.load_profile(name))
-        assert inferred == keys, f"{path.name} vs {name}: {sorted(inferred ^ keys)}"
-    assert inferred == set(PARAMETER_KEYS)
+    assert len(cells[0].source.splitlines()) <= 8
+    defaults = {k: v["default"] for k, v in pm.inspect_notebook(str(path)).items()}
+    assert set(defaults) == {"profile", "overrides", "results_dir"}
+    assert eval(defaults["profile"]) == "smoke" and eval(defaults["overrides"]) == {}
 
 
-def test_notebook_defaults_are_the_smoke_profile():
-    import papermill as pm
+def test_every_profile_names_exactly_the_typed_parameters():
+    import dataclasses
 
-    smoke = profiles.load_profile("smoke")
-    for path in runner.notebook_paths():
-        defaults = {k: v["default"] for k, v in pm.inspect_notebook(str(path)).items()}
-        for key, value in smoke.items():
-            assert yaml.safe_load(defaults[key]) == value or eval(defaults[key]) == value, (path.name, key)
+    names = {f.name for f in dataclasses.fields(StudyParams)}
+    for path in sorted((repo_root() / "params").glob("*.yaml")):
+        keys = set(yaml.safe_load(path.read_text()))
+        assert keys <= names, (path.name, keys - names)
+        load_params(path.stem)  # every profile passes its own checks
 
 
-def test_unknown_override_key_and_unknown_profile_are_clear_errors():
-    with pytest.raises(ProbedriftError, match="no key 'sigmaa'"):
-        profiles.apply_overrides(profiles.load_profile("smoke"), ["sigmaa=1"])
-    with pytest.raises(ProbedriftError, match="smoke, default, paper"):
-        profiles.load_profile("nope")
-    assert profiles.apply_overrides({"seeds": [1]}, ["seeds=[3, 4]"]) == {"seeds": [3, 4]}
+@pytest.mark.parametrize("override, words", [
+    ("tau=2.5", r"tau = 2.5 is invalid: it must be a number in \(0.5, 1\)"),
+    ("sigma_max=-1", r"sigma_max = -1.0 is invalid: it must be a number ≥ 0"),
+    ("pooling=max", "pooling = 'max' is invalid: it must be one of: last_token, mean, mean_skip_first"),
+    ("drift_types=[gaussian, shear]", "one of: gaussian, directional, rotation"),
+    ("n_per_class=2.5", "n_per_class = 2.5 is invalid: it must be an integer ≥ 1"),
+    ("split_fractions=[0.5, 0.6, 0.1]", "summing to 1"),
+    ("reliability_checkpoints=[0, 9]", "each < n_sigmas = 4"),
+    ("models=[]", "at least 1 item"),
+    ("sigmaa=1", "there is no parameter 'sigmaa'"),
+])
+def test_bad_overrides_name_the_key_and_its_valid_range(override, words):
+    with pytest.raises(ProbedriftError, match=words):
+        load_params("smoke", parse_overrides([override]))
+
+
+def test_unknown_profile_is_a_clear_error():
+    with pytest.raises(ProbedriftError, match="default, paper, smoke"):
+        load_params("nope")
+    assert parse_overrides(["seeds=[3, 4]"]) == {"seeds": [3, 4]}
+
+
+def test_bad_override_exits_2_before_touching_the_previous_run(tmp_path):
+    run_dir = tmp_path / "smoke"
+    (run_dir / "metrics").mkdir(parents=True)
+    (run_dir / "metrics" / "probe_baseline.csv").write_text("kept\n")
+    (run_dir / "run.json").write_text('{"state": "complete"}')
+    res = subprocess.run([sys.executable, "-m", "probedrift.cli", "run", "--profile", "smoke", "--set", "tau=2.5",
+                          "--results", str(tmp_path)], capture_output=True, text=True)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.splitlines()[0] == ("probedrift: error: parameter tau = 2.5 is invalid: it must be a number "
+                                          "in (0.5, 1)")
+    assert (run_dir / "metrics" / "probe_baseline.csv").read_text() == "kept\n"
+    assert runner.run_state(run_dir) == {"state": "complete"}
 
 
 def test_smoke_run_writes_every_table_notebook_and_provenance(smoke_run):
@@ -80,20 +107,27 @@ def test_smoke_run_writes_every_table_notebook_and_provenance(smoke_run):
         assert len(df) > 0, name
         assert set(columns) <= set(df.columns), (name, set(columns) - set(df.columns))
     prov = json.loads((run_dir / "provenance.json").read_text())
-    for key in ("parameters", "packages", "git", "device", "timings_seconds", "cache_keys"):
+    for key in ("parameters", "packages", "git", "device", "timings_seconds", "cache_keys", "forward_passes"):
         assert prov[key], key
     assert set(prov["timings_seconds"]) >= {p.name for p in runner.notebook_paths()}
+    # One forward pass of the unchanged base model serves the probe, separability, truncation, layer shift
+    # and pooling change; every other pass is a different model, dtype, variant or prompt format.
+    params = load_params("smoke")
+    base = f"{params.models[0]}|dtype=float32|chat_template={params.chat_template}|"
+    base_passes = {k: v for k, v in prov["forward_passes"].items() if k.startswith(base) and "variant" not in k}
+    assert base_passes == {f"{base}max_length={params.max_length}": 1}, prov["forward_passes"]
+    assert all(v == 1 for v in prov["forward_passes"].values()), prov["forward_passes"]
     assert "HF_TOKEN" not in json.dumps(prov)
 
 
 def test_sweep_covers_every_type_convention_sigma_and_seed(smoke_run):
     from probedrift import drift
 
-    params = profiles.load_profile("smoke")
+    params = load_params("smoke")
     df = pd.read_csv(smoke_run / "metrics" / "drift_sweep.csv")
-    pairs = {(t, c) for t in params["drift_types"] for c in drift.CONVENTIONS[t]}
+    pairs = {(t, c) for t in params.drift_types for c in drift.CONVENTIONS[t]}
     assert set(map(tuple, df[["drift_type", "convention"]].drop_duplicates().to_numpy())) == pairs
-    assert set(df.seed) == set(params["drift_seeds"])
+    assert set(df.seed) == set(params.drift_seeds)
     assert df.groupby(["model", "drift_type", "convention", "seed"]).size().nunique() == 1
     # sigma = 0 leaves every embedding where it was.
     assert (df[df.sigma == 0].angle_deg_mean.abs() < 1e-3).all()

@@ -9,14 +9,15 @@ import torch
 
 from probedrift import realdrift, updates
 from probedrift.errors import ProbedriftError
-from probedrift.models import LoadedModel, ModelSpec
-from probedrift.profiles import repo_root
+from probedrift.models import LoadedModel, ModelSpec, quantize_int8
+from probedrift.params import repo_root
 
 
 def test_registry_covers_every_profile_source():
     import yaml
 
     assert tuple(updates.REGISTRY) == updates.SOURCES
+    assert all(name == source.name for name, source in updates.REGISTRY.items())
     for profile in ("smoke", "default", "paper"):
         listed = yaml.safe_load((repo_root() / "params" / f"{profile}.yaml").read_text())["real_drift_sources"]
         assert set(listed) <= set(updates.SOURCES)
@@ -61,13 +62,13 @@ def test_int8_copy_really_holds_int8_linear_weights():
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
     lm = tiny_model()
-    q = updates.quantize_int8(lm)
+    q = quantize_int8(lm)
     linears = [m for m in q.model.modules() if isinstance(m, DynamicLinear)]
     assert len(linears) == 2
     assert all(m.weight().dtype == torch.qint8 for m in linears)
     assert not any(type(m) is torch.nn.Linear for m in q.model.modules())
     # A distinct identity keeps its cache entries apart; the original is untouched.
-    assert q.identity.startswith("local:tiny" + updates.INT8_SUFFIX) and q.identity != lm.identity
+    assert q.identity.startswith("local:tiny+int8-dynamic") and q.identity != lm.identity
     assert [type(m) for m in lm.model.modules()].count(torch.nn.Linear) == 2
     assert q.model.embed.weight is lm.model.embed.weight  # shared, not copied
     ids = torch.arange(50).reshape(5, 10)
@@ -79,7 +80,7 @@ def test_int8_copy_really_holds_int8_linear_weights():
 
 def test_int8_needs_the_float32_model():
     with pytest.raises(ProbedriftError, match="float32"):
-        updates.quantize_int8(tiny_model(torch.bfloat16))
+        quantize_int8(tiny_model(torch.bfloat16))
 
 
 def test_chat_template_changes_the_input_ids():
@@ -130,8 +131,6 @@ def test_synthetic_reference_interpolates_the_isotropic_curve():
 
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory):
-    import yaml
-
     from probedrift import models
     from probedrift.study import Study
 
@@ -139,14 +138,13 @@ def tiny_study(tmp_path_factory):
     (root / "cache").mkdir()
     shared = models.cache_root() / "models"
     (root / "cache" / "models").symlink_to(shared, target_is_directory=True)
-    params = yaml.safe_load((repo_root() / "params" / "smoke.yaml").read_text())
-    params.update(results_dir=str(root / "results"), n_per_class=15, max_length=24, device="cpu",
-                  anchor_sizes=[4, 8], drift_seeds=[0, 1], n_boot=20, detector_permutations=20,
-                  real_drift_sources=["truncation", "layer_shift"])
+    overrides = dict(n_per_class=15, max_length=24, device="cpu", anchor_sizes=[4, 8], drift_seeds=[0, 1],
+                     n_boot=20, detector_permutations=20, real_drift_sources=["truncation", "layer_shift"])
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PROBEDRIFT_CACHE_DIR", str(root / "cache"))
-        S = Study(params=params)
-        pairs = updates.update_pairs(S)
+        S = Study.from_profile("smoke", overrides, results_dir=str(root / "results"))
+        pairs, skipped = updates.update_pairs(S)
+        assert skipped == {}
         before = S.embeddings(S.models[0])
         wider = before @ np.random.default_rng(0).standard_normal((before.shape[1], 700)).astype(np.float32)
         pairs["model_swap"] = updates.UpdatePair("model_swap", S.models[0], "wider", before, wider, "a wider model")
@@ -178,7 +176,7 @@ def test_pairs_are_row_aligned_and_change_what_they_say(tiny_study):
 def test_real_drift_table_has_the_promised_columns(tiny_study):
     S, pairs = tiny_study
     real = realdrift.real_drift_table(S, pairs=pairs)
-    alarms = [f"alarm_{d}" for d in S.params["detectors"]]
+    alarms = [f"alarm_{d}" for d in S.params.detectors]
     assert list(real.columns) == realdrift.REAL_DRIFT_COLUMNS + alarms + ["note"]
     assert real.source.tolist() == list(pairs)
     assert all(real[c].dtype == bool for c in alarms)
@@ -193,13 +191,13 @@ def test_mitigations_table_is_consistent(tiny_study):
     S, pairs = tiny_study
     mit = realdrift.mitigations_table(S, pairs=pairs)
     assert list(mit.columns) == realdrift.MITIGATION_COLUMNS
-    n_sizes = len(S.params["anchor_sizes"])
+    n_sizes = len(S.params.anchor_sizes)
     for source, g in mit.groupby("source", sort=False):
         by = g.set_index(g.method + g.k.astype(str))
         assert set(g.method) == set(realdrift.MITIGATION_METHODS)
         align = g[g.method == "align"]
-        assert sorted(align.k) == sorted(S.params["anchor_sizes"]) and len(g) == 5 + n_sizes
-        assert (align.n_seeds == len(S.params["drift_seeds"])).all()
+        assert sorted(align.k) == sorted(S.params.anchor_sizes) and len(g) == 5 + n_sizes
+        assert (align.n_seeds == len(S.params.drift_seeds)).all()
         assert ((align.ci_low <= align.auc + 1e-12) & (align.auc <= align.ci_high + 1e-12)).all()
         frozen, rec = by.loc["frozen<NA>"], by.loc["recalibrate<NA>"]
         assert rec.auc == pytest.approx(frozen.auc, abs=1e-12)  # a temperature never changes the ranking
@@ -217,14 +215,18 @@ def test_mitigations_table_is_consistent(tiny_study):
 
 @pytest.mark.slow
 def test_int8_embeddings_are_cached_under_their_own_identity(tiny_study, monkeypatch):
+    from probedrift import models
     from probedrift.drift import angle_deg
 
     S, _ = tiny_study
     m = S.models[0]
-    first = updates.int8_embeddings(S, m)
+    settings = S.settings(m, dtype="float32", variant="int8-dynamic")
+    first = S.embeddings(settings)
     ang = angle_deg(S.embeddings(m), first)
     assert first.shape == S.embeddings(m).shape and np.isfinite(first).all()
     assert 0 < np.median(ang) < 90
-    # The second call is a cache hit: it must not even build the quantised model.
-    monkeypatch.setattr(updates, "quantize_int8", lambda *a, **k: pytest.fail("quantised again"))
-    assert np.array_equal(updates.int8_embeddings(S, m), first)
+    # A fresh study finds it in the cache: it must not even build the quantised model.
+    monkeypatch.setitem(models.VARIANTS, "int8-dynamic",
+                        models.Variant("int8-dynamic", "float32", "cpu", lambda *a: pytest.fail("quantised again")))
+    again = type(S)(S.params)
+    assert np.array_equal(again.embeddings(settings), first)

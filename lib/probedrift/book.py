@@ -16,14 +16,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 
 from .errors import ProbedriftError
-from .profiles import load_profile, repo_root
+from .params import StudyParams, repo_root
+from .publish import write_book_config
 from .runner import require_complete
-
-CHAPTER_PREFIXES = ("01_", "02_", "03_", "04_", "05_", "06_")
-
 
 def mathjax_dir() -> Path:
     """MathJax 3 (es5 build) shipped by the ``django-static-mathjax`` package."""
@@ -101,6 +98,7 @@ def stage(profile: str, results_root: str = "results", out_root: Path | None = N
     (src / "chapters").mkdir(parents=True)
     (src / "generated").mkdir()
     shutil.copy2(root / "_config.yml", src / "_config.yml")
+    write_book_config(src / "_config.yml")  # repository buttons only when an address is known
     shutil.copy2(root / "_toc.yml", src / "_toc.yml")
     shutil.copytree(root / "book", src / "book", ignore=shutil.ignore_patterns("_build"))
     toc = (src / "_toc.yml").read_text()
@@ -113,9 +111,8 @@ def stage(profile: str, results_root: str = "results", out_root: Path | None = N
             continue
         kept.append(line)
     (src / "_toc.yml").write_text("\n".join(kept) + "\n")
-    params = load_profile(profile) if (root / "params" / f"{profile}.yaml").is_file() else {}
     prov = json.loads((run_dir / "provenance.json").read_text())
-    params = {**params, **prov.get("parameters", {})}
+    params = StudyParams.from_dict(prov["parameters"], source=f"{run_dir / 'provenance.json'}")
     table = paper_vs_study(run_dir / "metrics", params)
     table.to_csv(run_dir / "metrics" / "paper_vs_study.csv", index=False)
     (src / "generated" / "paper_vs_study.md").write_text(to_markdown(table))
@@ -147,8 +144,3 @@ def build_book(profile: str = "default", results_root: str = "results", strict: 
     if res.returncode == 0:
         print(f"[probedrift book] {root / '_build' / 'html' / 'index.html'}")
     return res.returncode
-
-
-def paper_table(run_dir: Path) -> pd.DataFrame:
-    """The paper-vs-study table written by the last book build of this run."""
-    return pd.read_csv(Path(run_dir) / "metrics" / "paper_vs_study.csv")

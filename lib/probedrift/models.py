@@ -15,6 +15,8 @@ states, and for gemma a causal-LM forward would also build a 262,144-wide logit 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -68,8 +70,23 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
 
 
 def cache_root() -> Path:
-    """The study's cache directory: ``$PROBEDRIFT_CACHE_DIR``, else ``~/.cache/probedrift``."""
-    return Path(os.environ.get("PROBEDRIFT_CACHE_DIR", Path.home() / ".cache" / "probedrift")).expanduser()
+    """The study's cache directory: ``$PROBEDRIFT_CACHE_DIR``, else ``~/.cache/probedrift`` (created if missing).
+
+    A directory that cannot be created is a :class:`ProbedriftError` naming it and the variable.
+    """
+    return _usable_dir(str(Path(os.environ.get("PROBEDRIFT_CACHE_DIR", Path.home() / ".cache" / "probedrift")).expanduser()))
+
+
+@functools.lru_cache(maxsize=8)
+def _usable_dir(path: str) -> Path:
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProbedriftError(
+            f"the cache directory {path!r} cannot be created ({exc.strerror or exc})",
+            "set PROBEDRIFT_CACHE_DIR to a writable directory (or unset it to use ~/.cache/probedrift)",
+        ) from None
+    return Path(path)
 
 
 def resolve_device(device: str = "auto"):
@@ -121,6 +138,8 @@ class LoadedModel:
     num_layers: int
     hidden_size: int
     extras: dict = field(default_factory=dict)
+    is_causal: bool = True
+    variant: str = ""
 
     @property
     def name(self) -> str:
@@ -178,13 +197,14 @@ def _local_weights_hash(path: Path) -> str:
     if changed:
         try:
             memo_file.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write_text(memo_file, json.dumps(memo))
+            atomic_write_text(memo_file, json.dumps(memo))
         except OSError:
             pass  # a read-only cache only loses the memo, never correctness
     return h.hexdigest()[:16]
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename (never a half-written file)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w") as f:
@@ -335,12 +355,7 @@ def load(
     s = spec(name, revision)
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
-    if s.source == "embedded":
-        where, kw = str(converted_dir(name)), {}
-    elif s.source == "local":
-        where, kw = s.path, {}
-    else:
-        where, kw = name, {"revision": revision}
+    where, kw = _location(s)
     try:
         config = AutoConfig.from_pretrained(where, trust_remote_code=trust_remote_code, **kw)
         tokenizer = AutoTokenizer.from_pretrained(where, trust_remote_code=trust_remote_code, **kw)
@@ -375,4 +390,128 @@ def load(
         spec=s, model=model, tokenizer=tokenizer, device=dev, dtype=torch_dtype,
         num_layers=num_layers, hidden_size=hidden,
         extras={"tuning": EMBEDDED_MODELS[name].tuning if name in EMBEDDED_MODELS else None},
+        is_causal=is_causal(config),
     )
+
+
+def _location(s: ModelSpec) -> tuple[str, dict]:
+    """Where ``from_pretrained`` reads a model from, and its keyword arguments."""
+    if s.source == "embedded":
+        return str(converted_dir(s.name)), {}
+    if s.source == "local":
+        return s.path, {}
+    return s.name, {"revision": s.revision}
+
+
+@functools.lru_cache(maxsize=32)
+def _config_and_tokenizer(name: str, revision: str | None = None):
+    from transformers import AutoConfig, AutoTokenizer
+
+    where, kw = _location(spec(name, revision))
+    try:
+        return AutoConfig.from_pretrained(where, **kw), AutoTokenizer.from_pretrained(where, **kw)
+    except OSError as exc:
+        raise ProbedriftError(f"could not read the configuration of model {name!r}: {str(exc).splitlines()[0]}",
+                              "check the model name or directory") from None
+
+
+def model_is_causal(name: str, revision: str | None = None) -> bool:
+    """:func:`is_causal` of a model, from its configuration alone (no weights are loaded)."""
+    return is_causal(_config_and_tokenizer(name, revision)[0])
+
+
+def model_has_chat_template(name: str, revision: str | None = None) -> bool:
+    """Whether a model's tokenizer carries a chat template (no weights are loaded)."""
+    return bool(getattr(_config_and_tokenizer(name, revision)[1], "chat_template", None))
+
+
+def is_causal(config) -> bool:
+    """Whether a model attends only to earlier tokens (so a prefix's states equal a truncated forward's).
+
+    Decoder-only language models are causal; encoders (BERT-style, with a masked-LM head) and
+    encoder-decoders are not.
+    """
+    from transformers.models.auto.modeling_auto import (MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+                                                        MODEL_FOR_MASKED_LM_MAPPING_NAMES)
+
+    if getattr(config, "is_encoder_decoder", False):
+        return False
+    if getattr(config, "is_decoder", False):
+        return True
+    kind = getattr(config.get_text_config() if hasattr(config, "get_text_config") else config, "model_type", None)
+    kind = kind or config.model_type
+    return kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+# ------------------------------------------------------------------------------------------------ variants
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A transformed copy of a model's weights with its own cache identity (e.g. int8 quantisation)."""
+
+    name: str
+    dtype: str  # the dtype the base weights are loaded in before the transform
+    device: str  # where the transformed model runs
+    transform: object  # LoadedModel -> LoadedModel
+    doc: str = ""
+
+
+def quantize_int8(model: LoadedModel) -> LoadedModel:
+    """A copy of a float32 CPU model with every ``nn.Linear`` int8-quantised.
+
+    ``torch.ao.quantization.quantize_dynamic(net, {nn.Linear}, dtype=torch.qint8)``: weights are stored
+    as int8 (per-tensor scale), activations are quantised on the fly per batch, and the matmuls run
+    in int8 on CPU. Everything else (embeddings, norms) stays float32 and is shared with the original
+    rather than copied.
+    """
+    import copy
+
+    import torch
+
+    if model.dtype != torch.float32 or torch.device(model.device).type != "cpu":
+        raise ProbedriftError(
+            f"int8 dynamic quantisation needs the float32 model on CPU, got {model.dtype} on {model.device}",
+            "load the model with dtype='float32', device='cpu'",
+        )
+    net = model.model
+    # Sharing the non-Linear parameters (the 262k-row embedding of gemma above all) makes the copy
+    # cheap; quantize_dynamic replaces the Linear modules and never writes to the others.
+    memo = {id(t): t for m in net.modules() if not isinstance(m, torch.nn.Linear)
+            for t in (*m.parameters(recurse=False), *m.buffers(recurse=False))}
+    net_copy = copy.deepcopy(net, memo)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*deprecated.*")
+        quantized = torch.ao.quantization.quantize_dynamic(net_copy, {torch.nn.Linear}, dtype=torch.qint8,
+                                                           inplace=True)
+    identity = variant_identity(model.identity, "int8-dynamic")
+    return dataclasses.replace(model, model=quantized, spec=dataclasses.replace(model.spec, identity=identity),
+                               variant="int8-dynamic")
+
+
+#: Weight variants by name: how to load the base and transform it.
+VARIANTS: dict[str, Variant] = {
+    "int8-dynamic": Variant("int8-dynamic", "float32", "cpu", quantize_int8,
+                            "int8 dynamic quantisation of every nn.Linear (torch.ao, CPU kernels)"),
+}
+
+
+def variant_identity(identity: str, variant: str) -> str:
+    """A model identity with a weight variant's suffix (``+int8-dynamic-<quantisation engine>``)."""
+    if not variant:
+        return identity
+    check_choice("model variant", variant, VARIANTS)
+    if variant == "int8-dynamic":
+        import torch
+
+        return f"{identity}+int8-dynamic-{torch.backends.quantized.engine}"
+    return f"{identity}+{variant}"
+
+
+def load_variant(name: str, *, dtype: str = "auto", device: str = "auto", variant: str = "", **kw) -> LoadedModel:
+    """:func:`load`, then the weight ``variant``'s transform (which fixes its own dtype and device)."""
+    if not variant:
+        return load(name, dtype=dtype, device=device, **kw)
+    check_choice("model variant", variant, VARIANTS)
+    v = VARIANTS[variant]
+    return v.transform(load(name, dtype=v.dtype, device=v.device, **kw))

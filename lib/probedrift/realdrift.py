@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,9 @@ from . import metrics as metrics_mod
 from .align import Aligner, fit_aligner
 from .errors import ProbedriftError
 from .updates import UpdatePair, update_pairs
+
+if TYPE_CHECKING:
+    from .study import Study
 
 REAL_DRIFT_COLUMNS = ["source", "model_before", "model_after", "angle_deg_mean", "angle_deg_median", "auc",
                       "accuracy", "mean_confidence", "silent_failure_share", "silent_failure_rate"]
@@ -59,8 +63,8 @@ def anchor_indices(n_train: int, k: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_train, size=k, replace=False))
 
 
-def _anchor_sizes(S, n_train: int) -> list[int]:
-    sizes = sorted({int(k) for k in S.params.get("anchor_sizes") or []})
+def _anchor_sizes(S: Study, n_train: int) -> list[int]:
+    sizes = sorted(set(S.params.anchor_sizes))
     if not sizes:
         raise ProbedriftError("anchor_sizes is empty", "set e.g. anchor_sizes: [8, 16, 32] in the profile")
     too_big = [k for k in sizes if k > n_train or k < 2]
@@ -70,10 +74,10 @@ def _anchor_sizes(S, n_train: int) -> list[int]:
     return sizes
 
 
-def _new_probe(S, X, y):
+def _new_probe(S: Study, X, y):
     from .probes import paper_probe
 
-    return paper_probe(int(S.params["seed"])).fit(X, y)
+    return paper_probe(S.params.seed).fit(X, y)
 
 
 @dataclass
@@ -94,48 +98,51 @@ class _Setup:
         return X if self.adapter is None else drift_mod.normalize(self.adapter.transform(X))
 
 
-def _setup(S, pair: UpdatePair) -> _Setup:
+def _setup(S: Study, pair: UpdatePair) -> _Setup:
     before, after = S.split_arrays(drift_mod.normalize(pair.before)), S.split_arrays(drift_mod.normalize(pair.after))
     default = S.embeddings(pair.model_before)
     study_probe = pair.before is default or (pair.before.shape == default.shape and np.array_equal(pair.before, default))
     probe = S.probe(pair.model_before) if study_probe else _new_probe(S, *before["train"])
     adapter = anchors = None
-    note = pair.change
+    note = "; ".join((pair.change, *pair.notes))
     if not pair.same_width:
         n_train = len(before["train"][1])
         k = max(_anchor_sizes(S, n_train))
-        anchors = anchor_indices(n_train, k, int(S.params["seed"]))
+        anchors = anchor_indices(n_train, k, S.params.seed)
         adapter = fit_aligner(after["train"][0][anchors], before["train"][0][anchors], method="auto")
         note += (f"; widths {pair.before.shape[1]} → {pair.after.shape[1]}: angles, probe metrics and detectors use "
                  f"the after embeddings mapped by a {adapter.method} adapter fitted on k = {k} anchor texts")
     return _Setup(pair, before, after, probe, study_probe, adapter, anchors, note)
 
 
-def _detector_alarms(S, su: _Setup) -> dict[str, bool]:
-    from .study import _subsample
+def _detector_alarms(S: Study, su: _Setup) -> dict[str, bool]:
+    from .study import subsample
 
     p = S.params
-    seed = int(p["seed"])
+    seed = p.seed
     dets = S.make_detectors(su.pair.model_before)
     if not su.probe_is_study_probe:
-        ref = _subsample(su.before["train"][0], int(p["detector_sample_size"]), seed)
+        ref = subsample(su.before["train"][0], p.detector_sample_size, seed)
         for det in dets.values():
             if hasattr(det, "predict_proba"):
                 det.predict_proba = su.probe.predict_proba
-            det.fit(ref)
-    sample = _subsample(su.after_in_probe_space("test"), int(p["detector_sample_size"]), seed + 1)
+                det.fit(su.before["val"][0])  # held out from the probe's training, as in Study.make_detectors
+            else:
+                det.fit(ref)
+    sample = subsample(su.after_in_probe_space("test"), p.detector_sample_size, seed + 1)
     return {name: bool(det.test(sample).alarm) for name, det in dets.items()}
 
 
-def _pairs(S, sources, pairs) -> dict[str, UpdatePair]:
+def _pairs(S: Study, sources, pairs) -> dict[str, UpdatePair]:
     if pairs is None:
-        return update_pairs(S, sources)
+        return update_pairs(S, sources)[0]
     if sources is not None:
         return {s: pairs[s] for s in sources}
     return dict(pairs)
 
 
-def real_drift_table(S, sources=None, pairs: dict[str, UpdatePair] | None = None) -> pd.DataFrame:
+def real_drift_table(S: Study, sources=None, pairs: dict[str, UpdatePair] | None = None,
+                     skipped: dict[str, str] | None = None) -> pd.DataFrame:
     """One row per drift source: measured angle, the frozen probe's test metrics, each monitor's alarm.
 
     Angle (degrees) per test text between unit-normalised before and after vectors, mean and median.
@@ -151,18 +158,20 @@ def real_drift_table(S, sources=None, pairs: dict[str, UpdatePair] | None = None
         X_b, y = su.before["test"]
         X_a = su.after_in_probe_space("test")
         ang = drift_mod.angle_deg(X_b, X_a)
-        m = metrics_mod.probe_metrics(y, su.probe.predict_proba(X_a), tau=float(p["tau"]), ece_bins=int(p["ece_bins"]))
+        m = metrics_mod.probe_metrics(y, su.probe.predict_proba(X_a), tau=p.tau, ece_bins=p.ece_bins)
         row = {"source": source, "model_before": pair.model_before, "model_after": pair.model_after,
                "angle_deg_mean": float(np.mean(ang)), "angle_deg_median": float(np.median(ang)),
                **{k: m[k] for k in REAL_DRIFT_COLUMNS[5:]}}
         row.update({f"alarm_{name}": alarm for name, alarm in _detector_alarms(S, su).items()})
         row["note"] = su.note
         rows.append(row)
-    alarm_cols = [f"alarm_{d}" for d in p["detectors"]]
+    for source, reason in (skipped or {}).items():
+        rows.append({"source": source, "note": f"skipped: {reason}"})
+    alarm_cols = [f"alarm_{d}" for d in p.detectors]
     return pd.DataFrame(rows, columns=REAL_DRIFT_COLUMNS + alarm_cols + ["note"])
 
 
-def angle_samples(S, sources=None, pairs: dict[str, UpdatePair] | None = None) -> pd.DataFrame:
+def angle_samples(S: Study, sources=None, pairs: dict[str, UpdatePair] | None = None) -> pd.DataFrame:
     """Per-text angle (degrees) between before and after of every source, all splits: the distribution.
 
     Columns ``source, split, angle_deg``. Sources whose width changes are measured after the
@@ -180,16 +189,16 @@ def angle_samples(S, sources=None, pairs: dict[str, UpdatePair] | None = None) -
     return pd.concat(frames, ignore_index=True)
 
 
-def _row(S, source, method, y, p1, *, angle=np.nan, note="") -> dict:
+def _row(S: Study, source, method, y, p1, *, angle=np.nan, note="") -> dict:
     p = S.params
-    auc, lo, hi = metrics_mod.bootstrap_ci("auc", y, p1, n_boot=int(p["n_boot"]), seed=int(p["seed"]))
+    auc, lo, hi = metrics_mod.bootstrap_ci("auc", y, p1, n_boot=p.n_boot, seed=p.seed)
     return {"source": source, "method": method, "k": pd.NA, "auc": auc, "ci_low": lo, "ci_high": hi, "n_seeds": 1,
             "mean_confidence": float(metrics_mod.confidence(p1).mean()),
-            "ece": metrics_mod.expected_calibration_error(y, p1, bins=int(p["ece_bins"])),
+            "ece": metrics_mod.expected_calibration_error(y, p1, bins=p.ece_bins),
             "angle_deg_mean": angle, "alarm": pd.NA, "interval": _BOOT, "note": note}
 
 
-def mitigations_table(S, sources=None, pairs: dict[str, UpdatePair] | None = None) -> pd.DataFrame:
+def mitigations_table(S: Study, sources=None, pairs: dict[str, UpdatePair] | None = None) -> pd.DataFrame:
     """Per source: AUC (with interval), mean confidence and ECE of every mitigation in :data:`MITIGATION_METHODS`.
 
     ``interval`` says what ``ci_low``/``ci_high`` are: a stratified bootstrap over test texts
@@ -221,8 +230,8 @@ def mitigations_table(S, sources=None, pairs: dict[str, UpdatePair] | None = Non
         n_train = len(su.before["train"][1])
         draws = []
         for k in _anchor_sizes(S, n_train):
-            for seed in p["drift_seeds"]:
-                idx = anchor_indices(n_train, k, int(seed))
+            for seed in p.drift_seeds:
+                idx = anchor_indices(n_train, k, seed)
                 aligner = fit_aligner(su.after["train"][0][idx], su.before["train"][0][idx], method="auto")
                 X_al = aligner.transform(su.after["test"][0])
                 p1 = su.probe.predict_proba(X_al)
@@ -230,7 +239,7 @@ def mitigations_table(S, sources=None, pairs: dict[str, UpdatePair] | None = Non
                               "angle_deg_mean": float(drift_mod.angle_deg(X_b, X_al).mean()),
                               "auc": metrics_mod.roc_auc(y_te, p1),
                               "mean_confidence": float(metrics_mod.confidence(p1).mean()),
-                              "ece": metrics_mod.expected_calibration_error(y_te, p1, bins=int(p["ece_bins"]))})
+                              "ece": metrics_mod.expected_calibration_error(y_te, p1, bins=p.ece_bins)})
         draws = pd.DataFrame(draws)
         agg = metrics_mod.aggregate_seeds(draws, by="k", metrics=["auc", "mean_confidence", "ece", "angle_deg_mean"])
         used = draws.groupby("k")["method_used"].first()
@@ -268,7 +277,7 @@ def mitigations_table(S, sources=None, pairs: dict[str, UpdatePair] | None = Non
 def synthetic_reference(real: pd.DataFrame, agg: pd.DataFrame) -> pd.DataFrame:
     """Each real source next to isotropic synthetic noise of the same measured angle, same model.
 
-    ``agg`` is :func:`probedrift.study.aggregate_sweep` of the drift sweep. Both Gaussian conventions
+    ``agg`` is :func:`probedrift.tables.aggregate_sweep` of the drift sweep. Both Gaussian conventions
     add isotropic noise (``per_dim`` and ``relative`` differ only in scale), so together they trace one
     curve of seed-mean AUC against seed-mean angle; ``auc_isotropic`` is that curve linearly
     interpolated at the source's ``angle_deg_mean`` (NaN outside the curve's range) and ``auc_clean``

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from .errors import ProbedriftError
-from .profiles import apply_overrides, load_profile, repo_root
+from .params import load_params, parse_overrides, profile_path, repo_root
 
 KERNEL = "python3"
 RUN_SUBDIRS = ("notebooks", "metrics", "figures", "probes")
@@ -97,6 +97,13 @@ def _write_json(path: Path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def run_state(run_dir: Path) -> dict:
     """The state recorded in ``run.json`` (``{}`` when the directory holds no run)."""
     try:
@@ -116,24 +123,28 @@ def run_profile(
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    params = load_profile(profile)
-    params = apply_overrides(params, overrides or [])
+    # Parse and check every parameter first: bad input must fail before earlier results are cleared.
+    override_values = parse_overrides(overrides)
     if device is not None:
-        params["device"] = device
-    root = repo_root()
-    run_dir = Path(results_root) / str(params.get("profile", Path(profile).stem))
+        override_values["device"] = device
+    params = load_params(profile, override_values)
+    run_dir = Path(results_root) / params.profile
     if not run_dir.is_absolute():
-        run_dir = root / run_dir
-    params["results_dir"] = str(run_dir)
+        run_dir = repo_root() / run_dir
+    params = params.replace(results_dir=str(run_dir))
+    named = Path(profile).suffix not in {".yaml", ".yml"}
+    nb_parameters = {"profile": profile if named else str(profile_path(profile).resolve()),
+                     "overrides": override_values, "results_dir": str(run_dir)}
+    root = repo_root()
     run_dir.mkdir(parents=True, exist_ok=True)
     for sub in RUN_SUBDIRS:
         shutil.rmtree(run_dir / sub, ignore_errors=True)
-    for stale in ("provenance.json", "cache_keys.json"):
+    for stale in ("provenance.json", "cache_keys.json", "forward_passes.json"):
         (run_dir / stale).unlink(missing_ok=True)
     (run_dir / "notebooks").mkdir()
     # Progress bars belong in the terminal, not in the stored notebooks the book renders.
     os.environ["TQDM_DISABLE"] = "1"
-    state = {"state": "running", "profile": params.get("profile"), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    state = {"state": "running", "profile": params.profile, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     _write_json(run_dir / "run.json", state)
     timings = {}
     t_run = time.perf_counter()
@@ -143,7 +154,7 @@ def run_profile(
         t0 = time.perf_counter()
         try:
             pm.execute_notebook(
-                str(nb_path), str(out), parameters=params, kernel_name=KERNEL, cwd=str(root),
+                str(nb_path), str(out), parameters=nb_parameters, kernel_name=KERNEL, cwd=str(root),
                 progress_bar=False, request_save_on_cell_execute=True,
             )
         except PapermillExecutionError as exc:
@@ -159,23 +170,24 @@ def run_profile(
         timings[nb_path.name] = round(time.perf_counter() - t0, 2)
         finalize_notebook(out)
         print(f"[probedrift run] {nb_path.name} done in {timings[nb_path.name]:.1f} s", flush=True)
-    keys_file = run_dir / "cache_keys.json"
     provenance = {
-        "profile": params.get("profile"),
-        "parameters": params,
+        "profile": params.profile,
+        "parameters": params.to_dict(),
+        "overrides": override_values,
         "packages": package_versions(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "git": git_commit(),
-        "device": device_description(str(params.get("device", "auto"))),
+        "device": device_description(params.device),
         "timings_seconds": {**timings, "total": round(time.perf_counter() - t_run, 2)},
-        "cache_keys": json.loads(keys_file.read_text()) if keys_file.is_file() else {},
+        "cache_keys": _read_json(run_dir / "cache_keys.json"),
+        "forward_passes": _read_json(run_dir / "forward_passes.json"),
     }
     _write_json(run_dir / "provenance.json", provenance)
     state.update(state="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                  seconds=provenance["timings_seconds"]["total"])
     _write_json(run_dir / "run.json", state)
-    print(f"[probedrift run] {params.get('profile')} complete in {state['seconds']:.0f} s -> {run_dir}")
+    print(f"[probedrift run] {params.profile} complete in {state['seconds']:.0f} s -> {run_dir}")
     return 0
 
 

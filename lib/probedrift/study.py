@@ -1,10 +1,15 @@
-"""The study's steps, as the notebooks call them: one function per table, parameters from a profile.
+"""The study object: one run's parameters, data, embeddings, probes and the tables built from them.
 
-A :class:`Study` is built from a notebook's ``parameters`` cell (:data:`PARAMETER_KEYS`, the
-same keys as every profile in ``params/``). It knows the run directory ``results/<profile>/`` and
-writes there: tables to ``metrics/``, figures to ``figures/``, fitted probes to ``probes/``.
-Embeddings go through the content-addressed cache, so the notebook that needs them second gets
-them in milliseconds; every cache key used is recorded in ``cache_keys.json`` for provenance.
+A :class:`Study` is built from a profile (:func:`Study.from_profile`, as every notebook's
+``parameters`` cell does) and holds a frozen :class:`~probedrift.params.StudyParams`. It knows the
+run directory ``results/<profile>/`` and writes there: tables to ``metrics/``, figures to
+``figures/``, fitted probes to ``probes/``, and for provenance every embedding cache key used
+(``cache_keys.json``) and every forward pass run (``forward_passes.json``).
+
+Embeddings come from :func:`probedrift.embed.get_embeddings` only. On a miss the study asks for
+everything it will need from that model in the same prompt format — the probe layer, the
+separability layers, and the truncation, layer-shift and pooling-change sources of chapter 6 — so
+one forward pass per model serves them all.
 """
 
 from __future__ import annotations
@@ -21,17 +26,9 @@ import pandas as pd
 from . import data as data_mod
 from . import drift as drift_mod
 from . import metrics as metrics_mod
-from .errors import ProbedriftError, check_choice, check_positive
-from .profiles import repo_root
-
-PARAMETER_KEYS = (
-    "profile", "results_dir", "dataset", "data_files", "label_threshold", "n_per_class", "length_matched",
-    "split_fractions", "models", "pairs", "layer", "separability_layers", "pooling", "max_length",
-    "chat_template", "batch_size", "dtype", "device", "seed", "drift_seeds", "sigma_max", "n_sigmas",
-    "extra_sigmas", "drift_types", "conventions", "tau", "ece_bins", "n_boot", "reliability_checkpoints",
-    "detectors", "detector_sample_size", "detector_permutations", "alpha", "confidence_drop",
-    "anchor_sizes", "real_drift_sources",
-)
+from .embed import ExtractionInfo, ExtractionSettings
+from .errors import ProbedriftError
+from .params import Pair, StudyParams, load_params
 
 SWEEP_COLUMNS = list(drift_mod.SWEEP_COLUMNS)
 DETECTOR_COLUMNS = ["model", "drift_type", "convention", "sigma", "seed", "angle_deg_mean", "detector",
@@ -40,51 +37,48 @@ SEPARABILITY_COLUMNS = ["model", "layer", "metric", "value", "ci_low", "ci_high"
 BASELINE_COLUMNS = ["model", "metric", "value", "ci_low", "ci_high", "n_test", "seed"]
 
 
-def _slug(name: str) -> str:
+def slug(name: str) -> str:
+    """A file-name-safe form of a model name (``Qwen/Qwen3-0.6B`` → ``Qwen_Qwen3-0.6B``)."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("_")
+
+
+def subsample(X: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """At most ``n`` rows of ``X``, drawn without replacement by ``default_rng(seed)``, in their original order."""
+    if len(X) <= n:
+        return X
+    idx = np.random.default_rng(seed).choice(len(X), size=n, replace=False)
+    return X[np.sort(idx)]
 
 
 @dataclass
 class Study:
     """Parameters of one run plus the paths and cached intermediate results derived from them."""
 
-    params: dict
+    params: StudyParams
     _embeddings: dict = field(default_factory=dict, repr=False)
     _probes: dict = field(default_factory=dict, repr=False)
     _models: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_namespace(cls, namespace: dict) -> Study:
-        """Build from a notebook's globals: picks exactly :data:`PARAMETER_KEYS` (all must be there)."""
-        missing = [k for k in PARAMETER_KEYS if k not in namespace]
-        if missing:
-            raise ProbedriftError(f"parameters missing: {', '.join(missing)}", "run the parameters cell first")
-        return cls(params={k: namespace[k] for k in PARAMETER_KEYS})
+    def from_profile(cls, profile: str = "smoke", overrides: dict | None = None,
+                     results_dir: str | None = None) -> Study:
+        """The study of a profile (``params/<profile>.yaml`` or a YAML path) with ``overrides`` applied."""
+        return cls(load_params(profile, overrides, results_dir=results_dir))
 
     def __post_init__(self) -> None:
-        p = self.params
-        check_positive("n_per_class", p["n_per_class"])
-        check_positive("max_length", p["max_length"])
-        check_positive("batch_size", p["batch_size"])
-        if not 0.5 < float(p["tau"]) < 1:
-            raise ProbedriftError(f"tau must lie in (0.5, 1), got {p['tau']}", "use e.g. 0.8, the paper's threshold")
-        check_positive("sigma_max", p["sigma_max"], allow_zero=True)
-        for s in p.get("extra_sigmas") or []:
-            check_positive("sigma", s, allow_zero=True)
-        for t in p["drift_types"]:
-            check_choice("drift type", t, drift_mod.DRIFT_TYPES)
-        from .embed import POOLINGS
-
-        check_choice("pooling", p["pooling"], POOLINGS)
+        if not isinstance(self.params, StudyParams):
+            raise ProbedriftError(f"Study needs StudyParams, got {type(self.params).__name__}",
+                                  "build it with Study.from_profile(profile, overrides)")
 
     # ---------------------------------------------------------------- paths and bookkeeping
 
     @property
     def run_dir(self) -> Path:
-        path = Path(self.params["results_dir"])
-        return path if path.is_absolute() else repo_root() / path
+        """Absolute directory of this run's outputs."""
+        return self.params.run_dir
 
     def path(self, kind: str, name: str) -> Path:
+        """``run_dir/kind/name``, its folder created."""
         out = self.run_dir / kind / name
         out.parent.mkdir(parents=True, exist_ok=True)
         return out
@@ -98,6 +92,7 @@ class Study:
         return path
 
     def load_table(self, name: str) -> pd.DataFrame:
+        """A table written earlier in this run."""
         path = self.run_dir / "metrics" / f"{name}.csv"
         if not path.is_file():
             raise ProbedriftError(f"table {name}.csv is missing from {self.run_dir / 'metrics'}",
@@ -108,111 +103,137 @@ class Study:
         """Save ``fig`` as ``figures/<name>.png`` of the run (the notebook shows it inline as well)."""
         fig.savefig(self.path("figures", f"{name}.png"), dpi=110, bbox_inches="tight")
 
-    def _record_cache_keys(self, model: str, keys: dict, p: dict) -> None:
-        path = self.run_dir / "cache_keys.json"
-        try:
-            known = json.loads(path.read_text())
-        except (OSError, ValueError):
-            known = {}
-        for layer, key in keys.items():
-            known[f"{model}|layer={layer}|pooling={p['pooling']}|max_length={p['max_length']}"
-                  f"|chat_template={p['chat_template']}|dtype={p['dtype']}"] = key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(known, indent=1, sort_keys=True))
+    def record_extraction(self, info: ExtractionInfo) -> None:
+        """Merge an extraction's cache keys and forward-pass counts into the run's provenance files."""
+        for name, new, add in (("cache_keys.json", info.keys, False), ("forward_passes.json", info.forward_passes, True)):
+            if not new:
+                continue
+            path = self.run_dir / name
+            try:
+                known = json.loads(path.read_text())
+            except (OSError, ValueError):
+                known = {}
+            for k, v in new.items():
+                known[k] = known.get(k, 0) + v if add else v
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(known, indent=1, sort_keys=True))
 
-    # ---------------------------------------------------------------- data and embeddings
+    # ---------------------------------------------------------------- data
 
     @cached_property
     def dataset(self) -> data_mod.TextDataset:
         """The balanced, split dataset of this run (paper §1.2: balanced sample, 70/10/20 split)."""
         p = self.params
         kw = {}
-        if p.get("data_files"):
-            kw["data_files"] = p["data_files"]
-        if p.get("label_threshold") is not None:
-            kw["label_threshold"] = p["label_threshold"]
-        return data_mod.prepare(p["dataset"], int(p["n_per_class"]), seed=int(p["seed"]),
-                                fractions=tuple(p["split_fractions"]), length_matched=bool(p["length_matched"]),
-                                **kw)
+        if p.data_files:
+            kw["data_files"] = p.data_files
+        if p.label_threshold is not None:
+            kw["label_threshold"] = p.label_threshold
+        if p.dataset not in data_mod.DATASETS:
+            kw.update(text_column=p.text_column, label_column=p.label_column)
+        return data_mod.prepare(p.dataset, p.n_per_class, seed=p.seed, fractions=tuple(p.split_fractions),
+                                length_matched=p.length_matched, **kw)
 
     @cached_property
     def sigmas(self) -> np.ndarray:
         """The σ grid: linspace(0, sigma_max, n_sigmas) (paper Table 1: 0..0.15, 8 checkpoints) ∪ extra_sigmas."""
         p = self.params
-        grid = np.linspace(0.0, float(p["sigma_max"]), int(p["n_sigmas"]))
-        return np.unique(np.round(np.r_[grid, p.get("extra_sigmas") or []], 6))
+        grid = np.linspace(0.0, p.sigma_max, p.n_sigmas)
+        return np.unique(np.round(np.r_[grid, list(p.extra_sigmas)], 6))
 
     @property
     def models(self) -> list[str]:
-        return list(self.params["models"])
+        """The run's models, in profile order."""
+        return list(self.params.models)
+
+    @property
+    def pairs(self) -> list[Pair]:
+        """The profile's base/instruct pairs whose two models are both in this run."""
+        return [p for p in self.params.pairs if p.base in self.models and p.instruct in self.models]
+
+    @property
+    def skipped_pairs(self) -> list[Pair]:
+        """Pairs of the profile naming a model this run does not extract (reported, not compared)."""
+        return [p for p in self.params.pairs if p not in self.pairs]
+
+    def conventions(self) -> list[tuple[str, str]]:
+        """The (drift type, convention) pairs of this run, from the drift registry."""
+        return drift_mod.resolve_conventions(self.params.drift_types, self.params.conventions)
+
+    # ---------------------------------------------------------------- models and embeddings
 
     def num_layers(self, model: str) -> int:
-        from .embed import _known_num_layers
+        """Number of blocks of ``model`` (from its record, else by loading it once)."""
+        from .embed import known_num_layers
         from .models import spec
 
-        n = _known_num_layers(spec(model).identity)
-        if n is None:
-            n = self.loaded_model(model).num_layers
-        return int(n)
+        n = known_num_layers(spec(model).identity)
+        return int(n if n is not None else self.loaded_model(model).num_layers)
 
     def layer_indices(self, model: str) -> list[int]:
         """Hidden-state indices for the separability sweep: ``separability_layers`` are fractions of depth."""
         n = self.num_layers(model)
-        return sorted({min(n, max(0, round(float(f) * n))) for f in self.params["separability_layers"]})
+        return sorted({min(n, max(0, round(f * n))) for f in self.params.separability_layers})
 
-    def _embedding_key(self, model: str, layer: int, p: dict, texts: list[str]) -> tuple:
-        return (model, int(layer), p["pooling"], int(p["max_length"]), bool(p["chat_template"]), p["dtype"],
-                len(texts), hash(tuple(texts)))
+    def settings(self, model: str, **changes) -> ExtractionSettings:
+        """The run's extraction settings for ``model`` (dtype resolved for the device), with ``changes``."""
+        from .embed import cheap_dtype_name
 
-    def loaded_model(self, model: str, dtype: str | None = None):
-        """The model loaded once per study (and dtype), for experiments that need the network itself."""
-        from .embed import remember_num_layers
-        from .models import load
+        p = self.params
+        base = ExtractionSettings(model=model, layer=p.layer, pooling=p.pooling, max_length=p.max_length,
+                                  chat_template=p.chat_template, dtype=cheap_dtype_name(p.dtype, p.device))
+        out = base.replace(**changes)
+        if "dtype" in changes:
+            out = out.replace(dtype=cheap_dtype_name(out.dtype, p.device))
+        return out
 
-        dtype = dtype or self.params["dtype"]
-        if (model, dtype) not in self._models:
-            lm = load(model, dtype=dtype, device=self.params["device"])
-            remember_num_layers(lm)
-            self._models[(model, dtype)] = lm
-        return self._models[(model, dtype)]
+    def planned_settings(self, model: str) -> list[ExtractionSettings]:
+        """Every extraction of ``model`` this run will make in its own prompt format and dtype.
 
-    def embeddings(self, model: str, layer: int | None = None, *, texts: list[str] | None = None,
-                   **overrides) -> np.ndarray:
-        """Pooled hidden states of every text of the dataset (rows in dataset order), via the cache.
-
-        On a miss every layer this study needs from the model (the probe layer and the separability
-        layers) is extracted in one forward pass. ``overrides`` change one extraction setting (e.g.
-        ``max_length=64``, ``chat_template=True``) for the real-drift experiments.
+        The probe layer, the separability layers, and for the base model of chapter 6 the settings of
+        its truncation, layer-shift and pooling-change sources (when they apply): they share one
+        forward pass.
         """
-        from .embed import ExtractionInfo, cached_or_none, extract
-        from .models import resolve_device, resolve_dtype, spec
+        from .updates import planned_settings as source_settings
 
-        p = {**self.params, **overrides}
-        layer = p["layer"] if layer is None else int(layer)
-        texts = self.dataset.texts if texts is None else list(texts)
-        key = self._embedding_key(model, layer, p, texts)
-        if key in self._embeddings:
-            return self._embeddings[key]
-        wanted = [layer]
-        if texts == self.dataset.texts:
-            from .embed import _known_num_layers
+        out = [self.settings(model)] + [self.settings(model, layer=i) for i in self.layer_indices(model)]
+        return list(dict.fromkeys(out + source_settings(self, model)))
 
-            if _known_num_layers(spec(model).identity) is None:
-                self.loaded_model(model, p["dtype"])
-            wanted = sorted({layer, int(p["layer"]), *self.layer_indices(model)})
-        pooling, max_length, chat = p["pooling"], int(p["max_length"]), bool(p["chat_template"])
-        dtype_name = str(resolve_dtype(p["dtype"], resolve_device(p["device"]))).replace("torch.", "")
-        keys: dict = {}
-        out = cached_or_none(model, texts, wanted, pooling, max_length, dtype_name, chat, keys=keys)
-        if out is None:
+    def loaded_model(self, model: str, dtype: str | None = None, variant: str = ""):
+        """The model loaded once per study (per dtype and weight variant)."""
+        from .embed import remember_num_layers
+        from .models import load_variant
+
+        dtype = dtype or self.params.dtype
+        if (model, dtype, variant) not in self._models:
+            lm = load_variant(model, dtype=dtype, device=self.params.device if not variant else "cpu", variant=variant)
+            remember_num_layers(lm)
+            self._models[(model, dtype, variant)] = lm
+        return self._models[(model, dtype, variant)]
+
+    def embeddings(self, model: str | ExtractionSettings, layer: int | None = None, **changes) -> np.ndarray:
+        """Pooled hidden states of every text of the dataset (rows in dataset order).
+
+        ``model`` is a model name (the run's settings, with ``layer`` and ``changes`` such as
+        ``max_length=64`` or ``chat_template=True``) or a full :class:`ExtractionSettings`. A miss
+        fetches all of :meth:`planned_settings` of the same forward pass at once.
+        """
+        from .embed import get_embeddings
+
+        if isinstance(model, ExtractionSettings):
+            wanted = model
+        else:
+            if layer is not None:
+                changes["layer"] = int(layer)
+            wanted = self.settings(model, **changes)
+        if wanted not in self._embeddings:
+            same_pass = [s for s in self.planned_settings(wanted.model) if s.forward_group == wanted.forward_group]
             info = ExtractionInfo()
-            out = extract(self.loaded_model(model, p["dtype"]), texts, wanted, pooling, max_length, chat,
-                          int(p["batch_size"]), info=info)
-            keys = info.keys
-        for lay, arr in out.items():
-            self._embeddings[self._embedding_key(model, lay, p, texts)] = arr
-        self._record_cache_keys(model, keys, p)
-        return self._embeddings[key]
+            got = get_embeddings([wanted, *same_pass], self.dataset.texts, device=self.params.device,
+                                 batch_size=self.params.batch_size, loader=self.loaded_model, info=info)
+            self._embeddings.update(got)
+            self.record_extraction(info)
+        return self._embeddings[wanted]
 
     def split_arrays(self, X: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """``{"train"|"val"|"test": (X_split, y_split)}``; rows of ``X`` follow the dataset order."""
@@ -224,10 +245,9 @@ class Study:
             out[s] = (X[mask], y[mask])
         return out
 
-    def unit(self, model: str, layer: int | None = None, **overrides) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    def unit(self, model: str, layer: int | None = None, **changes) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Unit-normalised embeddings per split: the space the drift acts in (paper §2.2)."""
-        X = drift_mod.normalize(self.embeddings(model, layer, **overrides))
-        return self.split_arrays(X)
+        return self.split_arrays(drift_mod.normalize(self.embeddings(model, layer, **changes)))
 
     # ---------------------------------------------------------------- probes
 
@@ -236,34 +256,30 @@ class Study:
         from .probes import paper_probe
 
         if model not in self._probes:
-            splits = self.unit(model)
-            X_tr, y_tr = splits["train"]
-            probe = paper_probe(int(self.params["seed"]))
-            probe.fit(X_tr, y_tr)
-            probe.save(self.run_dir / "probes" / _slug(model))
+            probe = paper_probe(self.params.seed).fit(*self.unit(model)["train"])
+            probe.save(self.run_dir / "probes" / slug(model))
             self._probes[model] = probe
         return self._probes[model]
 
     def baseline(self, model: str) -> pd.DataFrame:
         """Clean test-set metrics of the frozen probe with stratified bootstrap intervals."""
-        X_te, y_te = self.unit(model)["test"]
-        p1 = self.probe(model).predict_proba(X_te)
+        p = self.params
+        y_te, p1 = self.test_probabilities(model)
         rows = []
-        n_boot, seed = int(self.params["n_boot"]), int(self.params["seed"])
         names = ["auc", "accuracy", "f1", "mean_confidence", "ece", "silent_failure_share", "silent_failure_rate"]
         for name in names:
-            value, lo, hi = metrics_mod.bootstrap_ci(name, y_te, p1, n_boot=n_boot, seed=seed,
-                                                     tau=float(self.params["tau"]),
-                                                     ece_bins=int(self.params["ece_bins"]))
+            value, lo, hi = metrics_mod.bootstrap_ci(name, y_te, p1, n_boot=p.n_boot, seed=p.seed, tau=p.tau,
+                                                     ece_bins=p.ece_bins)
             rows.append({"model": model, "metric": name, "value": value, "ci_low": lo, "ci_high": hi})
         ece15 = metrics_mod.expected_calibration_error(y_te, p1, bins=15)
         rows.append({"model": model, "metric": "ece_15_bins", "value": ece15, "ci_low": np.nan, "ci_high": np.nan})
         df = pd.DataFrame(rows)
         df["n_test"] = len(y_te)
-        df["seed"] = seed
+        df["seed"] = p.seed
         return df[BASELINE_COLUMNS]
 
     def test_probabilities(self, model: str) -> tuple[np.ndarray, np.ndarray]:
+        """Test labels and the frozen probe's p(y=1) on the clean test embeddings."""
         X_te, y_te = self.unit(model)["test"]
         return y_te, self.probe(model).predict_proba(X_te)
 
@@ -276,11 +292,50 @@ class Study:
         X_tr, y_tr = splits["train"]
         p = self.params
         return drift_mod.sweep(
-            X_te, y_te, self.probe(model).predict_proba, drift_types=list(p["drift_types"]),
-            conventions=p["conventions"], sigmas=self.sigmas, seeds=list(p["drift_seeds"]),
-            tau=float(p["tau"]), ece_bins=int(p["ece_bins"]), reference=X_tr, reference_labels=y_tr,
-            model=model, progress=progress,
+            X_te, y_te, self.probe(model).predict_proba, drift_types=list(p.drift_types),
+            conventions=p.conventions, sigmas=self.sigmas, seeds=list(p.drift_seeds), tau=p.tau,
+            ece_bins=p.ece_bins, reference=X_tr, reference_labels=y_tr, model=model, progress=progress,
         )
+
+    def drift_sweep_summary(self, model: str, sweep: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The sweep aggregated over drift seeds, with intervals that cover test sampling *and* the draw.
+
+        Per drift type, convention and σ: each metric's mean over drift seeds with the interval of
+        :func:`probedrift.metrics.texts_and_draws_interval` (``<metric>_mean/_ci_low/_ci_high``, and its
+        two standard errors ``_se_texts`` and ``_se_draws``); the measured angle's mean with a t-interval
+        over seeds. Directions that do not depend on the seed (class-mean difference, top PC) get
+        ``_se_draws`` = 0 and an interval from test sampling alone. ``interval`` says what is covered.
+        """
+        from .tables import aggregate_sweep
+
+        p = self.params
+        sweep = self.drift_sweep(model, progress=False) if sweep is None else sweep[sweep.model == model]
+        angles = aggregate_sweep(sweep)
+        angles = angles[["model", "drift_type", "convention", "sigma", "n_seeds"]
+                        + [c for c in angles.columns if c.startswith("angle_")]]
+        _, y = self.unit(model)["test"]
+        probe = self.probe(model)
+        names = [m for m in SWEEP_COLUMNS if m in metrics_mod.METRIC_NAMES]
+        rows = []
+        for t, c in self.conventions():
+            P = []
+            for seed in p.drift_seeds:
+                ds = self.drifted_test(model, t, c, seed)
+                flat = ds.embeddings.reshape(-1, ds.embeddings.shape[-1])
+                P.append(probe.predict_proba(flat).reshape(len(ds.sigmas), -1))
+            P = np.stack(P)  # (seeds, σ, texts)
+            for i, sigma in enumerate(self.sigmas):
+                r = metrics_mod.texts_and_draws_interval(y, P[:, i], names, n_boot=p.n_boot, seed=p.seed, tau=p.tau,
+                                                         ece_bins=p.ece_bins)
+                row = {"model": model, "drift_type": t, "convention": c, "sigma": float(sigma)}
+                row.update({f"{m}_{k}": v for m, parts in r.items() for k, v in parts.items()})
+                rows.append(row)
+        out = pd.DataFrame(rows)
+        keys = ["model", "drift_type", "convention", "sigma"]
+        out = angles.assign(sigma=angles.sigma.round(9)).merge(out.assign(sigma=out.sigma.round(9)), on=keys,
+                                                                how="right", validate="one_to_one")
+        out["interval"] = metrics_mod.TEXTS_AND_DRAWS
+        return out
 
     def drifted_test(self, model: str, drift_type: str, convention: str, seed: int) -> drift_mod.DriftedSet:
         """The drifted test set for one (type, convention, seed) over the whole σ grid."""
@@ -290,32 +345,55 @@ class Study:
         return drift_mod.drift(X_te, drift_type, convention, self.sigmas, seed, reference=X_tr,
                                reference_labels=y_tr)
 
-    def conventions_of(self, drift_type: str) -> list[str]:
-        conv = self.params["conventions"]
-        if conv in (None, "all"):
-            return list(drift_mod.CONVENTIONS[drift_type])
-        if conv == "paper":
-            return [drift_mod.PAPER_CONVENTIONS[drift_type]]
-        return list(conv[drift_type])
+    def budget_layers(self, model: str) -> list[int]:
+        """Hidden-state indices of the layer axis: the probe layer and every separability layer."""
+        from .embed import normalize_layer
+
+        return sorted({normalize_layer(self.params.layer, self.num_layers(model)), *self.layer_indices(model)})
+
+    def layer_probe(self, model: str, layer: int):
+        """The paper's probe trained on the training split of hidden state ``layer`` (the run's probe at its layer)."""
+        from .embed import normalize_layer
+        from .probes import paper_probe
+
+        if layer == normalize_layer(self.params.layer, self.num_layers(model)):
+            return self.probe(model)
+        return paper_probe(self.params.seed).fit(*self.unit(model, layer)["train"])
+
+    def drift_budget(self, model: str) -> pd.DataFrame:
+        """The drift budget at every layer of :meth:`budget_layers` (the mechanism of :mod:`probedrift.budget`):
+        predicted and simulated angles at which AUC loses 5 points and half its excess, AUC at 1°, and
+        the probe's scale spectrum, on the test split."""
+        from .budget import budget_table
+
+        entries = {(model, layer, self.params.pooling): (self.layer_probe(model, layer), *self.unit(model, layer)["test"])
+                   for layer in self.budget_layers(model)}
+        return budget_table(entries, seeds=list(self.params.drift_seeds))
 
     # ---------------------------------------------------------------- detectors
 
     def make_detectors(self, model: str) -> dict:
-        """The configured monitors, each fitted on clean *train* embeddings (a held-out reference)."""
+        """The configured monitors, fitted on clean reference embeddings the test texts never belong to.
+
+        The embedding monitors use (a sample of) the training split. The confidence monitor uses the
+        validation split: on its own training texts the probe is more confident than on any unseen
+        text (with d ≈ 600 and a few hundred texts the training set is linearly separable), so a
+        training-set reference would measure the generalisation gap and alarm at σ = 0.
+        """
         from .detectors import make_detector
 
         p = self.params
-        seed = int(p["seed"])
         kw = {
-            "confidence": {"predict_proba": self.probe(model).predict_proba, "max_relative_drop": float(p["confidence_drop"])},
-            "mmd": {"n_permutations": int(p["detector_permutations"]), "alpha": float(p["alpha"]), "seed": seed},
-            "ks": {"alpha": float(p["alpha"])},
-            "domain_classifier": {"alpha": float(p["alpha"]), "seed": seed},
-            "mean_cosine": {"n_permutations": int(p["detector_permutations"]), "alpha": float(p["alpha"]), "seed": seed},
+            "confidence": {"predict_proba": self.probe(model).predict_proba, "max_relative_drop": p.confidence_drop},
+            "mmd": {"n_permutations": p.detector_permutations, "alpha": p.alpha, "seed": p.seed},
+            "ks": {"alpha": p.alpha},
+            "domain_classifier": {"alpha": p.alpha, "seed": p.seed},
+            "mean_cosine": {"n_permutations": p.detector_permutations, "alpha": p.alpha, "seed": p.seed},
         }
-        X_tr, _ = self.unit(model)["train"]
-        ref = _subsample(X_tr, int(p["detector_sample_size"]), seed)
-        return {name: make_detector(name, **kw.get(name, {})).fit(ref) for name in p["detectors"]}
+        splits = self.unit(model)
+        ref = subsample(splits["train"][0], p.detector_sample_size, p.seed)
+        return {name: make_detector(name, **kw.get(name, {})).fit(splits["val"][0] if name == "confidence" else ref)
+                for name in p.detectors}
 
     def detector_table(self, model: str, progress: bool = True) -> pd.DataFrame:
         """Each monitor's statistic, p-value and alarm on drifted test samples, per type/convention/σ.
@@ -326,14 +404,13 @@ class Study:
         from tqdm.auto import tqdm
 
         p = self.params
-        seed = int(p["drift_seeds"][0])
+        seed = p.drift_seeds[0]
         dets = self.make_detectors(model)
         rows = []
-        combos = [(t, c) for t in p["drift_types"] for c in self.conventions_of(t)]
-        for t, c in tqdm(combos, desc=f"detectors {model}", disable=not progress):
+        for t, c in tqdm(self.conventions(), desc=f"detectors {model}", disable=not progress):
             ds = self.drifted_test(model, t, c, seed)
             for i, sigma in enumerate(ds.sigmas):
-                sample = _subsample(ds.embeddings[i], int(p["detector_sample_size"]), seed + 1)
+                sample = subsample(ds.embeddings[i], p.detector_sample_size, seed + 1)
                 for name, det in dets.items():
                     r = det.test(sample)
                     rows.append({"model": model, "drift_type": t, "convention": c, "sigma": float(sigma),
@@ -347,217 +424,10 @@ class Study:
         """Silhouette, Fisher ratio, overlap and CV AUC per layer (paper Table 2), with intervals."""
         from .separability import per_layer_report
 
-        by_layer = {}
-        for layer in self.layer_indices(model):
-            X = self.embeddings(model, layer)
-            by_layer[layer] = X
-        y = self.dataset.labels
+        by_layer = {layer: self.embeddings(model, layer) for layer in self.layer_indices(model)}
         # Silhouette and overlap resamples cost a distance matrix or two LDA fits each, so they get
         # fewer resamples than the Fisher ratio (whose resamples are one matrix product in all).
-        n_boot = int(self.params["n_boot"])
-        df = per_layer_report(by_layer, y, model=model, n_boot=n_boot, n_boot_expensive=max(5, min(20, n_boot // 100)),
-                              seed=int(self.params["seed"]))
+        n_boot = self.params.n_boot
+        df = per_layer_report(by_layer, self.dataset.labels, model=model, n_boot=n_boot,
+                              n_boot_expensive=max(5, min(20, n_boot // 100)), seed=self.params.seed)
         return df[SEPARABILITY_COLUMNS]
-
-
-def _subsample(X: np.ndarray, n: int, seed: int) -> np.ndarray:
-    if len(X) <= n:
-        return X
-    idx = np.random.default_rng(seed).choice(len(X), size=n, replace=False)
-    return X[np.sort(idx)]
-
-
-# -------------------------------------------------------------------- summaries of tables
-
-
-def aggregate_sweep(sweep: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    """Mean and t-interval across drift seeds for every metric of a sweep, per model/type/convention/σ."""
-    metric_cols = [c for c in SWEEP_COLUMNS if c not in ("model", "drift_type", "convention", "sigma", "seed")]
-    agg = metrics_mod.aggregate_seeds(sweep, by=["model", "drift_type", "convention", "sigma"],
-                                      metrics=metric_cols, level=level)
-    # With few seeds a t-interval can leave [0, 1]; the metrics cannot.
-    for m in metric_cols:
-        if not m.startswith("angle"):
-            agg[f"{m}_ci_low"] = agg[f"{m}_ci_low"].clip(lower=0.0)
-            agg[f"{m}_ci_high"] = agg[f"{m}_ci_high"].clip(upper=1.0)
-    return agg
-
-
-def cliff_points(sweep: pd.DataFrame, drops=(0.05, 0.20)) -> pd.DataFrame:
-    """σ and mean angle at which the seed-mean AUC first falls ``drop`` (absolute) below σ = 0.
-
-    Linear interpolation between grid points; NaN when the AUC never falls that far on the grid.
-    """
-    agg = aggregate_sweep(sweep)
-    rows = []
-    for (model, t, c), g in agg.groupby(["model", "drift_type", "convention"], sort=False):
-        g = g.sort_values("sigma")
-        s, a, auc = g["sigma"].to_numpy(), g["angle_deg_mean_mean"].to_numpy(), g["auc_mean"].to_numpy()
-        base = auc[0]
-        row = {"model": model, "drift_type": t, "convention": c, "auc_clean": base, "auc_at_max_sigma": auc[-1]}
-        for drop in drops:
-            target = base - drop
-            below = np.nonzero(auc <= target)[0]
-            tag = f"{round(drop * 100)}pt"
-            if len(below) == 0:
-                row[f"sigma_{tag}"], row[f"angle_deg_{tag}"] = np.nan, np.nan
-                continue
-            j = below[0]
-            if j == 0:
-                frac = 0.0
-                i = 0
-            else:
-                i = j - 1
-                frac = (auc[i] - target) / (auc[i] - auc[j]) if auc[i] != auc[j] else 0.0
-            row[f"sigma_{tag}"] = s[i] + frac * (s[j] - s[i])
-            row[f"angle_deg_{tag}"] = a[i] + frac * (a[j] - a[i])
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def first_alarms(detectors: pd.DataFrame, cliffs: pd.DataFrame) -> pd.DataFrame:
-    """For each model/type/convention/detector: the smallest σ (and angle) that alarms, next to the 5-point cliff.
-
-    σ = 0 alarms count as false alarms and are reported separately (``alarm_at_zero``); the first
-    alarm is searched among σ > 0.
-    """
-    rows = []
-    for (model, t, c, det), g in detectors.groupby(["model", "drift_type", "convention", "detector"], sort=False):
-        g = g.sort_values("sigma")
-        zero = g[g["sigma"] == 0]["alarm"].any()
-        pos = g[(g["sigma"] > 0) & g["alarm"]]
-        rows.append({"model": model, "drift_type": t, "convention": c, "detector": det,
-                     "alarm_at_zero": bool(zero),
-                     "first_alarm_sigma": float(pos["sigma"].iloc[0]) if len(pos) else np.nan,
-                     "first_alarm_angle_deg": float(pos["angle_deg_mean"].iloc[0]) if len(pos) else np.nan})
-    out = pd.DataFrame(rows)
-    if len(out) and len(cliffs):
-        out = out.merge(cliffs[["model", "drift_type", "convention", "sigma_5pt", "angle_deg_5pt"]],
-                        on=["model", "drift_type", "convention"], how="left")
-    return out
-
-
-def fmt_ci(value: float, lo: float, hi: float, digits: int = 2) -> str:
-    """``0.85 [0.82, 0.88]``; the interval is dropped when it is undefined."""
-    if not np.isfinite(value):
-        return "n/a"
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return f"{value:.{digits}f}"
-    return f"{value:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
-
-
-# -------------------------------------------------------------------- per-notebook helpers
-
-
-def dataset_summary(S: Study) -> pd.DataFrame:
-    """Counts per split and class, median characters per class, and the length-only AUC."""
-    frame = S.dataset.frame.assign(chars=S.dataset.frame["text"].str.len())
-    table = frame.pivot_table(index="split", columns="label", values="text", aggfunc="count", fill_value=0)
-    table.columns = [f"n_label_{c}" for c in table.columns]
-    table = table.reindex([s for s in data_mod.SPLITS if s in table.index])
-    table["median_chars_label_0"] = frame[frame.label == 0].groupby("split")["chars"].median()
-    table["median_chars_label_1"] = frame[frame.label == 1].groupby("split")["chars"].median()
-    return table.reset_index()
-
-
-def examples(S: Study, per_class: int = 3, max_chars: int = 110, seed: int = 0) -> pd.DataFrame:
-    """A few short texts of each class (for orientation; the data may contain insults)."""
-    frame = S.dataset.frame
-    rows = []
-    for label in (0, 1):
-        pool = frame[(frame.label == label) & (frame.text.str.len() <= max_chars)]
-        pick = pool.sample(n=min(per_class, len(pool)), random_state=seed) if len(pool) else pool
-        rows += [{"label": label, "text": t} for t in pick["text"]]
-    return pd.DataFrame(rows)
-
-
-def extraction_table(S: Study) -> pd.DataFrame:
-    """Extract (or fetch) every model's probe layer and separability layers; timing and shapes."""
-    import time
-
-    from .embed import _known_num_layers
-    from .models import spec
-
-    rows = []
-    for model in S.models:
-        t0 = time.perf_counter()
-        X = S.embeddings(model)
-        layers = S.layer_indices(model)
-        for layer in layers:
-            S.embeddings(model, layer)
-        n_layers = _known_num_layers(spec(model).identity)
-        rows.append({"model": model, "blocks": n_layers, "width": X.shape[1], "texts": X.shape[0],
-                     "probe_layer": S.params["layer"], "separability_layers": ", ".join(map(str, layers)),
-                     "pooling": S.params["pooling"], "max_length": S.params["max_length"],
-                     "seconds": round(time.perf_counter() - t0, 1)})
-    return pd.DataFrame(rows)
-
-
-def confidence_by_outcome(S: Study, model: str, conventions: str = "paper") -> pd.DataFrame:
-    """Mean max-class confidence of correct vs wrong test predictions, per σ and drift seed.
-
-    With ``conventions="paper"`` each drift type uses its paper reading (notes §2.2), plus the
-    ``relative`` Gaussian reading that matches the abstract's "≈1°".
-    """
-    probe = S.probe(model)
-    _, y = S.unit(model)["test"]
-    rows = []
-    for t in S.params["drift_types"]:
-        convs = [drift_mod.PAPER_CONVENTIONS[t]] if conventions == "paper" else S.conventions_of(t)
-        if t == "gaussian" and conventions == "paper":
-            convs.append("relative")
-        for c in convs:
-            for seed in S.params["drift_seeds"]:
-                ds = S.drifted_test(model, t, c, int(seed))
-                P = probe.predict_proba(ds.embeddings.reshape(-1, ds.embeddings.shape[-1])).reshape(len(ds.sigmas), -1)
-                conf = np.maximum(P, 1 - P)
-                correct = (P >= 0.5).astype(int) == y[None, :]
-                for i, sigma in enumerate(ds.sigmas):
-                    for outcome, mask in (("correct", correct[i]), ("wrong", ~correct[i])):
-                        rows.append({"model": model, "drift_type": t, "convention": c, "sigma": float(sigma),
-                                     "seed": int(seed), "outcome": outcome, "n": int(mask.sum()),
-                                     "confidence": float(conf[i][mask].mean()) if mask.any() else np.nan})
-    return pd.DataFrame(rows)
-
-
-def reliability_at_checkpoints(S: Study, model: str, drift_type: str, convention: str) -> dict[str, pd.DataFrame]:
-    """Reliability tables at the checkpoints of paper Fig. 3 (indices into the linspace grid), first seed."""
-    p = S.params
-    grid = np.linspace(0.0, float(p["sigma_max"]), int(p["n_sigmas"]))
-    wanted = [round(float(grid[i]), 6) for i in p["reliability_checkpoints"] if i < len(grid)]
-    ds = S.drifted_test(model, drift_type, convention, int(p["drift_seeds"][0]))
-    _, y = S.unit(model)["test"]
-    probe = S.probe(model)
-    out = {}
-    for i, sigma in enumerate(ds.sigmas):
-        if round(float(sigma), 6) in wanted:
-            p1 = probe.predict_proba(ds.embeddings[i])
-            ece = metrics_mod.expected_calibration_error(y, p1, bins=int(p["ece_bins"]))
-            out[f"σ={sigma:.3f} (ECE {ece:.1%})"] = metrics_mod.reliability_table(y, p1, bins=int(p["ece_bins"]))
-    return out
-
-
-def pair_comparison(sep: pd.DataFrame, pairs: list[dict], layer_fraction: float = 1.0,
-                    num_layers: dict[str, int] | None = None) -> pd.DataFrame:
-    """Instruct vs base: each separability measure at the last probed layer and its relative change.
-
-    The paper (Table 2) reports silhouette −19% and Fisher −26% for instruct vs base. The relative
-    change's interval is a conservative range from the two models' intervals.
-    """
-    rows = []
-    for pair in pairs:
-        base, inst = pair["base"], pair["instruct"]
-        for metric in dict.fromkeys(sep["metric"]):
-            b = sep[(sep.model == base) & (sep.metric == metric)].sort_values("layer").tail(1)
-            i = sep[(sep.model == inst) & (sep.metric == metric)].sort_values("layer").tail(1)
-            if b.empty or i.empty:
-                continue
-            b, i = b.iloc[0], i.iloc[0]
-            rel = (i.value - b.value) / abs(b.value) if b.value else np.nan
-            lo = (i.ci_low - b.ci_high) / abs(b.value) if b.value else np.nan
-            hi = (i.ci_high - b.ci_low) / abs(b.value) if b.value else np.nan
-            rows.append({"base": base, "instruct": inst, "note": pair.get("note", ""), "metric": metric,
-                         "base_value": b.value, "base_ci_low": b.ci_low, "base_ci_high": b.ci_high,
-                         "instruct_value": i.value, "instruct_ci_low": i.ci_low, "instruct_ci_high": i.ci_high,
-                         "relative_change": rel, "relative_change_low": lo, "relative_change_high": hi})
-    return pd.DataFrame(rows)

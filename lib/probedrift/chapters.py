@@ -1,0 +1,98 @@
+"""Per-chapter tables that need the run's data or probes (counts, examples, extraction, confidence, reliability)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import data as data_mod
+from . import drift as drift_mod
+from . import metrics as metrics_mod
+from .study import Study
+
+
+def dataset_summary(S: Study) -> pd.DataFrame:
+    """Counts per split and class, median characters per class, and the length-only AUC."""
+    frame = S.dataset.frame.assign(chars=S.dataset.frame["text"].str.len())
+    table = frame.pivot_table(index="split", columns="label", values="text", aggfunc="count", fill_value=0)
+    table.columns = [f"n_label_{c}" for c in table.columns]
+    table = table.reindex([s for s in data_mod.SPLITS if s in table.index])
+    table["median_chars_label_0"] = frame[frame.label == 0].groupby("split")["chars"].median()
+    table["median_chars_label_1"] = frame[frame.label == 1].groupby("split")["chars"].median()
+    return table.reset_index()
+
+
+def examples(S: Study, per_class: int = 3, max_chars: int = 110, seed: int = 0) -> pd.DataFrame:
+    """A few short texts of each class (for orientation; the data may contain insults)."""
+    frame = S.dataset.frame
+    rows = []
+    for label in (0, 1):
+        pool = frame[(frame.label == label) & (frame.text.str.len() <= max_chars)]
+        pick = pool.sample(n=min(per_class, len(pool)), random_state=seed) if len(pool) else pool
+        rows += [{"label": label, "text": t} for t in pick["text"]]
+    return pd.DataFrame(rows)
+
+
+def extraction_table(S: Study) -> pd.DataFrame:
+    """Extract (or fetch) every model's probe layer and separability layers; timing and shapes."""
+    import time
+
+    rows = []
+    for model in S.models:
+        t0 = time.perf_counter()
+        X = S.embeddings(model)
+        layers = S.layer_indices(model)
+        for layer in layers:
+            S.embeddings(model, layer)
+        n_layers = S.num_layers(model)
+        rows.append({"model": model, "blocks": n_layers, "width": X.shape[1], "texts": X.shape[0],
+                     "probe_layer": S.params.layer, "separability_layers": ", ".join(map(str, layers)),
+                     "pooling": S.params.pooling, "max_length": S.params.max_length,
+                     "seconds": round(time.perf_counter() - t0, 1)})
+    return pd.DataFrame(rows)
+
+
+def confidence_by_outcome(S: Study, model: str, conventions: str = "paper") -> pd.DataFrame:
+    """Mean max-class confidence of correct vs wrong test predictions, per σ and drift seed.
+
+    With ``conventions="paper"`` each drift type uses its paper reading (notes §2.2), plus the
+    ``relative`` Gaussian reading that matches the abstract's "≈1°".
+    """
+    probe = S.probe(model)
+    _, y = S.unit(model)["test"]
+    rows = []
+    for t in S.params.drift_types:
+        convs = [drift_mod.PAPER_CONVENTIONS[t]] if conventions == "paper" else [c for tt, c in S.conventions() if tt == t]
+        if t == "gaussian" and conventions == "paper":
+            convs.append("relative")
+        for c in convs:
+            for seed in S.params.drift_seeds:
+                ds = S.drifted_test(model, t, c, int(seed))
+                P = probe.predict_proba(ds.embeddings.reshape(-1, ds.embeddings.shape[-1])).reshape(len(ds.sigmas), -1)
+                conf = np.maximum(P, 1 - P)
+                correct = (P >= 0.5).astype(int) == y[None, :]
+                for i, sigma in enumerate(ds.sigmas):
+                    for outcome, mask in (("correct", correct[i]), ("wrong", ~correct[i])):
+                        rows.append({"model": model, "drift_type": t, "convention": c, "sigma": float(sigma),
+                                     "seed": int(seed), "outcome": outcome, "n": int(mask.sum()),
+                                     "confidence": float(conf[i][mask].mean()) if mask.any() else np.nan})
+    return pd.DataFrame(rows)
+
+
+def reliability_at_checkpoints(S: Study, model: str, drift_type: str, convention: str) -> dict[str, pd.DataFrame]:
+    """Reliability tables at the checkpoints of paper Fig. 3 (indices into the linspace grid), first seed."""
+    p = S.params
+    grid = np.linspace(0.0, p.sigma_max, p.n_sigmas)
+    wanted = [round(float(grid[i]), 6) for i in p.reliability_checkpoints if i < len(grid)]
+    ds = S.drifted_test(model, drift_type, convention, p.drift_seeds[0])
+    _, y = S.unit(model)["test"]
+    probe = S.probe(model)
+    out = {}
+    for i, sigma in enumerate(ds.sigmas):
+        if round(float(sigma), 6) in wanted:
+            p1 = probe.predict_proba(ds.embeddings[i])
+            ece = metrics_mod.expected_calibration_error(y, p1, bins=p.ece_bins)
+            out[f"σ={sigma:.3f} (ECE {ece:.1%})"] = metrics_mod.reliability_table(y, p1, bins=p.ece_bins)
+    return out
+
+

@@ -1,0 +1,198 @@
+"""Pure summaries of a run's tables: seed aggregation, cliffs, first alarms, pair comparisons.
+
+Everything here takes and returns DataFrames (no Study, no model), so it is unit-tested on small
+fixture tables. :func:`row_at_sigma` is the one way any chapter or the paper comparison picks "the
+row at σ".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from . import drift as drift_mod
+from . import metrics as metrics_mod
+from .errors import ProbedriftError
+
+SWEEP_COLUMNS = list(drift_mod.SWEEP_COLUMNS)
+SIGMA_TOLERANCE = 1e-6
+
+
+def rows_at_sigma(table: pd.DataFrame, sigma: float, **where) -> pd.DataFrame:
+    """The rows of ``table`` at ``sigma`` (within :data:`SIGMA_TOLERANCE`) whose columns equal ``where``."""
+    mask = np.isclose(table["sigma"].to_numpy(dtype=float), float(sigma), rtol=0, atol=SIGMA_TOLERANCE)
+    for col, value in where.items():
+        mask &= (table[col] == value).to_numpy()
+    return table[mask]
+
+
+def row_at_sigma(table: pd.DataFrame, sigma: float, *, required: bool = False, **where) -> pd.Series | None:
+    """The single row of ``table`` at ``sigma`` (within :data:`SIGMA_TOLERANCE`) matching ``where``.
+
+    ``where`` filters columns by equality (e.g. ``model=..., drift_type=..., convention=...``). The σ
+    must be on the run's grid: no nearest-neighbour substitution, so a profile that drops σ = 0.02
+    gets ``None`` (or, with ``required``, an error naming the grid) instead of another σ's numbers.
+    """
+    rows = rows_at_sigma(table, sigma, **where)
+    if len(rows) > 1:
+        raise ProbedriftError(f"{len(rows)} rows at σ = {sigma} for {where}", "aggregate over seeds first")
+    if rows.empty:
+        if required:
+            grid = ", ".join(f"{s:g}" for s in sorted(table["sigma"].unique()))
+            raise ProbedriftError(f"no row at σ = {sigma} for {where} (grid: {grid})",
+                                  f"add {sigma} to extra_sigmas in the profile")
+        return None
+    return rows.iloc[0]
+
+
+def aggregate_sweep(sweep: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Mean and t-interval across drift seeds for every metric of a sweep, per model/type/convention/σ."""
+    metric_cols = [c for c in SWEEP_COLUMNS if c not in ("model", "drift_type", "convention", "sigma", "seed")]
+    agg = metrics_mod.aggregate_seeds(sweep, by=["model", "drift_type", "convention", "sigma"],
+                                      metrics=metric_cols, level=level)
+    # With few seeds a t-interval can leave [0, 1]; the metrics cannot.
+    for m in metric_cols:
+        if not m.startswith("angle"):
+            agg[f"{m}_ci_low"] = agg[f"{m}_ci_low"].clip(lower=0.0)
+            agg[f"{m}_ci_high"] = agg[f"{m}_ci_high"].clip(upper=1.0)
+    return agg
+
+
+def cliff_points(sweep: pd.DataFrame, drops=(0.05, 0.20)) -> pd.DataFrame:
+    """σ and mean angle at which the seed-mean AUC first falls ``drop`` (absolute) below σ = 0.
+
+    Linear interpolation between grid points; NaN when the AUC never falls that far on the grid.
+    """
+    agg = aggregate_sweep(sweep)
+    rows = []
+    for (model, t, c), g in agg.groupby(["model", "drift_type", "convention"], sort=False):
+        g = g.sort_values("sigma")
+        s, a, auc = g["sigma"].to_numpy(), g["angle_deg_mean_mean"].to_numpy(), g["auc_mean"].to_numpy()
+        base = auc[0]
+        row = {"model": model, "drift_type": t, "convention": c, "auc_clean": base, "auc_at_max_sigma": auc[-1]}
+        for drop in drops:
+            target = base - drop
+            below = np.nonzero(auc <= target)[0]
+            tag = f"{round(drop * 100)}pt"
+            if len(below) == 0:
+                row[f"sigma_{tag}"], row[f"angle_deg_{tag}"] = np.nan, np.nan
+                continue
+            j = below[0]
+            if j == 0:
+                frac = 0.0
+                i = 0
+            else:
+                i = j - 1
+                frac = (auc[i] - target) / (auc[i] - auc[j]) if auc[i] != auc[j] else 0.0
+            row[f"sigma_{tag}"] = s[i] + frac * (s[j] - s[i])
+            row[f"angle_deg_{tag}"] = a[i] + frac * (a[j] - a[i])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def first_alarms(detectors: pd.DataFrame, cliffs: pd.DataFrame) -> pd.DataFrame:
+    """For each model/type/convention/detector: the smallest σ (and angle) that alarms, next to the 5-point cliff.
+
+    σ = 0 alarms count as false alarms and are reported separately (``alarm_at_zero``); the first
+    alarm is searched among σ > 0.
+    """
+    rows = []
+    for (model, t, c, det), g in detectors.groupby(["model", "drift_type", "convention", "detector"], sort=False):
+        g = g.sort_values("sigma")
+        zero = g[g["sigma"] == 0]["alarm"].any()
+        pos = g[(g["sigma"] > 0) & g["alarm"]]
+        rows.append({"model": model, "drift_type": t, "convention": c, "detector": det,
+                     "alarm_at_zero": bool(zero),
+                     "first_alarm_sigma": float(pos["sigma"].iloc[0]) if len(pos) else np.nan,
+                     "first_alarm_angle_deg": float(pos["angle_deg_mean"].iloc[0]) if len(pos) else np.nan})
+    out = pd.DataFrame(rows)
+    if len(out) and len(cliffs):
+        out = out.merge(cliffs[["model", "drift_type", "convention", "sigma_5pt", "angle_deg_5pt"]],
+                        on=["model", "drift_type", "convention"], how="left")
+    return out
+
+
+def fmt_ci(value: float, lo: float, hi: float, digits: int = 2) -> str:
+    """``0.85 [0.82, 0.88]``; the interval is dropped when it is undefined."""
+    if not np.isfinite(value):
+        return "n/a"
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def pair_comparison(sep: pd.DataFrame, pairs: list[dict], layer_fraction: float = 1.0,
+                    num_layers: dict[str, int] | None = None) -> pd.DataFrame:
+    """Instruct vs base: each separability measure at the last probed layer and its relative change.
+
+    The paper (Table 2) reports silhouette −19% and Fisher −26% for instruct vs base. The relative
+    change's interval is a conservative range from the two models' intervals.
+    """
+    rows = []
+    for pair in pairs:
+        pair = pair if isinstance(pair, dict) else dataclasses.asdict(pair)
+        base, inst = pair["base"], pair["instruct"]
+        for metric in dict.fromkeys(sep["metric"]):
+            b = sep[(sep.model == base) & (sep.metric == metric)].sort_values("layer").tail(1)
+            i = sep[(sep.model == inst) & (sep.metric == metric)].sort_values("layer").tail(1)
+            if b.empty or i.empty:
+                continue
+            b, i = b.iloc[0], i.iloc[0]
+            rel = (i.value - b.value) / abs(b.value) if b.value else np.nan
+            lo = (i.ci_low - b.ci_high) / abs(b.value) if b.value else np.nan
+            hi = (i.ci_high - b.ci_low) / abs(b.value) if b.value else np.nan
+            rows.append({"base": base, "instruct": inst, "note": pair.get("note", ""), "metric": metric,
+                         "base_value": b.value, "base_ci_low": b.ci_low, "base_ci_high": b.ci_high,
+                         "instruct_value": i.value, "instruct_ci_low": i.ci_low, "instruct_ci_high": i.ci_high,
+                         "relative_change": rel, "relative_change_low": lo, "relative_change_high": hi})
+    return pd.DataFrame(rows)
+
+
+def robustness_table(agg: pd.DataFrame) -> pd.DataFrame:
+    """Per model and drift type (paper convention): AUC at the smallest and largest σ, the AUC lost
+    between them, and the silent-failure share at the largest σ."""
+    paper = agg[[c == drift_mod.PAPER_CONVENTIONS.get(t) for t, c in zip(agg.drift_type, agg.convention)]]
+    lo, hi = paper.sigma.min(), paper.sigma.max()
+    at_lo = paper[paper.sigma == lo].set_index(["model", "drift_type"])[["auc_mean"]]
+    at_hi = paper[paper.sigma == hi].set_index(["model", "drift_type"])[["auc_mean", "silent_failure_share_mean"]]
+    out = at_lo.join(at_hi, rsuffix="_max_sigma")
+    out["auc_drop"] = out.auc_mean - out.auc_mean_max_sigma
+    return out
+
+
+def diff_run_tables(run_a, run_b, *, rtol: float = 1e-6, atol: float = 1e-9) -> pd.DataFrame:
+    """Compare every ``metrics/*.csv`` of two runs: one row per table with its shape in each run, the
+    largest absolute difference of its numeric columns, and whether the two agree within
+    ``|a − b| ≤ atol + rtol·|b|`` (same columns, same rows, equal non-numeric cells, NaN where NaN)."""
+    from pathlib import Path
+
+    a_dir, b_dir = Path(run_a) / "metrics", Path(run_b) / "metrics"
+    names = sorted({p.stem for p in a_dir.glob("*.csv")} | {p.stem for p in b_dir.glob("*.csv")})
+    rows = []
+    for name in names:
+        pa, pb = a_dir / f"{name}.csv", b_dir / f"{name}.csv"
+        if not (pa.is_file() and pb.is_file()):
+            rows.append({"table": name, "shape_a": None, "shape_b": None, "max_abs_diff": np.nan, "equal": False,
+                         "why": f"only in {'a' if pa.is_file() else 'b'}"})
+            continue
+        a, b = pd.read_csv(pa), pd.read_csv(pb)
+        row = {"table": name, "shape_a": a.shape, "shape_b": b.shape, "max_abs_diff": np.nan, "equal": False, "why": ""}
+        if list(a.columns) != list(b.columns) or len(a) != len(b):
+            row["why"] = "columns or row count differ"
+            rows.append(row)
+            continue
+        numeric = [c for c in a.columns if pd.api.types.is_numeric_dtype(a[c]) and pd.api.types.is_numeric_dtype(b[c])]
+        other = [c for c in a.columns if c not in numeric]
+        same_text = a[other].astype(str).equals(b[other].astype(str))
+        x, y = a[numeric].to_numpy(dtype=float), b[numeric].to_numpy(dtype=float)
+        both_nan = np.isnan(x) & np.isnan(y)
+        diff = np.where(both_nan, 0.0, np.abs(x - y))
+        close = both_nan | (diff <= atol + rtol * np.abs(y))
+        row["max_abs_diff"] = float(np.nanmax(diff)) if diff.size else 0.0
+        row["equal"] = bool(same_text and close.all())
+        row["why"] = "" if row["equal"] else ("text cells differ" if not same_text else
+                                              f"{int((~close).sum())} numeric cells beyond tolerance")
+        rows.append(row)
+    return pd.DataFrame(rows)
