@@ -129,6 +129,48 @@ def test_auc_accuracy_f1_agree_with_sklearn(seed, n, round_to):
         assert m["f1"] == pytest.approx(f1_score(y, pred, zero_division=0.0))
 
 
+def _reference_metrics(y, p, tau: float, bins: int) -> dict[str, float]:
+    """Silent failure, high-confidence accuracy and ECE by plain loops over the samples, from the
+    definitions (paper §3): confidence max(p, 1 − p), prediction [p ≥ 0.5], equal-width bins on
+    [0.5, 1] with edges e_k = 0.5 + k·0.5/bins, a sample in the last bin whose left edge it reaches."""
+    edges = np.linspace(0.5, 1.0, bins + 1)
+    n_wrong = n_silent = n_confident = n_confident_right = 0
+    count, conf_sum, right_sum = [0] * bins, [0.0] * bins, [0.0] * bins
+    for label, prob in zip(y.tolist(), p.tolist()):
+        conf = max(prob, 1.0 - prob)
+        right = int(prob >= 0.5) == label
+        n_wrong += not right
+        if conf >= tau:
+            n_confident += 1
+            n_confident_right += right
+            n_silent += not right
+        k = max(j for j in range(bins) if conf >= edges[j])
+        count[k] += 1
+        conf_sum[k] += conf
+        right_sum[k] += right
+    nan = float("nan")
+    ece = sum(abs(right_sum[k] - conf_sum[k]) for k in range(bins) if count[k]) / len(p)
+    return {
+        "silent_failure_share": n_silent / n_wrong if n_wrong else nan,
+        "silent_failure_rate": n_silent / len(p),
+        "high_confidence_accuracy": n_confident_right / n_confident if n_confident else nan,
+        "ece": ece,
+    }
+
+
+def test_ece_by_hand():
+    y = np.array([1, 0, 1, 1, 0])
+    p = np.array([0.95, 0.15, 0.55, 0.72, 0.62])
+    # confidences 0.95, 0.85, 0.55, 0.72, 0.62, one per bin of width 0.1; only the 0.62 one is wrong:
+    # (|1 − .55| + |0 − .62| + |1 − .72| + |1 − .85| + |1 − .95|) / 5 = 1.55 / 5
+    assert expected_calibration_error(y, p) == pytest.approx(0.31, abs=1e-12)
+    assert probe_metrics_batch(y, p[None])["ece"][0] == pytest.approx(0.31, abs=1e-12)
+    # two bins of width 0.25: [0.5, 0.75) holds .55 (right), .62 (wrong), .72 (right); [0.75, 1] the rest
+    assert expected_calibration_error(y, p, bins=2) == pytest.approx(
+        (abs(2 - (0.55 + 0.62 + 0.72)) + abs(2 - (0.85 + 0.95))) / 5, abs=1e-12
+    )
+
+
 @SETTINGS
 @given(seed=st.integers(0, 10_000), n=st.integers(4, 200), round_to=st.sampled_from([None, 1]))
 def test_batch_metrics_equal_per_row_metrics(seed, n, round_to):
@@ -140,6 +182,10 @@ def test_batch_metrics_equal_per_row_metrics(seed, n, round_to):
         single = probe_metrics(y, P[row], tau=0.8, ece_bins=5)
         for name in METRIC_NAMES:
             np.testing.assert_allclose(batch[name][row], single[name], atol=1e-12, equal_nan=True)
+        # the figures that share the module's kernels are checked against plain loops
+        for name, value in _reference_metrics(y, P[row], 0.8, 5).items():
+            np.testing.assert_allclose(batch[name][row], value, atol=1e-12, equal_nan=True, err_msg=name)
+            np.testing.assert_allclose(single[name], value, atol=1e-12, equal_nan=True, err_msg=name)
 
 
 def test_batch_accepts_per_row_labels():
@@ -210,6 +256,24 @@ def test_bootstrap_ci_contains_value_and_narrows_with_n():
         assert widths[metric, 3200] < 0.5 * widths[metric, 200]
 
 
+def test_bootstrap_auc_interval_covers_the_population_auc():
+    # scores N(+0.5, 1) for positives and N(−0.5, 1) for negatives: population AUC = Φ(1/√2) ≈ 0.760.
+    # A 95% interval should cover it in about 95% of independent samples. The percentile bootstrap
+    # under-covers slightly at n = 200, so the acceptance region is the 99.9% binomial range of
+    # coverage 0.93 below and of 0.95 above; a twice-too-narrow interval (coverage ≈ 0.66) or a
+    # much too wide one (≈ 1.0) falls outside it.
+    truth = stats.norm.cdf(1 / np.sqrt(2))
+    reps = 300
+    hits = 0
+    for rep in range(reps):
+        rng = np.random.default_rng(1000 + rep)
+        y = rng.permutation(np.arange(200) % 2)
+        p = 1 / (1 + np.exp(-(0.5 * (2 * y - 1) + rng.standard_normal(200))))
+        _, lo, hi = bootstrap_ci("auc", y, p, n_boot=300, seed=rep)
+        hits += lo <= truth <= hi
+    assert stats.binom.ppf(0.0005, reps, 0.93) <= hits <= stats.binom.ppf(0.9995, reps, 0.95)
+
+
 def test_bootstrap_callable_matches_named_metric():
     y, p = _noisy_probe(300, seed=2)
     named = bootstrap_ci("accuracy", y, p, n_boot=200, seed=4)
@@ -246,9 +310,12 @@ def test_aggregate_seeds_student_t_interval():
     lo2, hi2 = stats.t.interval(0.95, 1, loc=0.2, scale=np.std([0.1, 0.3], ddof=1) / np.sqrt(2))
     assert out.loc["a", "ece_ci_low"] == pytest.approx(lo2)
     assert out.loc["a", "ece_ci_high"] == pytest.approx(hi2)
-    # one seed: the interval collapses to the value
+    # one seed: the mean is the value, n_seeds says there is a single seed, and no spread is
+    # invented (the bounds are undefined or sit on the value, never a made-up width)
     assert out.loc["b", "n_seeds"] == 1
-    assert out.loc["b", "auc_ci_low"] == out.loc["b", "auc_ci_high"] == pytest.approx(0.55)
+    assert out.loc["b", "auc_mean"] == pytest.approx(0.55)
+    lo_b, hi_b = out.loc["b", "auc_ci_low"], out.loc["b", "auc_ci_high"]
+    assert (np.isnan(lo_b) and np.isnan(hi_b)) or lo_b == hi_b == pytest.approx(0.55)
     # a higher level gives a wider interval
     wide = aggregate_seeds(df, "drift_type", ["auc"], level=0.99).set_index("drift_type")
     assert wide.loc["a", "auc_ci_high"] > hi

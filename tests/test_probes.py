@@ -215,3 +215,72 @@ def test_mlp_probe_fits_and_matches_sklearn_forward_pass(data):
     )
     expected = clf.predict_proba(scaler.transform(Normalizer().fit_transform(Xt.astype(np.float64))))[:, 1]
     np.testing.assert_allclose(probe.predict_proba(Xt), expected, atol=1e-4)
+
+
+# --------------------------------------------------------------------------------------------------
+# variance floor
+
+
+def near_constant(X: np.ndarray, k: int = 3, spread: float = 1e-7, seed: int = 0) -> np.ndarray:
+    """X with its first k coordinates replaced by spread·N(0, 1): after normalisation their std is ~1e-8."""
+    X = X.astype(np.float64).copy()
+    X[:, :k] = spread * np.random.default_rng(seed).standard_normal((X.shape[0], k))
+    return X
+
+
+def test_no_floor_is_the_paper_probe_exactly(linear, data):
+    (X, y), (Xt, _) = data
+    explicit = LinearProbe(scale_floor=None).fit(X, y)
+    # a floor below every std changes nothing either
+    below = LinearProbe(scale_floor=1e-12).fit(X, y)
+    for probe in (explicit, below):
+        np.testing.assert_array_equal(probe.scaler_scale_, linear.scaler_scale_)
+        np.testing.assert_array_equal(probe.decision_function(Xt), linear.decision_function(Xt))
+    assert linear.scale_floor is None and linear.scale_floor_value_ is None
+    assert "scale_floor" not in linear._meta()["hyper_parameters"]
+
+
+def test_floor_clamps_the_scaler_std(data):
+    (X, y), _ = data
+    Xc = near_constant(X)
+    # float32 rounding in the probe's normalisation moves the stds by ~1e-8 relative
+    stds = np.std(Xc / np.linalg.norm(Xc, axis=1, keepdims=True), axis=0)
+    plain = LinearProbe().fit(Xc, y)
+    assert plain.scaler_scale_[:3].max() < 1e-6  # the paper's probe divides by ~1e-8
+    floored = LinearProbe(scale_floor="median/10").fit(Xc, y)
+    floor = np.median(stds) / 10
+    assert floored.scale_floor_value_ == pytest.approx(floor, rel=1e-6)
+    np.testing.assert_array_equal(floored.scaler_scale_[:3], floored.scale_floor_value_)
+    np.testing.assert_allclose(floored.scaler_scale_[3:], np.maximum(stds[3:], floor), rtol=1e-6)
+    absolute = LinearProbe(scale_floor=0.05).fit(Xc, y)
+    np.testing.assert_allclose(absolute.scaler_scale_, np.maximum(stds, 0.05), rtol=1e-6)
+    assert (absolute.scaler_scale_ == 0.05).sum() >= 3
+    # the floor tames w/s on the near-constant coordinates
+    w_over_s = {k: np.abs(p.coef_ / p.scaler_scale_).max() for k, p in (("plain", plain), ("floored", floored))}
+    assert w_over_s["floored"] < 1e-3 * w_over_s["plain"]
+
+
+def test_floor_round_trips_through_save_and_load(tmp_path, data):
+    (X, y), (Xt, _) = data
+    probe = LinearProbe(scale_floor="median/4").fit(near_constant(X), y)
+    out = probe.save(tmp_path / "floored")
+    meta = json.loads((out / "probe.json").read_text())
+    assert meta["hyper_parameters"]["scale_floor"] == "median/4"
+    again = load_probe(out)
+    assert again.scale_floor == "median/4"
+    assert again.scale_floor_value_ == probe.scale_floor_value_
+    np.testing.assert_array_equal(again.scaler_scale_, probe.scaler_scale_)
+    np.testing.assert_array_equal(again.decision_function(Xt), probe.decision_function(Xt))
+    # refitting the loaded probe applies the same floor
+    refit = again.fit(near_constant(X), y)
+    np.testing.assert_array_equal(refit.scaler_scale_, probe.scaler_scale_)
+    plain = LinearProbe().fit(X, y).save(tmp_path / "plain")
+    assert load_probe(plain).scale_floor is None
+
+
+@pytest.mark.parametrize(
+    "bad", ["median/0", "median/-2", "mean/10", "median", "median/x", 0.0, -1e-3, np.nan, True, [1]]
+)
+def test_bad_scale_floor_is_refused(bad):
+    with pytest.raises(ProbedriftError, match="scale_floor"):
+        LinearProbe(scale_floor=bad)

@@ -155,8 +155,14 @@ def test_separability_report_shape_intervals_and_order():
     df = separability_report(X, y, n_boot=50, n_boot_expensive=8)
     assert list(df.columns) == ["metric", "value", "ci_low", "ci_high"]
     assert list(df["metric"]) == list(METRICS)
-    assert (df["ci_low"] <= df["value"]).all() and (df["value"] <= df["ci_high"]).all()
     assert (df["ci_high"] - df["ci_low"] > 0).all()
+    # cv_auc: mean of the fold AUCs ± t(0.975, k − 1)·sd/√k, written out from the folds
+    folds = cv_auc(X, y, return_folds=True)
+    half = scipy.stats.t.ppf(0.975, folds.size - 1) * np.std(folds, ddof=1) / np.sqrt(folds.size)
+    cv_row = df.set_index("metric").loc["cv_auc"]
+    assert cv_row["value"] == pytest.approx(folds.mean(), abs=1e-12)
+    expected = (folds.mean() - half, folds.mean() + half)
+    assert (cv_row["ci_low"], cv_row["ci_high"]) == pytest.approx(expected, abs=1e-12)
     again = separability_report(X, y, n_boot=50, n_boot_expensive=8)
     pd.testing.assert_frame_equal(df, again)
     raw = separability_report(X, y, n_boot=20, space="raw", metrics=["fisher", "cv_auc"])
@@ -166,6 +172,36 @@ def test_separability_report_shape_intervals_and_order():
     assert raw["value"][1] == pytest.approx(df["value"][3])
     with pytest.raises(ProbedriftError, match="separability metric"):
         separability_report(X, y, metrics=["auc"])
+
+
+def test_bootstrap_intervals_are_centred_and_not_narrower_than_the_sampling_spread():
+    # The normal bootstrap interval is θ̂ ± 1.96·sd(θ*), so its half-width / 1.96 claims a standard
+    # deviation for θ̂. Measured against the spread of θ̂ over fresh samples of the same population it
+    # is conservative at n = 300, d = 32 (about 1.3x for silhouette, 1.5x for fisher, 2x for overlap:
+    # resamples with duplicated points add spread of their own); it must never be narrower, and a
+    # slip such as a missing 1.96 or sd/√B instead of sd makes it so.
+    measures = ["fisher", "silhouette", "overlap"]
+    X, y = gaussian_pair(1.5, n=300, d=32, seed=1)
+    report = separability_report(X, y, n_boot=200, n_boot_expensive=16, metrics=measures).set_index("metric")
+    fresh = {m: [] for m in measures}
+    for seed in range(60):
+        Xf, yf = gaussian_pair(1.5, n=300, d=32, seed=500 + seed)
+        Z = to_space(Xf, "normalized_standardized")
+        fresh["fisher"].append(fisher_ratio(Z, yf))
+        fresh["silhouette"].append(silhouette(Z, yf, metric="cosine"))
+        if seed < 20:
+            fresh["overlap"].append(class_overlap(Z, yf))
+    z975 = scipy.stats.norm.ppf(0.975)
+    for m in measures:
+        row = report.loc[m]
+        assert (row["ci_low"] + row["ci_high"]) / 2 == pytest.approx(row["value"], abs=1e-12)
+        ratio = (row["ci_high"] - row["ci_low"]) / (2 * z975) / np.std(fresh[m], ddof=1)
+        assert 1.0 < ratio < 3.5, (m, ratio)
+    # fisher's half-width is exactly 1.96 sd of its stratified bootstrap (same seed, same resamples)
+    Z = to_space(X, "normalized_standardized")
+    boots = _fisher_bootstrap(Z.astype(np.float64), y, 200, np.random.default_rng(0))
+    half = z975 * np.std(boots, ddof=1)
+    assert report.loc["fisher", "ci_high"] - report.loc["fisher", "value"] == pytest.approx(half, rel=1e-9)
 
 
 def test_separability_intervals_cover_the_truth_for_fisher():

@@ -501,3 +501,72 @@ def aggregate_seeds(
         out[f"{m}_ci_low"] = mean - half
         out[f"{m}_ci_high"] = mean + half
     return out.reset_index()
+
+
+#: What the intervals of :func:`texts_and_draws_interval` cover, for the tables' ``interval`` column.
+TEXTS_AND_DRAWS = ("95% interval over test texts (stratified bootstrap, paired across drift draws) and drift draws "
+                   "(between-seed variance); one split and one fitted probe")
+
+
+def stratified_bootstrap_indices(y: object, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, n) row indices, each row a resample with replacement *within each class* (class counts kept)."""
+    y_arr = _as_labels(y)
+    rng = np.random.default_rng(seed)
+    idx0, idx1 = np.flatnonzero(y_arr == 0), np.flatnonzero(y_arr == 1)
+    return np.concatenate([idx0[rng.integers(0, idx0.size, size=(n_boot, idx0.size))],
+                           idx1[rng.integers(0, idx1.size, size=(n_boot, idx1.size))]], axis=1)
+
+
+def texts_and_draws_interval(
+    y: object,
+    P: object,
+    metrics: Sequence[str] | None = None,
+    *,
+    n_boot: int = 200,
+    seed: int = 0,
+    level: float = 0.95,
+    tau: float = 0.8,
+    ece_bins: int = 5,
+) -> dict[str, dict[str, float]]:
+    """Mean over drift draws of each metric, with an interval covering test sampling *and* the draw.
+
+    ``P`` is (k, n): the probe's p(y=1) on the same n test texts under k drift draws. The estimate is
+    m̄ = mean_k m(y, P_k). Its variance has two parts, estimated separately and added:
+
+    - test texts: the variance of m̄ over ``n_boot`` stratified bootstrap resamples of the texts, the
+      same resample applied to every draw (paired), so the between-draw spread is not counted twice;
+    - drift draws: s²/k, the between-draw variance of m over k (0 for k = 1, or when the draw is
+      deterministic).
+
+    The interval is m̄ ± z_{(1+level)/2} √(v_texts + s²/k) (normal approximation), clipped to [0, 1]
+    for metrics bounded there. Returns ``{metric: {mean, ci_low, ci_high, se_texts, se_draws}}``;
+    NaN where the metric is undefined on every resample (e.g. the silent-failure share without errors).
+    """
+    _, P = _check_batch(y, P)
+    y_arr = _as_labels(y)
+    if not 0 < level < 1:
+        raise ProbedriftError(f"level must lie in (0, 1), got {level!r}", "use e.g. level=0.95")
+    _check_both_classes(y_arr)
+    names = list(METRIC_NAMES if metrics is None else [check_choice("metric", m, METRIC_NAMES) for m in metrics])
+    k, n = P.shape
+    per_draw = probe_metrics_batch(y_arr, P, tau, ece_bins, names)
+    idx = stratified_bootstrap_indices(y_arr, n_boot, seed)  # (B, n)
+    boot = probe_metrics_batch(y_arr[idx].repeat(k, axis=0), P[:, idx].transpose(1, 0, 2).reshape(-1, n),
+                               tau, ece_bins, names)
+    z = float(stats.norm.ppf((1.0 + level) / 2.0))
+    out = {}
+    for name in names:
+        values = per_draw[name]
+        mean = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+        draws = values[np.isfinite(values)]
+        se_draws = float(draws.std(ddof=1) / np.sqrt(draws.size)) if draws.size > 1 else 0.0
+        with np.errstate(invalid="ignore"):
+            boot_means = np.nanmean(boot[name].reshape(n_boot, k), axis=1) if np.isfinite(boot[name]).any() \
+                else np.full(n_boot, np.nan)
+        finite = boot_means[np.isfinite(boot_means)]
+        se_texts = float(finite.std(ddof=1)) if finite.size > 1 else float("nan")
+        half = z * np.sqrt(se_texts ** 2 + se_draws ** 2)
+        lo, hi = max(mean - half, 0.0), min(mean + half, 1.0)  # every metric here lies in [0, 1]
+        out[name] = {"mean": mean, "ci_low": float(lo), "ci_high": float(hi), "se_texts": se_texts,
+                     "se_draws": se_draws}
+    return out

@@ -130,3 +130,21 @@ def separability_by_layer(sep: pd.DataFrame):
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def budget_curves(curves: pd.DataFrame):
+    """AUC against the exact drift angle per layer: the closed-form prediction (lines) and the
+    simulation (points), one panel per model; the dotted line marks the paper's ≈1°."""
+    models = list(dict.fromkeys(curves.model))
+    fig, axes = plt.subplots(1, len(models), figsize=(5.4 * len(models), 4.2), squeeze=False, sharey=True)
+    for ax, model in zip(axes[0], models):
+        g = curves[curves.model == model]
+        for color, (layer, lg) in zip(sns.color_palette(PALETTE), g.groupby("layer", sort=True)):
+            ax.plot(lg.angle_deg, lg.predicted, color=color, label=f"layer {layer}")
+            ax.scatter(lg.angle_deg, lg.simulated, color=color, s=18, zorder=3)
+        ax.axvline(1.0, color="0.3", ls=":", lw=1)
+        ax.axhline(0.5, color="0.5", ls="--", lw=0.8)
+        ax.set(xscale="log", title=model, xlabel="drift angle θ (degrees, log scale)", ylabel="ROC-AUC")
+        ax.legend(title="lines: predicted; dots: simulated", fontsize=8, title_fontsize=8)
+    fig.tight_layout()
+    return fig

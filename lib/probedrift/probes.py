@@ -173,6 +173,7 @@ class _Probe:
         d = X.shape[1]
         if self.standardize:
             scaler = StandardScaler().fit(Xp)
+            scaler.scale_ = self._floor_scale(scaler.scale_)
             self.scaler_mean_ = scaler.mean_.astype(np.float64)
             self.scaler_scale_ = scaler.scale_.astype(np.float64)
             Xp = scaler.transform(Xp)
@@ -184,6 +185,10 @@ class _Probe:
         self._fit_model(Xp, y)
         self._prepare()
         return self
+
+    def _floor_scale(self, scale: np.ndarray) -> np.ndarray:
+        """The scaler's per-dimension std as used for z-scoring; the base probes use it unchanged."""
+        return scale
 
     def _check_fitted(self) -> None:
         if self.n_features_ is None:
@@ -311,12 +316,56 @@ class _Probe:
         return f"{type(self).__name__}({args}, temperature={self.temperature:.4g})"
 
 
+def _median_divisor(spec: str) -> float:
+    """K of a relative floor ``"median/K"``, or raise."""
+    head, _, tail = spec.partition("/")
+    try:
+        k = float(tail) if head.strip() == "median" else float("nan")
+    except ValueError:
+        k = float("nan")
+    if not np.isfinite(k) or k <= 0:
+        raise ProbedriftError(
+            f"scale_floor {spec!r} is not of the form 'median/K' with K > 0",
+            "pass e.g. scale_floor='median/10' (a tenth of the median std) or an absolute std such as 1e-4",
+        )
+    return k
+
+
+def _check_scale_floor(spec: Any) -> float | str | None:
+    """A valid ``scale_floor``: None, a finite float > 0, or ``"median/K"`` with K > 0."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        _median_divisor(spec)
+        return spec
+    if isinstance(spec, bool) or not isinstance(spec, (int, float, np.integer, np.floating)):
+        raise ProbedriftError(
+            f"scale_floor must be None, a number or 'median/K', got {spec!r}",
+            "pass e.g. scale_floor='median/10' or scale_floor=1e-4",
+        )
+    if not np.isfinite(spec) or spec <= 0:
+        raise ProbedriftError(
+            f"scale_floor must be a finite std > 0, got {spec!r}", "pass e.g. scale_floor=1e-4 or 'median/10'"
+        )
+    return float(spec)
+
+
 class LinearProbe(_Probe):
     """The paper's probe (§1.2): ``L2-normalise → StandardScaler → LogisticRegression``.
 
     ``p(y=1|x) = sigmoid((w·(x̃ − m)/s + b) / T)`` with ``x̃ = x/‖x‖₂``; sklearn minimises
     ``½‖w‖² + C Σ_i c_{y_i} BCE(y_i, w·x_i + b)`` with balanced class weights ``c_k = n/(2 n_k)``.
     Prediction runs in numpy from the stored coefficients (one matmul).
+
+    ``scale_floor`` (default None: the paper's probe, unchanged) clamps the scaler's per-dimension
+    std from below, ``s_j ← max(s_j, floor)``, before the logistic regression is fitted. A dimension
+    that is nearly constant on the training set (std ~1e-9) otherwise enters the logit as
+    ``w_j/s_j`` with an enormous ``1/s_j``, so any drift in it moves the logit without bound (see
+    :mod:`probedrift.budget`). The floor is either an absolute std (a float > 0) or relative to the
+    median std of the training set, written ``"median/K"`` (floor = median_j s_j / K, K > 0, e.g.
+    ``"median/10"``). The specification and the absolute floor it gave at fit time
+    (:attr:`scale_floor_value_`, None without a floor) are saved with the probe. Without
+    standardisation (``standardize=False``) there is no scaler and the floor does nothing.
     """
 
     kind = "logistic"
@@ -330,6 +379,7 @@ class LinearProbe(_Probe):
         standardize: bool = True,
         temperature: float = 1.0,
         seed: int = 0,
+        scale_floor: float | str | None = None,
     ):
         super().__init__(l2_normalize=l2_normalize, standardize=standardize, temperature=temperature, seed=seed)
         check_positive("C", C)
@@ -339,12 +389,29 @@ class LinearProbe(_Probe):
         self.C = float(C)
         self.class_weight = class_weight
         self.max_iter = int(max_iter)
+        self.scale_floor = _check_scale_floor(scale_floor)
+        self.scale_floor_value_: float | None = None
         self.coef_: np.ndarray | None = None
         self.intercept_: float | None = None
         self.selection_: dict[float, float] | None = None
 
     def _hyper(self) -> dict[str, Any]:
-        return {"C": self.C, "class_weight": self.class_weight, "max_iter": self.max_iter}
+        hyper: dict[str, Any] = {"C": self.C, "class_weight": self.class_weight, "max_iter": self.max_iter}
+        if self.scale_floor is not None:
+            hyper["scale_floor"] = self.scale_floor
+        return hyper
+
+    def _floor_scale(self, scale: np.ndarray) -> np.ndarray:
+        """``s_j ← max(s_j, floor)`` with floor = ``scale_floor`` or median_j s_j / K for ``"median/K"``."""
+        if self.scale_floor is None:
+            self.scale_floor_value_ = None
+            return scale
+        if isinstance(self.scale_floor, str):
+            floor = float(np.median(scale)) / _median_divisor(self.scale_floor)
+        else:
+            floor = float(self.scale_floor)
+        self.scale_floor_value_ = floor
+        return np.maximum(scale, floor)
 
     def _fit_model(self, Xs: np.ndarray, y: np.ndarray) -> None:
         clf = LogisticRegression(
@@ -354,11 +421,16 @@ class LinearProbe(_Probe):
         self.intercept_ = float(clf.intercept_[0])
 
     def _model_arrays(self) -> dict[str, np.ndarray]:
-        return {"coef": self.coef_, "intercept": np.array([self.intercept_])}
+        arrays = {"coef": self.coef_, "intercept": np.array([self.intercept_])}
+        if self.scale_floor_value_ is not None:
+            arrays["scale_floor_value"] = np.array([self.scale_floor_value_])
+        return arrays
 
     def _set_model_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self.coef_ = arrays["coef"]
         self.intercept_ = float(arrays["intercept"][0])
+        floor = arrays.get("scale_floor_value")
+        self.scale_floor_value_ = None if floor is None else float(floor[0])
 
     def _prepare(self) -> None:
         w = self.coef_ / self.scaler_scale_

@@ -1,0 +1,50 @@
+"""Intervals that cover test sampling and the drift draw (the drift-sweep summary's intervals)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from probedrift.metrics import texts_and_draws_interval
+
+
+def _scores(n, rng, shift=1.0):
+    y = rng.permutation(np.arange(n) % 2)
+    s = rng.standard_normal(n) + shift * y
+    return y, 1 / (1 + np.exp(-s))
+
+
+def test_the_interval_covers_the_population_auc_at_its_nominal_rate():
+    """Scores N(0,1) vs N(1,1): population AUC Φ(1/√2). 200 test sets of 120 texts, one draw each."""
+    truth = stats.norm.cdf(1 / np.sqrt(2))
+    rng = np.random.default_rng(0)
+    hits = 0
+    for rep in range(200):
+        y, p = _scores(120, rng)
+        r = texts_and_draws_interval(y, p[None], ["auc"], n_boot=200, seed=rep)["auc"]
+        hits += r["ci_low"] <= truth <= r["ci_high"]
+    lo, hi = stats.binom.ppf([0.001, 0.999], 200, 0.95)
+    assert lo <= hits <= hi, hits
+
+
+def test_draw_variance_is_added_and_a_deterministic_draw_adds_none():
+    rng = np.random.default_rng(1)
+    y, p = _scores(200, rng)
+    logit = np.log(p / (1 - p))
+    noisy = 1 / (1 + np.exp(-(logit[None] + 1.5 * rng.standard_normal((10, 200)))))
+    same = np.repeat(p[None], 10, axis=0)
+    r_noisy = texts_and_draws_interval(y, noisy, ["auc", "accuracy"], n_boot=200, seed=0)
+    r_same = texts_and_draws_interval(y, same, ["auc", "accuracy"], n_boot=200, seed=0)
+    one = texts_and_draws_interval(y, p[None], ["auc"], n_boot=200, seed=0)["auc"]
+    assert r_same["auc"]["se_draws"] == 0 and r_same["auc"]["se_texts"] == pytest.approx(one["se_texts"])
+    assert r_same["auc"]["ci_high"] - r_same["auc"]["ci_low"] > 0.05  # test sampling alone: never zero width
+    # the between-draw standard error is the plain s/√k of the per-draw AUCs
+    from probedrift.metrics import roc_auc_batch
+
+    aucs = roc_auc_batch(y, noisy)
+    assert r_noisy["auc"]["se_draws"] == pytest.approx(aucs.std(ddof=1) / np.sqrt(10))
+    assert r_noisy["auc"]["mean"] == pytest.approx(aucs.mean())
+    z = stats.norm.ppf(0.975)
+    half = z * np.hypot(r_noisy["auc"]["se_texts"], r_noisy["auc"]["se_draws"])
+    assert r_noisy["auc"]["ci_high"] == pytest.approx(min(1.0, aucs.mean() + half))
