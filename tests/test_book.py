@@ -109,13 +109,14 @@ def test_no_page_shows_a_traceback_or_error_output(built_book):
 
 def test_paper_vs_study_has_a_row_with_a_number_for_each_headline_claim(built_book):
     rows = _parse(built_book / "html" / "generated" / "paper_vs_study.html").rows
-    body = [r for r in rows if len(r) >= 5 and r[0] != "claim"]
+    body = [r for r in rows if len(r) >= 7 and r[0] != "claim"]
     for claim in HEADLINE_CLAIMS:
         match = [r for r in body if r[0].startswith(claim)]
         assert match, f"no row for {claim!r}"
         for r in match:
-            assert re.search(r"\d", r[2]), (claim, r[2])
-            assert r[4] in {"agree", "disagree", "mixed", "context", "no data"}, r[4]
+            assert re.search(r"\d", r[2]), (claim, r[2])  # the paper's number
+            assert r[5] in {"agrees", "disagrees", "unresolved", "context"}, r[5]
+        assert any(re.search(r"\d", r[3]) for r in match), (claim, [r[3] for r in match])  # the study's number
 
 
 def test_formulas_are_served_from_the_books_own_static_files(built_book):

@@ -1,0 +1,372 @@
+"""The paper-vs-study table: every verdict rule on tiny run tables whose right verdicts are known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from probedrift.compare import BANDS, COLUMNS, paper_vs_study, to_markdown
+from probedrift.drift import SWEEP_COLUMNS
+from probedrift.params import Pair, load_params
+from probedrift.verdicts import VERDICTS
+
+MODEL = "m-base"
+SEEDS = (0, 1, 2)
+NOISE = {0: -0.01, 1: 0.0, 2: 0.01}
+# smoke: linspace(0, 0.15, 4) ∪ {0.01, 0.02}; checkpoint 1 is σ = 0.05.
+GRID = (0.0, 0.01, 0.02, 0.05, 0.10, 0.15)
+CHECKPOINT = 0.05
+READINGS = (("gaussian", "per_dim"), ("gaussian", "relative"), ("directional", "random"),
+            ("rotation", "paper_literal"))
+
+SAME = "same family and size"
+CROSS = "cross-family (size, width and data differ too)"
+
+
+def _values(t: str, c: str, sigma: float, seed: int) -> dict:
+    """A run that matches the paper under its formula: AUC 0.85 → 0.50 by σ = 0.02, 14% confidence drop,
+    72% share, 38.4% rate, 22.6% ECE at checkpoint 1; the relative reading barely moves."""
+    n = NOISE[seed] if sigma > 0 else 0.0
+    drifted = sigma > 0
+    if (t, c) == ("gaussian", "relative"):
+        auc, angle = 0.85 - sigma + n, math.degrees(math.atan(sigma)) + n / 100
+    elif (t, c) == ("gaussian", "per_dim"):
+        auc = 0.85 if not drifted else (0.70 if sigma == 0.01 else 0.50) + n
+        angle = 1400 * sigma + n
+    else:
+        auc, angle = (0.49 + n if drifted else 0.85), 1400 * sigma + n
+    at_cp = drifted and sigma >= CHECKPOINT
+    return {"angle_deg_mean": angle, "angle_deg_median": angle, "auc": auc, "accuracy": 0.6, "f1": 0.6,
+            "mean_confidence": 0.73 + n if at_cp else 0.85,
+            "silent_failure_share": 0.72 + n if at_cp else 0.30,
+            "silent_failure_rate": 0.384 + n if at_cp else 0.05,
+            "ece": 0.226 + n if at_cp else 0.012}
+
+
+def _run(tmp_path, tweak=None, *, seeds=SEEDS, grid=GRID, readings=READINGS, pairs=None, baseline=True):
+    """Write drift_sweep.csv (and probe_baseline.csv, pairs.csv) under tmp_path/metrics and return the dir.
+
+    ``tweak(row)`` may change a sweep row in place; ``pairs`` is a list of
+    (base, instruct, note, metric, relative_change, low, high)."""
+    d = tmp_path / "metrics"
+    d.mkdir(exist_ok=True)
+    rows = []
+    for t, c in readings:
+        for sigma in grid:
+            for seed in seeds:
+                row = {"model": MODEL, "drift_type": t, "convention": c, "sigma": sigma, "seed": seed,
+                       **_values(t, c, sigma, seed)}
+                if tweak:
+                    tweak(row)
+                rows.append(row)
+    pd.DataFrame(rows, columns=list(SWEEP_COLUMNS)).to_csv(d / "drift_sweep.csv", index=False)
+    if baseline:
+        pd.DataFrame([{"model": MODEL, "metric": "auc", "value": 0.85, "ci_low": 0.82, "ci_high": 0.88,
+                       "n_test": 100, "seed": 42}]).to_csv(d / "probe_baseline.csv", index=False)
+    if pairs is not None:
+        pd.DataFrame([{"base": b, "instruct": i, "note": note, "metric": m, "base_value": 1.0, "base_ci_low": 0.9,
+                       "base_ci_high": 1.1, "instruct_value": 1 + rel, "instruct_ci_low": 1 + lo,
+                       "instruct_ci_high": 1 + hi, "relative_change": rel, "relative_change_low": lo,
+                       "relative_change_high": hi} for b, i, note, m, rel, lo, hi in pairs]
+                     ).to_csv(d / "pairs.csv", index=False)
+    return d
+
+
+def _params(pairs=()):
+    return load_params("smoke").replace(models=(MODEL,), pairs=tuple(pairs))
+
+
+def _one(df: pd.DataFrame, claim_start: str, model: str = MODEL) -> pd.Series:
+    rows = df[df.claim.str.startswith(claim_start) & (df.model == model)]
+    assert len(rows) == 1, (claim_start, model, df[["claim", "model"]].to_string())
+    return rows.iloc[0]
+
+
+def _verdict(df, claim_start, model=MODEL):
+    return _one(df, claim_start, model).verdict
+
+
+COLLAPSE = "AUC at σ = 0.02 (the paper's formula)"
+COLLAPSE_REL = "AUC at σ = 0.02 (the abstract's"
+ANGLE = "σ = 0.02 is ≈ 1° of angle (the paper's formula)"
+ANGLE_REL = "σ = 0.02 is ≈ 1° of angle (the abstract's"
+CLIFF = "the cliff: 85% → 50% between σ ≈ 0.01 and 0.028 (the paper's formula)"
+CLIFF_REL = "the cliff: 85% → 50% between σ ≈ 0.01 and 0.028 (the abstract's"
+CONF = "mean confidence drops only 14%"
+SHARE = "72% of errors"
+RATE = "38.4% of all texts"
+ECE = "ECE rises"
+INVARIANCE = "all drift types fail alike"
+SEP = "instruct models separate ~20% worse"
+
+
+# --------------------------------------------------------------------------- shape of the table
+
+
+def test_every_row_has_the_columns_and_every_judged_row_a_band(tmp_path):
+    pairs = [("b", "i", SAME, "silhouette", -0.20, -0.25, -0.15), ("b", "i", SAME, "fisher", -0.20, -0.24, -0.16)]
+    df = paper_vs_study(_run(tmp_path, pairs=pairs), _params([Pair("b", "i", SAME)]))
+    assert list(df.columns) == COLUMNS
+    assert set(df.verdict) <= set(VERDICTS)
+    assert df.rule.str.len().gt(0).all()
+    judged = df[df.verdict != "context"]
+    assert np.isfinite(judged.band_low.astype(float)).all() and np.isfinite(judged.band_high.astype(float)).all()
+    assert (judged.band_low.astype(float) <= judged.band_high.astype(float)).all()
+    censored = np.isinf(judged.ci_high.astype(float))  # a cliff beyond the grid has a bound, not a value
+    assert censored.sum() == 1 and np.isfinite(judged.value.astype(float)[~censored]).all()
+    ok = judged[judged.verdict.isin(["agrees", "disagrees"])]
+    assert np.isfinite(ok.ci_low.astype(float)).all() and (ok.ci_low <= ok.ci_high).all()
+    assert "interval" in " ".join(judged.why)
+    assert (df.groupby(["claim", "model"]).size() == 1).all()
+
+
+def test_a_run_that_matches_the_paper_gets_the_expected_verdicts(tmp_path):
+    df = paper_vs_study(_run(tmp_path), _params())
+    expected = {COLLAPSE: "agrees", COLLAPSE_REL: "disagrees", ANGLE: "disagrees", ANGLE_REL: "context",
+                CLIFF: "agrees", CLIFF_REL: "disagrees", CONF: "agrees", SHARE: "agrees", RATE: "agrees",
+                ECE: "agrees", INVARIANCE: "agrees", "clean ROC-AUC": "context"}
+    got = {claim: _verdict(df, claim) for claim in expected}
+    assert got == expected
+    clean = _one(df, "clean ROC-AUC")
+    assert clean.value == pytest.approx(0.85) and math.isnan(clean.band_low)
+    conf = _one(df, CONF)
+    assert conf.value == pytest.approx(0.12 / 0.85, abs=1e-9) and conf.ci_low < conf.value < conf.ci_high
+    cliff = _one(df, CLIFF)
+    assert cliff.value == pytest.approx(0.0125, abs=1e-9) and cliff.ci_low < 0.0125 < cliff.ci_high
+    assert "per-seed" in cliff.why and "per-seed" in conf.why
+
+
+# --------------------------------------------------------------------------- collapse at σ = 0.02
+
+
+def _auc_at_002(value):
+    def tweak(r):
+        if (r["convention"], r["sigma"]) == ("per_dim", 0.02):
+            r["auc"] = value + NOISE[r["seed"]]
+    return tweak
+
+
+def test_collapse_agrees_when_every_seed_is_near_chance(tmp_path):
+    r = _one(paper_vs_study(_run(tmp_path, _auc_at_002(0.50)), _params()), COLLAPSE)
+    assert r.verdict == "agrees"
+    assert (r.band_low, r.band_high) == (0.45, 0.55)
+    assert 0.45 <= r.ci_low < r.value < r.ci_high <= 0.55
+    assert "[0.45, 0.55]" in r.rule and "drift seeds" in r.why
+
+
+def test_collapse_disagrees_at_074(tmp_path):
+    r = _one(paper_vs_study(_run(tmp_path, _auc_at_002(0.74)), _params()), COLLAPSE)
+    assert r.verdict == "disagrees" and r.value == pytest.approx(0.74)
+    assert r.ci_low > 0.55
+
+
+def test_collapse_is_unresolved_when_the_interval_straddles_the_band_edge(tmp_path):
+    def tweak(r):
+        if (r["convention"], r["sigma"]) == ("per_dim", 0.02):
+            r["auc"] = 0.55 + 2 * NOISE[r["seed"]]
+    r = _one(paper_vs_study(_run(tmp_path, tweak), _params()), COLLAPSE)
+    assert r.ci_low < 0.55 < r.ci_high
+    assert r.value == pytest.approx(0.55)  # the point value alone would sit inside the band
+    assert r.verdict == "unresolved"
+
+
+def test_a_single_drift_seed_gives_no_interval_and_no_verdict(tmp_path):
+    df = paper_vs_study(_run(tmp_path, _auc_at_002(0.50), seeds=(0,)), _params())
+    for claim in (COLLAPSE, ANGLE, CLIFF, CONF, SHARE, ECE):
+        r = _one(df, claim)
+        assert r.verdict == "unresolved", claim
+        assert "no interval" in r.why, claim
+        assert np.isfinite(r.value) and math.isnan(r.ci_low) and math.isnan(r.ci_high), claim
+    assert _one(df, COLLAPSE).value == pytest.approx(0.49)
+
+
+# --------------------------------------------------------------------------- angle and context rows
+
+
+def test_the_angle_under_the_papers_formula_is_judged_by_its_interval(tmp_path):
+    def tweak(r):
+        if (r["convention"], r["sigma"]) == ("per_dim", 0.02):
+            r["angle_deg_mean"] = 1.0 + NOISE[r["seed"]] * 5
+    r = _one(paper_vs_study(_run(tmp_path, tweak), _params()), ANGLE)
+    assert r.verdict == "agrees" and (r.band_low, r.band_high) == (0.5, 2.0)
+    r = _one(paper_vs_study(_run(tmp_path), _params()), ANGLE)
+    assert r.verdict == "disagrees" and r.value == pytest.approx(28.0)
+
+
+def test_the_relative_angle_and_the_clean_auc_are_context_even_when_they_match(tmp_path):
+    df = paper_vs_study(_run(tmp_path), _params())
+    rel = _one(df, ANGLE_REL)
+    assert rel.verdict == "context" and 1.0 < rel.value < 1.3
+    assert "construction" in rel.rule and rel.band == "—"
+    clean = _one(df, "clean ROC-AUC")
+    assert clean.verdict == "context" and "0.85 [0.82, 0.88]" == clean["this study"]
+
+
+# --------------------------------------------------------------------------- checkpoint-1 figures
+
+
+def test_share_rate_and_ece_are_judged_by_their_interval_not_their_point_value(tmp_path):
+    def tweak(r):
+        if r["convention"] == "per_dim" and r["sigma"] == CHECKPOINT:
+            r["silent_failure_share"] = 0.72 + 17 * NOISE[r["seed"]]
+            r["silent_failure_rate"] = 0.70 + NOISE[r["seed"]]
+    df = paper_vs_study(_run(tmp_path, tweak), _params())
+    share, rate = _one(df, SHARE), _one(df, RATE)
+    assert share.value == pytest.approx(0.72) and share.verdict == "unresolved"
+    assert rate.verdict == "disagrees"
+    assert _one(df, ECE).verdict == "agrees"
+
+
+def test_no_confidence_drop_disagrees(tmp_path):
+    def tweak(r):
+        r["mean_confidence"] = 0.85 + (NOISE[r["seed"]] / 10 if r["sigma"] else 0.0)
+    r = _one(paper_vs_study(_run(tmp_path, tweak), _params()), CONF)
+    assert r.verdict == "disagrees" and abs(r.value) < 0.01 and (r.band_low, r.band_high) == (0.07, 0.21)
+
+
+# --------------------------------------------------------------------------- invariance and cliff
+
+
+@pytest.mark.parametrize(("auc", "expected"), [(0.80, "disagrees"), (0.58, "unresolved"), (0.49, "agrees")])
+def test_invariance_needs_every_drift_type_inside_the_band(tmp_path, auc, expected):
+    def tweak(r):
+        if r["drift_type"] == "rotation" and r["sigma"] == 0.15:
+            r["auc"] = auc + NOISE[r["seed"]]
+    r = _one(paper_vs_study(_run(tmp_path, tweak), _params()), INVARIANCE)
+    assert r.verdict == expected
+    assert "rotation" in r["this study"] and "directional" in r["this study"]
+
+
+def test_invariance_cannot_agree_when_a_paper_drift_type_was_not_run(tmp_path):
+    r = _one(paper_vs_study(_run(tmp_path, readings=READINGS[:3]), _params()), INVARIANCE)
+    assert r.verdict == "unresolved" and "rotation/paper_literal not run" in r.why
+
+
+def test_a_cliff_some_seeds_never_reach_is_unresolved(tmp_path):
+    def tweak(r):
+        if r["convention"] == "per_dim" and r["seed"] == 2 and r["sigma"] > 0:
+            r["auc"] = 0.80
+    r = _one(paper_vs_study(_run(tmp_path, tweak), _params()), CLIFF)
+    assert r.verdict == "unresolved" and "1 of 3 drift seeds never fall" in r.why
+
+
+def test_a_cliff_no_seed_reaches_lies_beyond_the_grid(tmp_path):
+    r = _one(paper_vs_study(_run(tmp_path), _params()), CLIFF_REL)
+    assert r.verdict == "disagrees" and r.ci_low == pytest.approx(0.15) and math.isinf(r.ci_high)
+
+
+# --------------------------------------------------------------------------- separability
+
+
+def _pair_rows(note, sil, fis):
+    return [("b", "i", note, "silhouette", *sil), ("b", "i", note, "fisher", *fis)]
+
+
+def _sep(df, claim):
+    return _one(df, claim, model="b → i")
+
+
+def test_a_cross_family_pair_is_context_whatever_its_numbers(tmp_path):
+    pairs = _pair_rows(CROSS, (-0.20, -0.22, -0.18), (-0.20, -0.22, -0.18))
+    df = paper_vs_study(_run(tmp_path, pairs=pairs), _params([Pair("b", "i", CROSS)]))
+    rows = df[df.model == "b → i"]
+    assert len(rows) == 3 and set(rows.verdict) == {"context"}
+    assert all("a cross-family pair cannot isolate instruction tuning" in w for w in rows.why)
+    assert _sep(df, "silhouette").value == pytest.approx(-0.20)
+
+
+def test_a_pair_without_same_family_in_its_note_is_context(tmp_path):
+    pairs = _pair_rows("size differs", (-0.20, -0.22, -0.18), (-0.20, -0.22, -0.18))
+    df = paper_vs_study(_run(tmp_path, pairs=pairs), _params([Pair("b", "i", "size differs")]))
+    assert set(df[df.model == "b → i"].verdict) == {"context"}
+
+
+def test_a_same_family_pair_agrees_when_both_measures_fall_about_20_percent(tmp_path):
+    pairs = _pair_rows(SAME, (-0.20, -0.25, -0.15), (-0.21, -0.24, -0.17))
+    df = paper_vs_study(_run(tmp_path, pairs=pairs), _params([Pair("b", "i", SAME)]))
+    assert [_sep(df, c).verdict for c in (SEP, "silhouette", "fisher")] == ["agrees"] * 3
+    r = _sep(df, SEP)
+    assert (r.band_low, r.band_high) == (-0.35, -0.05)
+    assert (r.ci_low, r.ci_high) == (-0.25, -0.15)
+
+
+def test_a_same_family_pair_does_not_agree_when_one_measure_rises(tmp_path):
+    pairs = _pair_rows(SAME, (-0.20, -0.25, -0.15), (0.10, 0.05, 0.15))
+    df = paper_vs_study(_run(tmp_path, pairs=pairs), _params([Pair("b", "i", SAME)]))
+    assert _sep(df, "silhouette").verdict == "agrees"
+    assert _sep(df, "fisher").verdict == "disagrees"
+    assert _sep(df, SEP).verdict == "disagrees"
+
+
+def test_a_same_family_pair_with_one_wide_interval_is_unresolved(tmp_path):
+    pairs = _pair_rows(SAME, (-0.20, -0.25, -0.15), (-0.20, -0.60, 0.20))
+    df = paper_vs_study(_run(tmp_path, pairs=pairs), _params([Pair("b", "i", SAME)]))
+    assert _sep(df, "fisher").verdict == "unresolved" and _sep(df, SEP).verdict == "unresolved"
+
+
+# --------------------------------------------------------------------------- missing inputs
+
+
+def test_a_run_without_per_dim_gets_unresolved_rows_naming_it(tmp_path):
+    df = paper_vs_study(_run(tmp_path, readings=READINGS[1:]), _params())
+    for claim in (COLLAPSE, ANGLE, CLIFF, CONF, SHARE, RATE, ECE):
+        r = _one(df, claim)
+        assert r.verdict == "unresolved", claim
+        assert "per_dim" in r.why, claim
+        assert math.isnan(r.value) and np.isfinite(r.band_low), claim
+    assert _verdict(df, COLLAPSE_REL) == "disagrees"
+    assert _verdict(df, INVARIANCE) == "unresolved"
+
+
+def test_a_grid_without_002_gets_unresolved_rows_naming_it(tmp_path):
+    grid = tuple(s for s in GRID if s != 0.02)
+    df = paper_vs_study(_run(tmp_path, grid=grid), _params())
+    for claim in (COLLAPSE, COLLAPSE_REL, ANGLE):
+        r = _one(df, claim)
+        assert r.verdict == "unresolved" and "σ = 0.02 is not on this run's σ grid" in r.why, claim
+    assert _verdict(df, ANGLE_REL) == "context"
+    assert _verdict(df, SHARE) == "agrees"
+
+
+def test_missing_pairs_csv_cliffs_csv_and_baseline_do_not_crash(tmp_path):
+    d = _run(tmp_path, baseline=False)
+    assert not (d / "cliffs.csv").exists() and not (d / "pairs.csv").exists()
+    df = paper_vs_study(d, _params([Pair("b", "i", SAME)]))
+    for claim in (SEP, "silhouette", "fisher"):
+        r = _sep(df, claim)
+        assert r.verdict == "unresolved" and "pairs.csv is missing" in r.why, claim
+    assert "probe_baseline.csv is missing" in _one(df, "clean ROC-AUC").why
+    assert _verdict(df, CLIFF) == "agrees"
+
+    df = paper_vs_study(d, _params())
+    r = df[df.claim == SEP].iloc[0]
+    assert r.verdict == "unresolved" and "no base/instruct pair" in r.why
+
+
+def test_a_run_without_a_sweep_gets_unresolved_rows(tmp_path):
+    (tmp_path / "metrics").mkdir()
+    df = paper_vs_study(tmp_path / "metrics", _params())
+    judged = df[df.verdict != "context"]
+    assert len(judged) and (judged.verdict == "unresolved").all()
+    assert judged.why.str.contains("drift_sweep.csv is missing|no base/instruct pair").all()
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def test_the_page_lists_rows_bands_rules_and_the_citation(tmp_path):
+    pairs = _pair_rows(CROSS, (-0.20, -0.22, -0.18), (-0.20, -0.22, -0.18))
+    df = paper_vs_study(_run(tmp_path, pairs=pairs), _params([Pair("b", "i", CROSS)]))
+    md = to_markdown(df)
+    assert "{cite}`sahoo2026robust`" in md and "## Verdict rules" in md
+    assert "notes §" not in md and "notes §" not in " ".join(df.astype(str).to_numpy().ravel())
+    for word in ("**agrees**", "**disagrees**", "**unresolved**", "**context**"):
+        assert word in md
+    for spec in BANDS.values():
+        assert spec.text() in md and spec.justification[1:] in md
+    table = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| claim")]
+    assert len(table) == len(df) + 1  # the rows plus the separator
+    assert "| m-base | 0.50, from 0.85 (abstract; Table 1) | 0.50 [" in md
