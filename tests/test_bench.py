@@ -11,8 +11,10 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from probedrift import bench
+from probedrift.cli import main
 
 NUMERIC_KEYS = [k for k in bench.HEADLINE_KEYS if k not in bench.END_TO_END_KEYS]
 
@@ -31,6 +33,7 @@ def test_quick_bench_writes_json_and_markdown(tmp_path, isolated_embedding_cache
     for key in bench.END_TO_END_KEYS:
         assert key in report and (report[key] is None or _is_number(report[key])), key
     assert report["quick"] is True
+    assert report["device"] == "cpu" and report["machine"]["device"] == "cpu"
     assert report["truncation_layer_fraction"] == pytest.approx(0.5)
     assert set(report["hardware_fraction_per_batch"]) == {str(b) for b in bench.BATCH_SIZES}
     assert all(_is_number(v) for v in report["hardware_fraction_per_batch"].values())
@@ -71,6 +74,21 @@ def test_end_to_end_figures_read_measurements_and_provenance(tmp_path):
     got = bench.end_to_end_figures(out, results)
     assert (got["study_default_seconds_cold"], got["study_default_seconds_warm"]) == (950.0, 110.0)
     assert got["study_default_peak_rss_mb"] == 2500.0 and got["make_test_seconds"] == 1300.0
+    assert got["study_default_seconds_cold_before"] is None and got["finetune_seconds"] is None
+
+
+def test_end_to_end_figures_fall_back_to_the_recorded_results(tmp_path):
+    out, results = tmp_path / "elsewhere", tmp_path / "results"
+    (results / "bench").mkdir(parents=True)
+    recorded = {"study_default_seconds_cold_before": 1761, "study_default_seconds_cold": 900,
+                "study_default_seconds_warm": 120, "forward_passes_default": 42, "finetune_seconds": 35.5}
+    (results / "bench" / "end_to_end.json").write_text(json.dumps(recorded))
+    got = bench.end_to_end_figures(out, results)
+    assert {k: got[k] for k in recorded} == {k: float(v) for k, v in recorded.items()}
+    assert got["make_test_seconds"] is None
+    assert got["detail"]["end_to_end_json"] == str(results / "bench" / "end_to_end.json")
+    assert set(recorded) <= set(bench.END_TO_END_KEYS) <= set(bench.HEADLINE_KEYS) | {
+        "study_default_peak_rss_mb", "make_test_seconds"}
 
 
 def test_run_measured_counts_the_whole_process_tree():
@@ -90,8 +108,8 @@ def test_padded_tokens_and_spread():
     assert bench.padded_tokens(np.array([5, 3, 2, 1]), 2) == 5 * 2 + 2 * 2
     assert bench.padded_tokens(np.array([4, 4, 4]), 1) == 12
     order = np.arange(10)
-    assert bench._spread(order, 3).tolist() == [0, 4, 9] or bench._spread(order, 3).tolist() == [0, 5, 9]
-    assert bench._spread(order, 50).tolist() == list(range(10))
+    assert bench.spread(order, 3).tolist() == [0, 4, 9] or bench.spread(order, 3).tolist() == [0, 5, 9]
+    assert bench.spread(order, 50).tolist() == list(range(10))
 
 
 def test_compare_embeddings_reports_cosine_and_relative_difference():
@@ -105,10 +123,10 @@ def test_compare_embeddings_reports_cosine_and_relative_difference():
 
 def test_loop_reference_matches_the_vectorised_sweep():
     from probedrift import drift
-    from probedrift.probes import LinearProbe
+    from probedrift.probes import paper_probe
 
-    x_tr, y_tr, x_te, y_te = bench.synthetic_probe_data(120, 16)
-    probe = LinearProbe().fit(x_tr, y_tr)
+    x_tr, y_tr, x_te, y_te = bench.train_and_test_sets(120, 16)
+    probe = paper_probe(0).fit(x_tr, y_tr)
     sigmas = np.linspace(0, 0.15, 4)
     for t, conventions in drift.CONVENTIONS.items():
         for c in conventions:
@@ -125,3 +143,26 @@ def test_bad_output_directory_is_a_clear_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(bench.ProbedriftError, match="output directory"):
         bench.run_bench(quick=True, out_dir=blocker / "sub")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without a GPU")
+def test_cuda_without_a_gpu_is_one_clear_error(tmp_path, capsys):
+    out = tmp_path / "bench"
+    with pytest.raises(bench.ProbedriftError, match=r"no CUDA device[^\n]*\n  fix: .*--device cpu"):
+        bench.run_bench(quick=True, out_dir=out, device="cuda")
+    assert not out.exists()  # refused before anything is written
+    assert main(["bench", "--quick", "--device", "cuda", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("probedrift: error: no CUDA device") and "fix:" in err
+    assert bench.resolve_device("auto") == "cpu"
+    with pytest.raises(bench.ProbedriftError, match="cpu, cuda, auto"):
+        bench.resolve_device("tpu")
+
+
+def test_model_shape_matmul_rate_counts_every_layer_shape():
+    shapes = [(16, 32), (32, 16), (16, 32)]
+    r = bench.model_shape_matmul_rate(shapes, rows=8, dtype_name="float32", device="cpu", reps=1)
+    assert r["n"] == 8 and set(r["per_shape"]) == {"8x16 @ 16x32", "8x32 @ 32x16"}
+    assert r["per_shape"]["8x16 @ 16x32"]["count"] == 2
+    flops = 3 * 2.0 * 8 * 16 * 32
+    assert r["flops_per_s"] == pytest.approx(flops / r["seconds"])

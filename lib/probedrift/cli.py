@@ -1,4 +1,4 @@
-"""The ``probedrift`` command line: ``embed``, ``run``, ``book`` and ``bench``."""
+"""The ``probedrift`` command line: ``embed``, ``run``, ``book``, ``diff`` and ``bench``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     request = {
         "model": spec(args.model).identity, "dataset": embed.dataset_source_identity(args.dataset),
+        "text_column": args.text_column, "label_column": args.label_column,
         "n": args.n, "seed": args.seed, "layers": args.layers, "pooling": args.pooling,
         "max_length": args.max_length, "chat_template": args.chat_template,
         "dtype": embed.cheap_dtype_name(args.dtype, args.device),
@@ -29,15 +30,19 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     else:
         from . import data
 
-        ds = data.prepare(args.dataset, args.n, seed=args.seed) if args.n else data.load(args.dataset)
+        columns = {} if args.dataset in data.DATASETS else {"text_column": args.text_column,
+                                                             "label_column": args.label_column}
+        ds = data.prepare(args.dataset, args.n, seed=args.seed, **columns) if args.n else data.load(args.dataset, **columns)
+        settings = {layer: embed.ExtractionSettings(args.model, layer, args.pooling, args.max_length, args.chat_template,
+                                                    args.dtype) for layer in args.layers}
         info = embed.ExtractionInfo()
-        out = embed.embed_texts(
-            args.model, ds.texts, args.layers, args.pooling, args.max_length, args.chat_template,
-            args.batch_size, dtype=args.dtype, device=args.device, progress=not args.quiet, info=info,
-        )
-        keys, hit = {str(k): v for k, v in info.keys.items()}, info.cache_hit
+        got = embed.get_embeddings(settings.values(), ds.texts, device=args.device, batch_size=args.batch_size,
+                                   progress=not args.quiet, info=info)
+        out = {layer: got[s] for layer, s in settings.items()}
+        keys = {str(layer): info.keys[s.label] for layer, s in settings.items()}
+        hit = info.cache_hit
         n_texts, fingerprint, n_tokens, resumed = len(ds), ds.fingerprint, info.n_tokens, info.resumed_chunks
-        embed.remember_request(request, info.keys, {"n_texts": n_texts, "fingerprint": fingerprint})
+        embed.remember_request(request, keys, {"n_texts": n_texts, "fingerprint": fingerprint})
     seconds = time.perf_counter() - t0
     print(f"model {args.model}  dataset {args.dataset} ({n_texts} texts, fingerprint {fingerprint[:12]})")
     for layer, arr in out.items():
@@ -59,10 +64,18 @@ def _cmd_book(args: argparse.Namespace) -> int:
     return build_book(args.profile, results_root=args.results, strict=args.strict)
 
 
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from .tables import diff_run_tables
+
+    table = diff_run_tables(args.run_a, args.run_b, rtol=args.rtol, atol=args.atol)
+    print(table.to_string(index=False))
+    return 0 if table.equal.all() else 1
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
 
-    return run_bench(quick=args.quick, out_dir=args.out, end_to_end=args.end_to_end)
+    return run_bench(quick=args.quick, out_dir=args.out, end_to_end=args.end_to_end, device=args.device)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("embed", help="extract (or fetch from cache) pooled hidden states of a dataset")
     e.add_argument("--model", default="gemma-3-270m", help="embedded name, hub id or local directory")
     e.add_argument("--dataset", default="comments", help="embedded name, civil_comments, or a CSV/JSONL/parquet path")
+    e.add_argument("--text-column", default="text", help="text column of a CSV/JSONL/parquet file")
+    e.add_argument("--label-column", default="label", help="label column of a CSV/JSONL/parquet file")
     e.add_argument("--n", type=int, default=0, help="balanced sample of N texts per class (0 = all)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--layers", type=int, nargs="+", default=[-1], help="hidden-state indices, negative allowed")
@@ -97,9 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--strict", action="store_true", help="turn warnings into errors (-W)")
     b.set_defaults(func=_cmd_book)
 
+    d = sub.add_parser("diff", help="compare the tables of two runs (exit 1 when any differs beyond tolerance)")
+    d.add_argument("run_a", help="a run directory, e.g. results/smoke")
+    d.add_argument("run_b")
+    d.add_argument("--rtol", type=float, default=1e-6)
+    d.add_argument("--atol", type=float, default=1e-9)
+    d.set_defaults(func=_cmd_diff)
+
     m = sub.add_parser("bench", help="performance benchmark; writes results/bench/bench.{json,md}")
     m.add_argument("--quick", action="store_true", help="tiny sizes, to check the code still runs")
     m.add_argument("--out", default=os.path.join("results", "bench"))
+    m.add_argument("--device", default="cpu", help="cpu | cuda | auto: where the extraction is measured")
     m.add_argument("--end-to-end", action="store_true",
                    help="also time `probedrift run --profile default` cold and warm (about 30 minutes)")
     m.set_defaults(func=_cmd_bench)
