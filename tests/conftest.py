@@ -51,13 +51,13 @@ def smoke_run(tmp_path_factory):
     import sys
 
     root = tmp_path_factory.mktemp("results")
-    # A cold embedding cache (the converted models are shared), so the run's provenance counts every
-    # forward pass a whole smoke run makes.
+    # A cold embedding cache, so the run's provenance counts every forward pass a whole smoke run makes.
     cache = tmp_path_factory.mktemp("smoke-cache")
     from probedrift import models
 
-    (models.cache_root() / "models").mkdir(parents=True, exist_ok=True)
-    (cache / "models").symlink_to(models.cache_root() / "models", target_is_directory=True)
+    for shared in ("models", "finetune"):  # converted models and fine-tuned checkpoints are deterministic
+        (models.cache_root() / shared).mkdir(parents=True, exist_ok=True)
+        (cache / shared).symlink_to(models.cache_root() / shared, target_is_directory=True)
     # A marker token: tests check that it never reaches any output of the run.
     os.environ["PROBEDRIFT_TEST_TOKEN_VALUE"] = "hf_probedriftMarkerToken0123456789"
     env = {**os.environ, "HF_TOKEN": os.environ["PROBEDRIFT_TEST_TOKEN_VALUE"], "PROBEDRIFT_CACHE_DIR": str(cache)}

@@ -23,6 +23,14 @@ TABLE_COLUMNS = {
                     "mean_confidence", "silent_failure_share", "silent_failure_rate", "ece"],
     "detectors": ["model", "drift_type", "convention", "sigma", "detector", "statistic", "p_value", "alarm"],
     "separability": ["model", "layer", "metric", "value", "ci_low", "ci_high"],
+    "drift_sweep_summary": ["model", "drift_type", "convention", "sigma", "auc_mean", "auc_ci_low", "auc_ci_high",
+                            "auc_se_texts", "auc_se_draws", "interval"],
+    "drift_budget": ["model", "layer", "pooling", "angle_half_predicted_deg", "angle_half_simulated_deg",
+                     "std_min", "std_p1", "std_median", "norm_w_over_s", "max_curve_gap"],
+    "finetune_drift": ["model", "method", "learning_rate", "step", "train_loss", "angle_deg_mean", "angle_deg_median",
+                       "auc", "auc_ci_low", "auc_ci_high", "accuracy", "mean_confidence", "silent_failure_share",
+                       "silent_failure_rate", "ece", "retrain_auc"],
+    "finetune_separability": ["base", "checkpoint", "learning_rate", "step", "metric", "relative_change"],
 }
 
 
@@ -118,6 +126,26 @@ def test_smoke_run_writes_every_table_notebook_and_provenance(smoke_run):
     assert base_passes == {f"{base}max_length={params.max_length}": 1}, prov["forward_passes"]
     assert all(v == 1 for v in prov["forward_passes"].values()), prov["forward_passes"]
     assert "HF_TOKEN" not in json.dumps(prov)
+
+
+def test_sweep_summary_intervals_cover_test_sampling(smoke_run):
+    summary = pd.read_csv(smoke_run / "metrics" / "drift_sweep_summary.csv")
+    clean = summary[summary.sigma == 0]
+    assert len(clean) and ((clean.auc_ci_high - clean.auc_ci_low) > 0).all()
+    assert (clean.auc_se_texts > 0).all() and (clean.auc_se_draws.abs() < 1e-12).all()  # σ = 0 moves nothing
+
+
+def test_finetune_step_zero_reproduces_the_baseline(smoke_run):
+    params = load_params("smoke")
+    ft = pd.read_csv(smoke_run / "metrics" / "finetune_drift.csv")
+    base = pd.read_csv(smoke_run / "metrics" / "probe_baseline.csv")
+    auc = base[(base.model == params.models[0]) & (base.metric == "auc")].value.iloc[0]
+    zero = ft[ft.step == 0]
+    assert len(zero) == len(params.finetune_learning_rates)
+    assert (zero.auc == auc).all() and (zero.angle_deg_mean.abs() < 1e-6).all()
+    for _, g in ft.groupby("learning_rate"):
+        assert sorted(g.step) == sorted(params.finetune_steps) and len(g) >= 4
+    assert (ft[ft.step > 0].angle_deg_mean > 0).all()
 
 
 def test_sweep_covers_every_type_convention_sigma_and_seed(smoke_run):

@@ -128,3 +128,25 @@ def test_budget_summary_names_the_layers_where_one_degree_collapses():
     assert "A 1° drift costs ≥ 5 AUC points at layer(s) 9." in text
     assert "within 0.020 AUC" in text
     assert "At no probed layer" in summaries.budget_summary(budget.assign(collapse_at_1deg=False))
+
+
+def test_finetune_summary_reads_angles_resolution_and_separability():
+    ft = pd.DataFrame([
+        {"model": "g", "learning_rate": 0.0002, "step": 0, "angle_deg_mean": 0.0, "auc": 0.80, "auc_ci_low": 0.72,
+         "auc_ci_high": 0.88, "retrain_auc": 0.80, "alarm_mmd": False},
+        {"model": "g", "learning_rate": 0.0002, "step": 5, "angle_deg_mean": 0.4, "auc": 0.79, "auc_ci_low": 0.71,
+         "auc_ci_high": 0.87, "retrain_auc": 0.80, "alarm_mmd": False},
+        {"model": "g", "learning_rate": 0.001, "step": 5, "angle_deg_mean": 12.0, "auc": 0.60, "auc_ci_low": 0.50,
+         "auc_ci_high": 0.70, "retrain_auc": 0.79, "alarm_mmd": True},
+    ])
+    sep = pd.DataFrame([{"metric": "fisher", "step": 5, "learning_rate": 0.001, "relative_change": -0.1,
+                         "relative_change_low": -0.3, "relative_change_high": 0.1}])
+    reference = pd.DataFrame({"auc_real": [0.79, 0.60], "auc_isotropic": [0.80, 0.70]})
+    text = summaries.finetune_summary(ft, sep, reference)
+    assert "starts at AUC 0.80 [0.72, 0.88]" in text
+    assert "- learning rate 0.0002: step 5: 0.40° (AUC 0.79). At step 5 the AUC is 0.79 [0.71, 0.87] — not resolved" in text
+    assert "- learning rate 0.001: step 5: 12.00° (AUC 0.60). At step 5 the AUC is 0.60 [0.50, 0.70] — a change the " \
+           "test texts resolve; retraining on the new embeddings gives 0.79; monitors that alarm: mmd." in text
+    assert "moved the embeddings by 12.00° on average, more than the paper's ≈1°." in text
+    assert "differs by -0.05 (median over 2 checkpoints, range -0.10 to -0.01)" in text
+    assert "base → step 5: fisher -10% (range -30% to +10%, lr 0.001)" in text

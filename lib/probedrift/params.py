@@ -82,6 +82,8 @@ def _choices(kind: str) -> tuple[str, ...]:
         from .detectors import DETECTORS as out
     elif kind == "real_drift_source":
         from .updates import REGISTRY as out
+    elif kind == "finetune_method":
+        from .finetune import METHODS as out
     elif kind == "dtype":
         from .models import DTYPES as out
     elif kind == "device":
@@ -147,6 +149,17 @@ class StudyParams:
     anchor_sizes: tuple[int, ...] = param((16, 64, 256), doc="anchor texts for alignment", lo=2, min_items=1)
     real_drift_sources: tuple[str, ...] = param((), doc="real model changes of chapter 6",
                                                 choices_from="real_drift_source")
+    finetune_base: str | None = param(None, doc="the model chapter 7 fine-tunes; None = the first of models")
+    finetune_method: str = param("lora", doc="lora (adapters merged into each checkpoint) or full fine-tuning",
+                                 choices_from="finetune_method")
+    finetune_learning_rates: tuple[float, ...] = param((2e-4, 1e-3), doc="one update strength per learning rate",
+                                                       lo=0, lo_open=True, min_items=1)
+    finetune_steps: tuple[int, ...] = param((0, 5, 10, 20), doc="checkpoints, in optimizer steps (0 = the base)",
+                                            lo=0, min_items=2)
+    finetune_rank: int = param(8, doc="LoRA rank", lo=1)
+    finetune_batch_size: int = param(8, doc="instruction/response pairs per optimizer step", lo=1)
+    finetune_max_length: int = param(128, doc="tokens per training example", lo=8)
+    finetune_corpus_size: int = param(256, doc="instruction/response pairs in the training corpus", lo=4)
     results_dir: str | None = param(None, doc="where the run writes; default results/<profile>")
 
     def __post_init__(self) -> None:
@@ -161,6 +174,9 @@ class StudyParams:
         if bad:
             raise _error("reliability_checkpoints", list(self.reliability_checkpoints),
                          f"indices into the σ grid, each < n_sigmas = {self.n_sigmas}")
+        steps = list(self.finetune_steps)
+        if steps != sorted(set(steps)) or steps[0] != 0:
+            raise _error("finetune_steps", steps, "increasing optimizer steps starting at 0 (the base model)")
         from .drift import resolve_conventions
 
         resolve_conventions(self.drift_types, self.conventions)

@@ -7,6 +7,7 @@ matplotlib Figure; it never computes a result itself.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -95,5 +96,53 @@ def mitigation_curves(mit: pd.DataFrame, ncols: int = 4):
     for row in axes:
         row[0].set_ylabel("ROC-AUC")
     axes.flat[0].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def three_kinds_of_drift(agg: pd.DataFrame, real: pd.DataFrame | None, finetune: pd.DataFrame,
+                         paper_angle: float | None = 1.0):
+    """Frozen-probe AUC against measured angle for all three kinds of drift of one model: synthetic
+    drifts (lines, chapter 3), real changes (diamonds, chapter 6) and fine-tuning checkpoints (circles
+    joined per update strength, chapter 7), on one symlog angle axis."""
+    model = finetune["model"].iloc[0]
+    fig, ax = plt.subplots(figsize=(8.8, 5.2))
+    syn = agg[agg["model"] == model]
+    for (t, c), g in syn.groupby(["drift_type", "convention"], sort=False):
+        g = g.sort_values("angle_deg_mean_mean")
+        ax.plot(g["angle_deg_mean_mean"], g["auc_mean"], lw=1, alpha=0.45, label=f"synthetic: {t} / {c}")
+    largest = [syn["angle_deg_mean_mean"].max(), finetune["angle_deg_mean"].max()]
+    if real is not None and len(real):
+        pts = real[(real["model_before"] == model) & real["auc"].notna()]
+        ax.scatter(pts["angle_deg_mean"], pts["auc"], s=60, color="black", marker="D", zorder=5,
+                   label="real change (chapter 6)")
+        for _, r in pts.iterrows():
+            ax.annotate(r["source"], (r["angle_deg_mean"], r["auc"]), xytext=(4, 5), textcoords="offset points",
+                        fontsize=7)
+        largest.append(pts["angle_deg_mean"].max())
+    for color, (lr, g) in zip(sns.color_palette("dark"), finetune.groupby("learning_rate", sort=True)):
+        g = g.sort_values("step")
+        ax.errorbar(g["angle_deg_mean"], g["auc"], yerr=[g["auc"] - g["auc_ci_low"], g["auc_ci_high"] - g["auc"]],
+                    marker="o", ms=6, lw=2, capsize=3, color=color, zorder=6,
+                    label=f"fine-tuning, lr = {lr:g} (chapter 7)")
+        for _, r in g.iterrows():
+            ax.annotate(f"{int(r['step'])}", (r["angle_deg_mean"], r["auc"]), xytext=(4, -10),
+                        textcoords="offset points", fontsize=7, color=color)
+    _angle_axis(ax, paper_angle, np.nanmax(largest))
+    ax.axhline(0.5, ls=":", color="grey")
+    ax.set(title=f"{model}: three kinds of drift on one axis", ylabel="ROC-AUC of the frozen probe",
+           xlabel="mean angle between clean and drifted embedding (degrees, symlog)")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def training_loss(losses: pd.DataFrame):
+    """Training loss per optimizer step, one line per update strength (the update is real)."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for lr, g in losses.groupby("learning_rate", sort=True):
+        ax.plot(g["step"], g["train_loss"], marker=".", label=f"lr = {lr:g}")
+    ax.set(xlabel="optimizer step", ylabel="loss on the assistant tokens", title="Instruction tuning")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

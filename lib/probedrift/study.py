@@ -105,6 +105,8 @@ class Study:
 
     def record_extraction(self, info: ExtractionInfo) -> None:
         """Merge an extraction's cache keys and forward-pass counts into the run's provenance files."""
+        from .models import cache_root
+
         for name, new, add in (("cache_keys.json", info.keys, False), ("forward_passes.json", info.forward_passes, True)):
             if not new:
                 continue
@@ -114,6 +116,7 @@ class Study:
             except (OSError, ValueError):
                 known = {}
             for k, v in new.items():
+                k = k.replace(str(cache_root()), "$PROBEDRIFT_CACHE_DIR")  # no machine paths in provenance
                 known[k] = known.get(k, 0) + v if add else v
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(known, indent=1, sort_keys=True))
@@ -363,12 +366,19 @@ class Study:
     def drift_budget(self, model: str) -> pd.DataFrame:
         """The drift budget at every layer of :meth:`budget_layers` (the mechanism of :mod:`probedrift.budget`):
         predicted and simulated angles at which AUC loses 5 points and half its excess, AUC at 1°, and
-        the probe's scale spectrum, on the test split."""
+        the probe's scale spectrum, on the test split (simulated over :attr:`budget_seeds`)."""
         from .budget import budget_table
 
         entries = {(model, layer, self.params.pooling): (self.layer_probe(model, layer), *self.unit(model, layer)["test"])
                    for layer in self.budget_layers(model)}
-        return budget_table(entries, seeds=list(self.params.drift_seeds))
+        return budget_table(entries, seeds=self.budget_seeds)
+
+    @property
+    def budget_seeds(self) -> list[int]:
+        """Draws of the budget's simulation: the drift seeds, at least 20 (simulating is cheap and the
+        simulated curve is the check on the closed form)."""
+        seeds = list(self.params.drift_seeds)
+        return seeds + [max(seeds) + 1 + i for i in range(max(0, 20 - len(seeds)))]
 
     # ---------------------------------------------------------------- detectors
 

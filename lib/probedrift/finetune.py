@@ -1,0 +1,600 @@
+"""Fine-tune a base model into a chat model, saving a checkpoint at each requested step.
+
+The study follows a frozen probe through a *real* model update. No same-family base/instruct pair of a
+small model is available offline, so one is made: the base model (``gemma-3-270m`` by default) is
+instruction-tuned on an :class:`~probedrift.corpus.InstructionCorpus` and saved at several steps.
+
+Training recipe (:func:`finetune`):
+
+- each pair is rendered as one user turn and one assistant turn in the tokenizer's chat template; a
+  tokenizer without one gets Gemma's turn format (:data:`FALLBACK_CHAT_TEMPLATE`,
+  ``<start_of_turn>user\\n{instruction}<end_of_turn>\\n<start_of_turn>model\\n{response}<end_of_turn>\\n``),
+  which is also written into the saved checkpoints' tokenizer;
+- the loss is the mean cross-entropy over the assistant tokens only (response and end-of-turn marker);
+- LoRA (``peft``, all linear layers of the blocks, no dropout) or full fine-tuning, AdamW with a constant
+  learning rate after an optional linear warm-up, gradients clipped at norm 1;
+- batches follow a seeded permutation per epoch that depends only on ``(seed, step)``, so a resumed run
+  sees exactly the batches an uninterrupted one would.
+
+Checkpoints live in ``cache_root()/finetune/<key>/step-<n>/`` as ordinary float32 model directories
+(LoRA adapters merged into a copy of the weights), so ``probedrift.models.load(path)`` reads them through
+its local-directory path and their identity is the hash of their weights. ``<key>`` hashes the base
+model's identity, the corpus fingerprint and every training setting. A step directory is written under
+a temporary name and renamed, so it exists only when complete. Beside it, ``state/step-<n>.pt`` (written
+atomically) holds the trainable weights, optimizer and RNG states; a killed run resumes from the last
+step that has both. ``losses.json`` records the loss of every optimizer step, ``runs.json`` each run's
+first and last step. Step 0 is the base model itself (its own name and identity).
+
+On CPU, the same seed gives bit-identical checkpoints for the same torch build and thread count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import numbers
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .cache import atomic_write_bytes, canonical_key
+from .corpus import InstructionCorpus, assert_disjoint  # noqa: F401  (re-exported)
+from .errors import ProbedriftError, check_choice
+from .models import cache_root
+
+METHODS = ("lora", "full")
+RECIPE_VERSION = 1  # bump when the training recipe changes, so old checkpoints are not reused
+LOSS_WINDOW = 10  # a checkpoint's train_loss is the mean loss of this many steps before it
+MAX_GRAD_NORM = 1.0
+IGNORE_INDEX = -100
+
+FALLBACK_USER_PREFIX = "<start_of_turn>user\n"
+FALLBACK_MODEL_PREFIX = "<start_of_turn>model\n"
+FALLBACK_TURN_END = "<end_of_turn>\n"
+FALLBACK_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}"
+    "{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One saved point of a fine-tuning run: ``path`` loads with ``probedrift.models.load``.
+
+    ``train_loss`` is the mean training loss of the ``LOSS_WINDOW`` optimizer steps up to ``step``
+    (None at step 0, the base model).
+    """
+
+    step: int
+    path: str
+    train_loss: float | None
+    identity: str
+
+
+# ------------------------------------------------------------------------------------------------
+# Models and chat formatting
+# ------------------------------------------------------------------------------------------------
+
+
+def _model_location(name: str) -> str:
+    from . import models
+
+    s = models.spec(name)
+    if s.source == "embedded":
+        return str(models.converted_dir(name))
+    return s.path if s.source == "local" else name
+
+
+def load_causal_lm(name: str, *, device: str = "cpu", dtype: str = "float32"):
+    """A causal LM *with* its head, and its tokenizer, from an embedded name, local directory or hub id."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from . import models
+
+    where = _model_location(name)
+    dev = models.resolve_device(device)
+    torch_dtype = models.resolve_dtype(dtype, dev)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = AutoModelForCausalLM.from_pretrained(where, dtype=torch_dtype)
+    except (OSError, ValueError) as exc:
+        raise ProbedriftError(
+            f"could not load {name!r} as a causal language model: {str(exc).splitlines()[0]}",
+            "pass a decoder-only model (embedded name, local directory or cached hub id)",
+        ) from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    model.to(dev)
+    return model, tokenizer
+
+
+def chat_parts(tokenizer, instruction: str, response: str = "") -> tuple[str, str]:
+    """(prompt text up to the assistant's turn, response text with its end-of-turn marker).
+
+    Uses the tokenizer's chat template when it has one, else Gemma's turn format.
+    """
+    if getattr(tokenizer, "chat_template", None):
+        user = [{"role": "user", "content": instruction}]
+        prompt = tokenizer.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
+        full = tokenizer.apply_chat_template(
+            user + [{"role": "assistant", "content": response}], tokenize=False
+        )
+        if full.startswith(prompt):
+            return prompt, full[len(prompt):]
+    bos = tokenizer.bos_token or ""
+    prompt = f"{bos}{FALLBACK_USER_PREFIX}{instruction.strip()}{FALLBACK_TURN_END}{FALLBACK_MODEL_PREFIX}"
+    return prompt, f"{response.strip()}{FALLBACK_TURN_END}"
+
+
+def _encode(tokenizer, text: str) -> list[int]:
+    bos = tokenizer.bos_token
+    if bos and text.startswith(bos):
+        return [tokenizer.bos_token_id] + tokenizer(text[len(bos):], add_special_tokens=False)["input_ids"]
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def prompt_ids(tokenizer, instruction: str) -> list[int]:
+    """Token ids of the chat prompt that asks the model to answer ``instruction``."""
+    return _encode(tokenizer, chat_parts(tokenizer, instruction)[0])
+
+
+def example_ids(tokenizer, instruction: str, response: str, max_length: int) -> tuple[list[int], list[int]]:
+    """(input ids, labels) of one training pair, cut to ``max_length``; labels mask the prompt with -100."""
+    prompt, answer = chat_parts(tokenizer, instruction, response)
+    p = _encode(tokenizer, prompt)
+    a = tokenizer(answer, add_special_tokens=False)["input_ids"]
+    ids = (p + a)[:max_length]
+    labels = ([IGNORE_INDEX] * len(p) + a)[:max_length]
+    return ids, labels
+
+
+def stop_token_ids(tokenizer, model) -> list[int]:
+    """Token ids that end an assistant turn: the EOS ids and any end-of-turn marker of the vocabulary."""
+    ids = set()
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for value in (eos, tokenizer.eos_token_id):
+        if value is not None:
+            ids.update(value if isinstance(value, (list, tuple)) else [value])
+    vocab = tokenizer.get_vocab()
+    for marker in ("<end_of_turn>", "<|im_end|>", "<|eot_id|>"):
+        if marker in vocab:
+            ids.add(vocab[marker])
+    return sorted(ids)
+
+
+def generate_greedy(
+    model, tokenizer, instructions: Sequence[str], *, max_new_tokens: int = 64,
+    repetition_penalty: float = 1.0, return_finished: bool = False,
+) -> list:
+    """Greedy answers of a loaded causal LM to chat prompts, one string per instruction.
+
+    With ``return_finished`` each answer is ``(text, finished)``, ``finished`` telling whether the model
+    ended its turn before ``max_new_tokens``.
+    """
+    import torch
+
+    stops = stop_token_ids(tokenizer, model)
+    prompts = [prompt_ids(tokenizer, t) for t in instructions]
+    width = max(len(p) for p in prompts)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
+    input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, ids in enumerate(prompts):  # left padding, so every prompt ends at the same column
+        input_ids[row, width - len(ids):] = torch.tensor(ids)
+        mask[row, width - len(ids):] = 1
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = model.generate(
+            input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device),
+            max_new_tokens=int(max_new_tokens), do_sample=False, num_beams=1,
+            repetition_penalty=float(repetition_penalty), eos_token_id=stops, pad_token_id=pad,
+            temperature=None, top_p=None, top_k=None,
+        )
+    answers = []
+    for row in out[:, width:].tolist():
+        ends = [row.index(t) for t in stops if t in row]
+        text = tokenizer.decode(row[: min(ends)] if ends else row, skip_special_tokens=True).strip()
+        answers.append((text, bool(ends)) if return_finished else text)
+    return answers
+
+
+def sample_generations(
+    model_dir: str, instructions: Sequence[str], *, max_new_tokens: int = 64, batch_size: int = 8,
+    device: str = "cpu",
+) -> list[str]:
+    """Greedy answers of a model (a checkpoint path or the base name) to held-out instructions.
+
+    Run it on step 0 and on a later checkpoint to see that the update changed the model's behaviour.
+    """
+    instructions = [str(t) for t in instructions]
+    if not instructions:
+        raise ProbedriftError("no instructions to answer", "pass at least one held-out instruction")
+    model, tokenizer = load_causal_lm(str(model_dir), device=device)
+    model.eval()
+    answers: list[str] = []
+    for start in range(0, len(instructions), batch_size):
+        answers += generate_greedy(model, tokenizer, instructions[start:start + batch_size],
+                                   max_new_tokens=max_new_tokens)
+    return answers
+
+
+# ------------------------------------------------------------------------------------------------
+# Checks and keys
+# ------------------------------------------------------------------------------------------------
+
+
+def _check_inputs(corpus, steps, method, rank, alpha, learning_rate, batch_size, max_length, warmup_steps):
+    if not isinstance(corpus, InstructionCorpus):
+        raise ProbedriftError(
+            f"corpus must be an InstructionCorpus, got {type(corpus).__name__}",
+            "build one with probedrift.corpus.build_corpus() or InstructionCorpus(pairs)",
+        )
+    if len(corpus) == 0:
+        raise ProbedriftError("the training corpus is empty", "pass a corpus with at least one pair")
+    steps = list(steps)
+    if not steps:
+        raise ProbedriftError("no checkpoint steps given", "pass steps such as [0, 50, 100]")
+    if any(not isinstance(s, numbers.Integral) or isinstance(s, bool) for s in steps):
+        raise ProbedriftError(f"steps must be whole numbers, got {steps}", "pass integers such as [0, 50, 100]")
+    steps = [int(s) for s in steps]
+    if any(s < 0 for s in steps):
+        raise ProbedriftError(f"steps must be >= 0, got {steps}", "step 0 is the base model; pass e.g. [0, 50, 100]")
+    if any(b <= a for a, b in zip(steps, steps[1:])):
+        raise ProbedriftError(f"steps must be strictly increasing, got {steps}", "sort them and drop repeats")
+    check_choice("fine-tuning method", method, METHODS)
+    if method == "lora" and (not isinstance(rank, numbers.Integral) or rank < 1):
+        raise ProbedriftError(f"LoRA rank must be an integer >= 1, got {rank!r}", "pass rank=8 (or another r >= 1)")
+    if method == "lora" and not alpha > 0:
+        raise ProbedriftError(f"LoRA alpha must be > 0, got {alpha!r}", "pass alpha=16 (usually 2 x rank)")
+    if not learning_rate > 0:
+        raise ProbedriftError(f"learning rate must be > 0, got {learning_rate!r}", "pass e.g. learning_rate=2e-4")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ProbedriftError(f"batch_size must be an integer >= 1, got {batch_size!r}", "pass e.g. batch_size=8")
+    if not isinstance(max_length, int) or max_length < 2:
+        raise ProbedriftError(f"max_length must be an integer >= 2, got {max_length!r}", "pass e.g. max_length=128")
+    if not isinstance(warmup_steps, int) or warmup_steps < 0:
+        raise ProbedriftError(f"warmup_steps must be an integer >= 0, got {warmup_steps!r}", "pass e.g. 0 or 10")
+    return steps
+
+
+def run_components(
+    base: str, corpus: InstructionCorpus, *, method: str, rank: int, alpha: float, learning_rate: float,
+    batch_size: int, max_length: int, seed: int, warmup_steps: int = 0,
+) -> dict:
+    """Everything that determines a run's weights: the base model's identity, the corpus and the settings.
+
+    ``rank`` and ``alpha`` are recorded as None for full fine-tuning, which does not use them.
+    """
+    from . import models
+
+    lora = method == "lora"
+    return {
+        "base": models.spec(base).identity,
+        "corpus": corpus.fingerprint,
+        "method": method,
+        "rank": int(rank) if lora else None,
+        "alpha": float(alpha) if lora else None,
+        "learning_rate": float(learning_rate),
+        "batch_size": int(batch_size),
+        "max_length": int(max_length),
+        "seed": int(seed),
+        "warmup_steps": int(warmup_steps),
+        "recipe": RECIPE_VERSION,
+    }
+
+
+def run_dir(components: dict) -> Path:
+    """Directory of the run with these :func:`run_components`: ``cache_root()/finetune/<key>``."""
+    return cache_root() / "finetune" / canonical_key(components)[:24]
+
+
+# ------------------------------------------------------------------------------------------------
+# Training
+# ------------------------------------------------------------------------------------------------
+
+
+def _batch_indices(step: int, batch_size: int, n: int, seed: int) -> list[int]:
+    """Examples of optimizer step ``step`` (1-based): consecutive slots of per-epoch seeded permutations."""
+    import numpy as np
+
+    out = []
+    for slot in range((step - 1) * batch_size, step * batch_size):
+        epoch, pos = divmod(slot, n)
+        out.append(int(np.random.default_rng([seed, epoch]).permutation(n)[pos]))
+    return out
+
+
+def _collate(examples, pad_id: int):
+    import torch
+
+    width = max(len(ids) for ids, _ in examples)
+    input_ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for row, (ids, lab) in enumerate(examples):
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        labels[row, : len(lab)] = torch.tensor(lab)
+        mask[row, : len(ids)] = 1
+    return input_ids, mask, labels
+
+
+def assistant_loss(causal_lm, input_ids, attention_mask, labels):
+    """Mean next-token cross-entropy over the labelled (assistant) positions only.
+
+    The LM head runs only at those positions, which for a 262k vocabulary saves most of the memory.
+    """
+    import torch.nn.functional as F
+
+    backbone = causal_lm.get_decoder() if hasattr(causal_lm, "get_decoder") else causal_lm.model
+    hidden = backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    targets = labels[:, 1:]
+    keep = targets != IGNORE_INDEX
+    logits = causal_lm.get_output_embeddings()(hidden[:, :-1][keep])
+    cap = getattr(causal_lm.config, "final_logit_softcapping", None)
+    if cap:
+        logits = (logits / cap).tanh() * cap
+    return F.cross_entropy(logits.float(), targets[keep])
+
+
+def _prepare_model(base: str, method: str, rank: int, alpha: float, seed: int, device: str):
+    """(trainable model, causal LM underneath, tokenizer); LoRA adapters are initialised under ``seed``."""
+    import torch
+
+    model, tokenizer = load_causal_lm(base, device=device)
+    if not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = FALLBACK_CHAT_TEMPLATE
+    causal_lm = model
+    if method == "lora":
+        try:
+            from peft import LoraConfig, get_peft_model
+        except ImportError:
+            raise ProbedriftError(
+                "LoRA fine-tuning needs the package 'peft', which is not installed",
+                "run `make setup` (peft is pinned in requirements.txt), or use method='full'",
+            ) from None
+        torch.manual_seed(seed)
+        config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, bias="none",
+                            target_modules="all-linear", task_type="CAUSAL_LM")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            model = get_peft_model(model, config)
+    model.train()
+    return model, causal_lm, tokenizer
+
+
+def _trainable(model) -> dict:
+    return {name: p for name, p in model.named_parameters() if p.requires_grad}
+
+
+def _lr_factor(step: int, warmup_steps: int) -> float:
+    return min(1.0, step / warmup_steps) if warmup_steps else 1.0
+
+
+def _merged_copy(model, method: str):
+    """A plain causal LM with the current weights (LoRA adapters merged into a copy)."""
+    if method == "lora":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return copy.deepcopy(model).merge_and_unload()
+    return model
+
+
+def _save_model_dir(model, tokenizer, method: str, target: Path) -> None:
+    """Write the model directory under a temporary name and rename it into place."""
+    if target.is_dir():
+        return  # a completed directory of the same key holds the same weights
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+    try:
+        merged = _merged_copy(model, method)
+        merged.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        del merged
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not target.is_dir():
+            raise
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _state_path(key_dir: Path, step: int) -> Path:
+    return key_dir / "state" / f"step-{step}.pt"
+
+
+def _write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, json.dumps(obj, indent=1).encode())
+
+
+def _read_json(path: Path, default):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return default
+
+
+@contextlib.contextmanager
+def _run_lock(key_dir: Path):
+    import fcntl
+
+    with open(key_dir / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _deterministic():
+    import torch
+
+    previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+
+
+def _resume_point(key_dir: Path, steps: list[int]) -> int:
+    """The last saved step (with model directory and state) at or before the first missing checkpoint."""
+    missing = [s for s in steps if s > 0 and not (key_dir / f"step-{s}").is_dir()]
+    limit = missing[0] if missing else steps[-1]
+    saved = [
+        int(p.stem.split("-")[1]) for p in (key_dir / "state").glob("step-*.pt")
+        if (key_dir / p.stem).is_dir()
+    ]
+    usable = [s for s in saved if s <= limit]
+    return max(usable, default=0)
+
+
+def _checkpoint_loss(losses: list[float], step: int) -> float | None:
+    recent = losses[max(0, step - LOSS_WINDOW): step]
+    return float(sum(recent) / len(recent)) if recent else None
+
+
+def finetune(
+    base: str,
+    corpus: InstructionCorpus,
+    *,
+    steps: Sequence[int],
+    method: str = "lora",
+    rank: int = 8,
+    alpha: float = 16,
+    learning_rate: float = 2e-4,
+    batch_size: int = 8,
+    max_length: int = 128,
+    seed: int = 0,
+    warmup_steps: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+) -> list[Checkpoint]:
+    """Instruction-tune ``base`` on ``corpus`` and return a :class:`Checkpoint` for every step in ``steps``.
+
+    Checkpoints already on disk are reused, and a run killed mid-way resumes from its last saved
+    step; see the module docstring for the recipe, the layout and the determinism guarantee.
+    """
+    from . import models
+
+    steps = _check_inputs(corpus, steps, method, rank, alpha, learning_rate, batch_size, max_length, warmup_steps)
+    components = run_components(base, corpus, method=method, rank=rank, alpha=alpha,
+                                learning_rate=learning_rate, batch_size=batch_size,
+                                max_length=max_length, seed=seed, warmup_steps=warmup_steps)
+    key_dir = run_dir(components)
+    key_dir.mkdir(parents=True, exist_ok=True)
+    with _run_lock(key_dir):
+        if not (key_dir / "run.json").is_file():
+            _write_json(key_dir / "run.json", {**components, "base_name": base, "corpus_name": corpus.name,
+                                               "corpus_size": len(corpus)})
+        for stale in key_dir.glob(".step-*.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        if any(s > 0 and not (key_dir / f"step-{s}").is_dir() for s in steps):
+            _train(base, corpus, key_dir, steps, method, rank, alpha, learning_rate, batch_size,
+                   max_length, seed, warmup_steps, device, progress)
+        losses = _read_json(key_dir / "losses.json", {}).get("losses", [])
+    checkpoints = []
+    for s in steps:
+        if s == 0:
+            checkpoints.append(Checkpoint(0, base, None, models.spec(base).identity))
+        else:
+            path = key_dir / f"step-{s}"
+            checkpoints.append(Checkpoint(s, str(path), _checkpoint_loss(losses, s), models.spec(str(path)).identity))
+    return checkpoints
+
+
+def _train(base, corpus, key_dir, steps, method, rank, alpha, learning_rate, batch_size, max_length,
+           seed, warmup_steps, device, progress) -> None:
+    import torch
+    from tqdm.auto import tqdm
+
+    with _deterministic():
+        torch.manual_seed(seed)
+        model, causal_lm, tokenizer = _prepare_model(base, method, rank, alpha, seed, device)
+        examples = [example_ids(tokenizer, i, r, max_length) for i, r in corpus.pairs]
+        examples = [e for e in examples if any(t != IGNORE_INDEX for t in e[1][1:])]
+        if not examples:
+            raise ProbedriftError(
+                f"no pair of the corpus has an assistant token within max_length={max_length}",
+                "raise max_length or use shorter instructions",
+            )
+        params = _trainable(model)
+        optimizer = torch.optim.AdamW(list(params.values()), lr=learning_rate, weight_decay=0.0, foreach=False)
+        start = _resume_point(key_dir, steps)
+        losses: list[float] = []
+        if start > 0:
+            state = torch.load(_state_path(key_dir, start), map_location="cpu", weights_only=False)
+            with torch.no_grad():
+                for name, p in params.items():
+                    p.copy_(state["trainable"][name])
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["torch_rng"])
+            losses = list(state["losses"])
+        pad_id = tokenizer.pad_token_id
+        last = steps[-1]
+        bar = tqdm(total=last, initial=start, desc=f"fine-tune {method}", disable=not progress, leave=False)
+        for step in range(start + 1, last + 1):
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate * _lr_factor(step, warmup_steps)
+            batch = [examples[i] for i in _batch_indices(step, batch_size, len(examples), seed)]
+            input_ids, mask, labels = (t.to(causal_lm.device) for t in _collate(batch, pad_id))
+            loss = assistant_loss(causal_lm, input_ids, mask, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(list(params.values()), MAX_GRAD_NORM, foreach=False)
+            optimizer.step()
+            losses.append(float(loss.detach()))
+            bar.update(1)
+            bar.set_postfix(loss=f"{_checkpoint_loss(losses, step):.3f}")
+            if step in steps:
+                _save_checkpoint(model, tokenizer, params, optimizer, losses, key_dir, step, method)
+        bar.close()
+        runs = _read_json(key_dir / "runs.json", [])
+        runs.append({"resumed_from": start, "last_step": last, "optimizer_steps": last - start})
+        _write_json(key_dir / "runs.json", runs)
+
+
+def _save_checkpoint(model, tokenizer, params, optimizer, losses, key_dir, step, method) -> None:
+    import torch
+
+    _save_model_dir(model, tokenizer, method, key_dir / f"step-{step}")
+    state = {
+        "step": step,
+        "trainable": {name: p.detach().cpu().clone() for name, p in params.items()},
+        "optimizer": optimizer.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "losses": list(losses),
+    }
+    _atomic_torch_save(state, _state_path(key_dir, step))
+    if method == "full":  # full states are as large as the model: keep only the newest
+        for older in (key_dir / "state").glob("step-*.pt"):
+            if int(older.stem.split("-")[1]) < step:
+                older.unlink(missing_ok=True)
+    stored = _read_json(key_dir / "losses.json", {}).get("losses", [])
+    # A rerun from an earlier step recomputes the same values, so later stored losses stay valid.
+    merged = list(losses) + stored[len(losses):]
+    _write_json(key_dir / "losses.json", {"losses": merged, "window": LOSS_WINDOW})
