@@ -1,4 +1,4 @@
-"""Tests for probedrift.drift: geometry of every drift convention, seeding, the sweep and its table."""
+"""Tests for probedrift.drift: geometry of every drift convention, seeding, the registry, the sweep and its table."""
 
 from __future__ import annotations
 
@@ -11,22 +11,30 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 
+from probedrift import drift as drift_mod
 from probedrift.drift import (
     CONVENTIONS,
     DRIFT_TYPES,
     PAPER_CONVENTIONS,
     SWEEP_COLUMNS,
     DriftedSet,
+    DriftForm,
+    DriftInputs,
     angle_deg,
+    conventions_table,
     drift,
     drift_direction,
     normalize,
     paper_literal_matrix,
+    register_drift,
+    resolve_conventions,
     rotation_matrix,
     sweep,
+    unregister_drift,
 )
 from probedrift.errors import ProbedriftError
-from probedrift.metrics import roc_auc
+from probedrift.metrics import probe_metrics, roc_auc
+from probedrift.synthetic import two_class
 
 SETTINGS = settings(deadline=None, max_examples=15, derandomize=True)
 ALL_PAIRS = [(t, c) for t in DRIFT_TYPES for c in CONVENTIONS[t]]
@@ -38,20 +46,11 @@ def _sphere(n: int, d: int, seed: int) -> np.ndarray:
     return normalize(np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32))
 
 
-def _two_class(n: int, d: int, seed: int, axes_seed: int = 99):
-    """Unit embeddings of two Gaussian classes with a shared offset (as in the benchmark)."""
-    ax = np.random.default_rng(axes_seed)
-    u, offset = normalize(ax.standard_normal(d)), normalize(ax.standard_normal(d))
-    rng = np.random.default_rng(seed)
-    y = rng.permutation(np.arange(n) % 2)
-    x = offset + (y[:, None] - 0.5) * (1.7 / np.sqrt(d)) * u + rng.standard_normal((n, d)) / np.sqrt(d)
-    return normalize(x.astype(np.float32)), y
-
-
 @pytest.fixture(scope="module")
 def labelled():
-    x_ref, y_ref = _two_class(1500, 48, seed=1)
-    x, y = _two_class(600, 48, seed=2)
+    """Two Gaussian classes with a shared offset, separation d' = 1.7, class axes of seed 99."""
+    x_ref, y_ref = two_class(1500, 48, seed=1)
+    x, y = two_class(600, 48, seed=2)
     return x_ref, y_ref, x, y
 
 
@@ -143,6 +142,36 @@ def test_true_rotation_drift_applies_rotation_matrix(d):
     np.testing.assert_allclose(ds.embeddings[0], z @ R.T, atol=1e-5)
     if d % 2 == 0:
         np.testing.assert_allclose(ds.angles_deg[0], np.degrees(sigma * np.pi / 2), atol=2e-3)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_haar_matrix_is_the_positive_diagonal_qr_factor_of_the_seeds_gaussian(seed):
+    d = 128
+    G = np.random.default_rng(seed).standard_normal((d, d))
+    Q, R = np.linalg.qr(G)
+    np.testing.assert_allclose(drift_mod._haar_from_seed.__wrapped__(d, seed), Q * np.sign(np.diag(R)), atol=1e-9)
+
+
+def test_orthogonality_check_certifies_or_measures():
+    Q = np.array(drift_mod._haar_from_seed(64, 0))
+    assert drift_mod._orthogonality_error(Q) < 1e-8
+    bent = Q.copy()
+    bent[:, 0] *= 1 + 1e-5
+    measured = drift_mod._orthogonality_error(bent)
+    assert measured == pytest.approx(np.abs(bent.T @ bent - np.eye(64)).max(), rel=1e-6)
+    assert measured > 1e-6
+
+
+@pytest.mark.parametrize("d", [16, 17])
+def test_complex_structure_is_q_j0_qt_formed_once(d):
+    Q = drift_mod._haar_from_seed(d, 4)
+    J0 = np.zeros((d, d))
+    J0[: d - d % 2, : d - d % 2] = np.kron(np.eye(d // 2), [[0.0, -1.0], [1.0, 0.0]])
+    J = drift_mod._complex_structure(Q)
+    np.testing.assert_allclose(J, Q @ J0 @ Q.T, atol=1e-12)
+    assert np.array_equal(J, -J.T)
+    z = _sphere(30, d, 1)
+    np.testing.assert_allclose(z @ J.T, drift_mod._apply_complex_structure(z.astype(np.float64), Q), atol=1e-12)
 
 
 def test_theta_per_sigma_scales_the_rotation_angle():
@@ -263,9 +292,70 @@ def test_drift_rejects_bad_input(labelled):
         drift_direction("top_pc", x_ref[:, :10], d=48)
 
 
-def test_paper_conventions_are_valid_and_documented():
-    assert PAPER_CONVENTIONS == {"gaussian": "per_dim", "directional": "random", "rotation": "paper_literal"}
-    assert all(PAPER_CONVENTIONS[t] in CONVENTIONS[t] for t in DRIFT_TYPES)
+def _explicit_true_rotation(d: int, theta: float, seed: int) -> np.ndarray:
+    """cos θ I + sin θ Q J₀ Qᵀ with J₀ written out (even d)."""
+    Q = drift_mod._haar_from_seed(d, seed)
+    J0 = np.kron(np.eye(d // 2), [[0.0, -1.0], [1.0, 0.0]])
+    return np.cos(theta) * np.eye(d) + np.sin(theta) * (Q @ J0 @ Q.T)
+
+
+def _independent_tangent(z: np.ndarray, sigma: float, v: np.ndarray) -> np.ndarray:
+    """Angle (degrees) between z and z + σ v, per row, from the parts of v along and across z."""
+    along = np.einsum("ij,ij->i", z, v) if v.ndim == 2 else z @ v
+    across = np.sqrt(np.maximum(np.einsum("ij,ij->i", v, v) if v.ndim == 2 else v @ v, 0) - along**2)
+    return np.degrees(np.arctan2(sigma * across, 1.0 + sigma * along))
+
+
+@pytest.fixture(scope="module")
+def wide_reference(labelled):
+    """A labelled reference set of width 640 with one dominant direction of variance, and that
+    direction from an eigendecomposition of its covariance (scikit-learn's sign: largest loading > 0)."""
+    x_ref, y_ref = labelled[0][:400], labelled[1][:400]
+    rng = np.random.default_rng(1)
+    spread = np.outer(rng.standard_normal(400), rng.standard_normal(640))
+    ref = normalize(x_ref @ rng.standard_normal((48, 640)) + spread)
+    top = np.linalg.eigh(np.cov(ref.astype(np.float64), rowvar=False))[1][:, -1]
+    return ref, y_ref, top * np.sign(top[np.argmax(np.abs(top))])
+
+
+@pytest.mark.parametrize("sigma", [0.02, 0.15])
+@pytest.mark.parametrize(("drift_type", "convention"), ALL_PAIRS)
+def test_every_convention_moves_embeddings_by_its_documented_angle(wide_reference, drift_type, convention, sigma):
+    """Each convention's measured angle against the angle of its formula, recomputed here from the
+    seed's raw draws (numpy RNG, eigendecomposition, the rotation matrices), and against the closed
+    form of its expected size quoted in the module docstring."""
+    ref, y_ref, top_pc = wide_reference
+    d, seed = ref.shape[1], 7
+    z64 = _sphere(300, d, 0).astype(np.float64)
+    ds = drift(z64.astype(np.float32), drift_type, convention, [sigma], seed, reference=ref, reference_labels=y_ref)
+    measured = ds.angles_deg[0].astype(np.float64)
+    theta = sigma * np.pi / 2
+    if drift_type == "gaussian":
+        g = np.random.default_rng(seed).standard_normal((300, d), dtype=np.float32).astype(np.float64)
+        noise = g if convention == "per_dim" else g / np.linalg.norm(g, axis=1, keepdims=True)
+        expected = _independent_tangent(z64, sigma, noise)
+        law = np.arctan(sigma * np.sqrt(d) if convention == "per_dim" else sigma)
+    elif drift_type == "directional":
+        if convention == "random":
+            v = np.random.default_rng(seed).standard_normal(d)
+        elif convention == "class_mean_difference":
+            v = ref[y_ref == 0].mean(0) - ref[y_ref == 1].mean(0)
+        else:
+            v = top_pc
+        v = v / np.linalg.norm(v)
+        expected = _independent_tangent(z64, sigma, v)
+        # atan σ holds for a direction nearly orthogonal to z (a random one), not for data-derived ones
+        law = np.arctan(sigma) if convention == "random" else None
+    elif convention == "true":
+        expected = angle_deg(z64, z64 @ _explicit_true_rotation(d, theta, seed).T)
+        law = theta
+        np.testing.assert_allclose(measured, np.degrees(theta), atol=2e-3)  # exactly θ for every vector
+    else:
+        expected = angle_deg(z64, z64 @ paper_literal_matrix(d, theta, seed).T)
+        law = theta
+    np.testing.assert_allclose(measured, expected, atol=2e-3, rtol=1e-4)
+    if law is not None:
+        assert measured.mean() == pytest.approx(np.degrees(law), rel=0.05)
 
 
 # --------------------------------------------------------------------------- sweep and benchmark
@@ -328,3 +418,137 @@ def test_benchmark_table_runs_at_tiny_size(capsys):
     assert list(table.columns.get_level_values(0).unique()) == ["auc", "accuracy", "angle_deg"]
     assert (table[("angle_deg", 0.0)] == 0).all()
     assert "clean test AUC" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_registry_constants_and_table_describe_the_built_in_drifts():
+    assert DRIFT_TYPES == ("gaussian", "directional", "rotation")
+    assert dict(CONVENTIONS) == {
+        "gaussian": ("per_dim", "relative"),
+        "directional": ("random", "class_mean_difference", "top_pc"),
+        "rotation": ("true", "paper_literal"),
+    }
+    table = conventions_table()
+    assert list(table.columns) == ["drift_type", "convention", "paper", "formula", "doc"]
+    assert list(zip(table.drift_type, table.convention)) == ALL_PAIRS
+    assert table.paper.dtype == bool
+    assert dict(zip(table.drift_type[table.paper], table.convention[table.paper])) == dict(PAPER_CONVENTIONS)
+    assert table.formula.str.len().min() > 10 and table.doc.str.len().min() > 10
+    assert "σ√d" in table.set_index("convention").loc["per_dim", "doc"]
+
+
+def test_resolve_conventions():
+    assert resolve_conventions(DRIFT_TYPES, None) == ALL_PAIRS
+    assert resolve_conventions(list(DRIFT_TYPES), "all") == ALL_PAIRS
+    assert resolve_conventions(DRIFT_TYPES, "paper") == list(PAPER_CONVENTIONS.items())
+    assert resolve_conventions("rotation", {"rotation": "true", "gaussian": ["relative"]}) == [("rotation", "true")]
+    assert resolve_conventions(["gaussian", "rotation"], {"gaussian": ["relative", "relative"]}) == [
+        ("gaussian", "relative"),
+        ("rotation", "true"),
+        ("rotation", "paper_literal"),
+    ]
+    with pytest.raises(ProbedriftError, match="unknown drift type 'shear'"):
+        resolve_conventions(["gaussian", "shear"], None)
+    with pytest.raises(ProbedriftError, match="(?s)unknown rotation convention 'per_dim'.*true, paper_literal"):
+        resolve_conventions("rotation", {"rotation": ["per_dim"]})
+    with pytest.raises(ProbedriftError, match="unknown drift type in conventions 'rotations'"):
+        resolve_conventions("rotation", {"rotations": ["true"]})
+    with pytest.raises(ProbedriftError, match="unknown conventions 'literal'"):
+        resolve_conventions("rotation", "literal")
+    with pytest.raises(ProbedriftError, match="a mapping, got list"):
+        resolve_conventions("rotation", ["true"])
+
+
+@pytest.fixture
+def toy_drifts():
+    """Two drift conventions registered for one test: a linear shift along the first axis, and a
+    non-linear one (registered with linear=False); both are unregistered afterwards."""
+
+    @register_drift("toy", "first_axis", paper=True, formula="Normalize(z + σ e₁)")
+    def first_axis(inputs: DriftInputs) -> DriftForm:
+        """A shift along the first coordinate axis."""
+        return inputs.shift(np.eye(inputs.d, dtype=np.float32)[0])
+
+    @register_drift("toy", "cubed", linear=False, seeded=False, formula="Normalize(z + σ z³)", doc="cubes")
+    def cubed(inputs: DriftInputs) -> np.ndarray:
+        return inputs.z[None] + inputs.sigmas[:, None, None] * inputs.z[None] ** 3
+
+    try:
+        yield
+    finally:
+        unregister_drift("toy", "first_axis")
+        unregister_drift("toy", "cubed")
+
+
+def test_a_registered_drift_type_runs_everywhere(labelled, toy_drifts):
+    x_ref, y_ref, x, y = labelled
+    assert DRIFT_TYPES[-1] == "toy" and CONVENTIONS["toy"] == ("first_axis", "cubed")
+    assert PAPER_CONVENTIONS["toy"] == "first_axis"
+    row = conventions_table().set_index(["drift_type", "convention"]).loc[("toy", "first_axis")]
+    assert row.paper and row.formula == "Normalize(z + σ e₁)" and row.doc == "A shift along the first coordinate axis."
+    ds = drift(x, "toy", "first_axis", [0.0, 0.1], seed=0)
+    shifted = x.astype(np.float64) + 0.1 * np.eye(48)[0]
+    np.testing.assert_allclose(ds.embeddings[1], normalize(shifted), atol=1e-6)
+    clf = LogisticRegression(max_iter=2000).fit(x_ref, y_ref)
+    df = sweep(x, y, lambda m: clf.predict_proba(m)[:, 1], drift_types="toy", sigmas=[0.0, 0.1, 0.3], seeds=[0, 1],
+               progress=False)
+    assert len(df) == 2 * 3 * 2 and set(df.convention) == {"first_axis", "cubed"}
+    cubed = df[df.convention == "cubed"]
+    np.testing.assert_array_equal(cubed[cubed.seed == 0].auc, cubed[cubed.seed == 1].auc)  # seeded=False
+    assert resolve_conventions(DRIFT_TYPES, "paper")[-1] == ("toy", "first_axis")
+
+
+def test_registration_errors(toy_drifts):
+    with pytest.raises(ProbedriftError, match="already registered"):
+        register_drift("toy", "first_axis", formula="f")(lambda inputs: None)
+    with pytest.raises(ProbedriftError, match="already has the paper convention 'first_axis'"):
+        register_drift("toy", "other", paper=True, formula="f")(lambda inputs: None)
+    with pytest.raises(ProbedriftError, match="drift_type must be a name"):
+        register_drift("a toy", "x", formula="f")
+    register_drift("toy", "broken", formula="f")(lambda inputs: inputs.z)
+    try:
+        with pytest.raises(ProbedriftError, match="not a DriftForm"):
+            drift(_sphere(5, 4, 0), "toy", "broken", [0.1], seed=0)
+    finally:
+        unregister_drift("toy", "broken")
+    with pytest.raises(ProbedriftError, match="unknown toy convention 'broken'"):
+        unregister_drift("toy", "broken")
+
+
+# --------------------------------------------------------------------------- sweep against a loop
+
+
+def _loop_sweep(z, y, predict, drift_type, convention, sigmas, seed, reference, reference_labels):
+    """One configuration scored σ by σ from :func:`drift`'s materialised vectors and measured angles,
+    with the scalar :func:`probe_metrics`."""
+    ds = drift(z, drift_type, convention, sigmas, seed, reference=reference, reference_labels=reference_labels)
+    rows = [probe_metrics(y, predict(ds.embeddings[k])) for k in range(len(sigmas))]
+    out = {m: np.array([r[m] for r in rows]) for m in SWEEP_COLUMNS[7:]}
+    out["angle_deg_mean"] = ds.angles_deg.mean(axis=1, dtype=np.float64)
+    out["angle_deg_median"] = np.median(ds.angles_deg, axis=1)
+    return out
+
+
+@pytest.mark.parametrize("d", [48, 17])
+def test_vectorised_sweep_equals_a_loop_over_configurations(labelled, toy_drifts, d):
+    """Every registered (type, convention), odd width included (the true rotation's fixed axis)."""
+    x_ref, y_ref, x, y = labelled if d == 48 else (*two_class(300, d, seed=1), *two_class(200, d, seed=2))
+    clf = LogisticRegression(max_iter=2000).fit(x_ref, y_ref)
+
+    def predict(m):
+        return clf.predict_proba(m)[:, 1]
+
+    sigmas = np.array([0.0, 0.02, 0.07, 0.15])
+    pairs = resolve_conventions(DRIFT_TYPES, "all")
+    assert len(pairs) == len(ALL_PAIRS) + 2
+    df = sweep(x, y, predict, drift_types=DRIFT_TYPES, sigmas=sigmas, seeds=[3, 4], reference=x_ref,
+               reference_labels=y_ref, progress=False)
+    for t, c in pairs:
+        for seed in (3, 4):
+            loop = _loop_sweep(x, y, predict, t, c, sigmas, seed, x_ref, y_ref)
+            rows = df[(df.drift_type == t) & (df.convention == c) & (df.seed == seed)]
+            for col, values in loop.items():
+                np.testing.assert_allclose(rows[col].to_numpy(dtype=float), values, rtol=0,
+                                           atol=2e-4 if "angle" in col else 1e-6, err_msg=f"{t}/{c} {col}")

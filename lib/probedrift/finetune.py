@@ -547,7 +547,7 @@ def _train(base, corpus, key_dir, steps, method, rank, alpha, learning_rate, bat
         start = _resume_point(key_dir, steps)
         losses: list[float] = []
         if start > 0:
-            state = torch.load(_state_path(key_dir, start), map_location="cpu", weights_only=False)
+            state = torch.load(_state_path(key_dir, start), map_location="cpu", weights_only=True)
             with torch.no_grad():
                 for name, p in params.items():
                     p.copy_(state["trainable"][name])
