@@ -152,6 +152,9 @@ def test_the_whole_study_runs_on_a_local_encoder_and_a_csv_of_ones_own(encoder_s
     assert real.dropna(subset=["auc"]).source.tolist() == list(pairs)
     mit = realdrift.mitigations_table(S, pairs=pairs)
     assert set(mit.source) == set(pairs)
+    from probedrift import finetune_drift
+
+    assert "bidirectional encoder, not a causal language model" in finetune_drift.skip_reason(S)
     # The encoder's truncation needed its own pass; everything else of the fp32 model shared one.
     import json
 

@@ -407,19 +407,13 @@ def _save_model_dir(model, tokenizer, method: str, target: Path) -> None:
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
+    import io
+
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _state_path(key_dir: Path, step: int) -> Path:
@@ -547,7 +541,8 @@ def _train(base, corpus, key_dir, steps, method, rank, alpha, learning_rate, bat
         start = _resume_point(key_dir, steps)
         losses: list[float] = []
         if start > 0:
-            state = torch.load(_state_path(key_dir, start), map_location="cpu", weights_only=True)
+            saved = _state_path(key_dir, start)
+            state = torch.load(saved, map_location="cpu", weights_only=True)
             with torch.no_grad():
                 for name, p in params.items():
                     p.copy_(state["trainable"][name])

@@ -55,6 +55,17 @@ def base_model(S: Study) -> str:
     return S.params.finetune_base or S.models[0]
 
 
+def skip_reason(S: Study) -> str | None:
+    """Why this chapter does not apply to the run (the base is not a causal language model), or None."""
+    from .models import model_is_causal
+
+    base = base_model(S)
+    if not model_is_causal(base):
+        return (f"`{base}` is a bidirectional encoder, not a causal language model, so there is no instruction "
+                "tuning to follow; set `finetune_base` to a causal model to run it")
+    return None
+
+
 def training_corpus(S: Study, progress: bool = True) -> tuple[InstructionCorpus, list[str]]:
     """The instruction corpus (``finetune_corpus_size`` pairs) and held-out instructions, checked to
     contain none of the run's probe texts (:func:`probedrift.corpus.assert_disjoint`)."""
