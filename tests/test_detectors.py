@@ -293,3 +293,18 @@ def test_a_small_rigid_rotation_is_seen_by_mean_direction_monitors_only(rotation
     assert alarms["mmd"] == alarms["domain_classifier"] == alarms["mean_cosine"] == n, alarms
     assert alarms["ks"] < n, alarms
     assert alarms["confidence"] == 0, alarms
+
+
+def test_mmd_with_mostly_duplicate_embeddings_uses_the_distinct_pairs():
+    """Many texts mapped to one vector (a tiny vocabulary, duplicate texts) must not stop a run."""
+    rng = np.random.default_rng(3)
+    same = np.zeros((30, 4))
+    x = np.vstack([same, rng.standard_normal((5, 4))])
+    y = np.vstack([same, rng.standard_normal((5, 4)) + 3.0])
+    stat, p, bandwidth = mmd_permutation_test(x, y, 200, np.random.default_rng(0))
+    z = np.vstack([x, y])
+    d2 = ((z[:, None] - z[None]) ** 2).sum(-1)[np.triu_indices(len(z), k=1)]
+    assert bandwidth == pytest.approx(np.sqrt(np.median(d2[d2 > 0])))
+    assert np.isfinite(stat) and 0 < p <= 1
+    _, _, all_same = mmd_permutation_test(same, same, 50, np.random.default_rng(0))
+    assert all_same == 1.0

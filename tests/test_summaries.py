@@ -150,3 +150,11 @@ def test_finetune_summary_reads_angles_resolution_and_separability():
     assert "moved the embeddings by 12.00° on average, more than the paper's ≈1°." in text
     assert "differs by -0.05 (median over 2 checkpoints, range -0.10 to -0.01)" in text
     assert "base → step 5: fisher -10% (range -30% to +10%, lr 0.001)" in text
+
+
+def test_pair_comparison_without_pairs_keeps_its_columns():
+    sep = pd.DataFrame({"model": ["a"], "layer": [1], "metric": ["fisher"], "value": [1.0], "ci_low": [0.5],
+                        "ci_high": [1.5]})
+    empty = tables.pair_comparison(sep, [])
+    assert list(empty.columns) == tables.PAIR_COLUMNS and empty.empty
+    assert "no base/instruct pair" in summaries.separability_summary(empty)

@@ -211,11 +211,14 @@ def mmd_permutation_test(
     if bandwidth is None:
         off = d2[np.triu_indices(n + m, k=1)]
         bandwidth = float(np.sqrt(np.median(off)))
+        if bandwidth <= 0:
+            # More than half of the pooled points coincide (duplicate texts, or a model that maps many
+            # texts to one vector): the median heuristic degenerates, so use the distinct pairs only.
+            distinct = off[off > 0]
+            bandwidth = float(np.sqrt(np.median(distinct))) if distinct.size else 1.0
     if bandwidth <= 0:
-        raise ProbedriftError(
-            "more than half of the pooled points coincide, so the kernel bandwidth is 0",
-            "pass samples of distinct embeddings",
-        )
+        raise ProbedriftError(f"the kernel bandwidth must be positive, got {bandwidth}",
+                              "pass bandwidth=None for the median heuristic, or a positive value")
     k = np.exp(-d2 / (2.0 * bandwidth**2))
     np.fill_diagonal(k, 0.0)  # the unbiased statistic leaves out the i = j terms
 

@@ -17,6 +17,8 @@ from . import metrics as metrics_mod
 from .errors import ProbedriftError
 
 SWEEP_COLUMNS = list(drift_mod.SWEEP_COLUMNS)
+PAIR_COLUMNS = ["base", "instruct", "note", "metric", "base_value", "base_ci_low", "base_ci_high", "instruct_value",
+                "instruct_ci_low", "instruct_ci_high", "relative_change", "relative_change_low", "relative_change_high"]
 SIGMA_TOLERANCE = 1e-6
 
 
@@ -147,7 +149,7 @@ def pair_comparison(sep: pd.DataFrame, pairs: list[dict], layer_fraction: float 
                          "base_value": b.value, "base_ci_low": b.ci_low, "base_ci_high": b.ci_high,
                          "instruct_value": i.value, "instruct_ci_low": i.ci_low, "instruct_ci_high": i.ci_high,
                          "relative_change": rel, "relative_change_low": lo, "relative_change_high": hi})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=PAIR_COLUMNS)
 
 
 def robustness_table(agg: pd.DataFrame) -> pd.DataFrame:
