@@ -9,6 +9,7 @@ from . import data as data_mod
 from . import drift as drift_mod
 from . import metrics as metrics_mod
 from .study import Study
+from .tables import SIGMA_TOLERANCE
 
 
 def dataset_summary(S: Study) -> pd.DataFrame:
@@ -83,13 +84,13 @@ def reliability_at_checkpoints(S: Study, model: str, drift_type: str, convention
     """Reliability tables at the checkpoints of paper Fig. 3 (indices into the linspace grid), first seed."""
     p = S.params
     grid = np.linspace(0.0, p.sigma_max, p.n_sigmas)
-    wanted = [round(float(grid[i]), 6) for i in p.reliability_checkpoints if i < len(grid)]
+    wanted = np.array([grid[i] for i in p.reliability_checkpoints if i < len(grid)])
     ds = S.drifted_test(model, drift_type, convention, p.drift_seeds[0])
     _, y = S.unit(model)["test"]
     probe = S.probe(model)
     out = {}
     for i, sigma in enumerate(ds.sigmas):
-        if round(float(sigma), 6) in wanted:
+        if np.isclose(sigma, wanted, rtol=0, atol=SIGMA_TOLERANCE).any():  # the same σ matching as tables.row_at_sigma
             p1 = probe.predict_proba(ds.embeddings[i])
             ece = metrics_mod.expected_calibration_error(y, p1, bins=p.ece_bins)
             out[f"σ={sigma:.3f} (ECE {ece:.1%})"] = metrics_mod.reliability_table(y, p1, bins=p.ece_bins)
