@@ -49,6 +49,7 @@ __all__ = [
     "MAX_ANGLE_DEG",
     "MAX_PAIRS",
     "MIN_ANGLE_DEG",
+    "budget_and_curves",
     "budget_table",
     "drift_budget",
     "exact_angle_drift",
@@ -410,7 +411,21 @@ def budget_table(
     grid_deg: Any = None,
     drop: float = AUC_DROP,
 ) -> pd.DataFrame:
-    """One row per (model, layer, pooling) → (probe, X_unit_test, y_test): budgets and scale spectrum.
+    """:func:`budget_and_curves` without the curves."""
+    return budget_and_curves(entries, simulate=simulate, seeds=seeds, grid_deg=grid_deg, drop=drop)[0]
+
+
+def budget_and_curves(
+    entries: Mapping[tuple[str, Any, str], tuple[LinearProbe, Any, Any]],
+    *,
+    simulate: bool = True,
+    seeds: Iterable[int] = range(5),
+    grid_deg: Any = None,
+    drop: float = AUC_DROP,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per (model, layer, pooling) → (probe, X_unit_test, y_test): budgets and scale spectrum;
+    and, with ``simulate``, the predicted and simulated AUC curves over :data:`CURVE_GRID_DEG` behind
+    ``max_curve_gap`` (long format: model, layer, pooling, angle_deg, predicted, simulated).
 
     Columns BUDGET_COLUMNS: the clean AUC, the predicted and simulated angles of :func:`drift_budget`
     (simulated ones NaN with ``simulate=False``), ratio_* = predicted / simulated angle; the predicted
@@ -419,7 +434,7 @@ def budget_table(
     the :func:`scale_spectrum` figures.
     """
     seed_list = _check_seeds(seeds)
-    rows = []
+    rows, curves = [], []
     for key, value in entries.items():
         if not isinstance(key, tuple) or len(key) != 3:
             raise ProbedriftError(
@@ -445,24 +460,10 @@ def budget_table(
             row["auc_1deg_predicted"], row["auc_1deg_simulated"] = float(predicted[one]), float(simulated[one])
             row["collapse_at_1deg"] = bool(budget["auc_clean"] - simulated[one] >= drop)
             row["max_curve_gap"] = float(np.max(np.abs(predicted - simulated)))
+            curves.append(pd.DataFrame({"model": key[0], "layer": key[1], "pooling": key[2], "angle_deg": grid,
+                                        "predicted": predicted, "simulated": simulated}))
         row.update(scale_spectrum(probe, X))
         rows.append(row)
-    return pd.DataFrame(rows, columns=list(BUDGET_COLUMNS))
-
-
-def curve_table(
-    entries: Mapping[tuple[str, Any, str], tuple[LinearProbe, Any, Any]],
-    *,
-    grid_deg: Any = CURVE_GRID_DEG,
-    seeds: Iterable[int] = range(5),
-) -> pd.DataFrame:
-    """Predicted (:func:`predicted_auc`) and simulated (:func:`simulated_auc`, mean over ``seeds``) AUC
-    against the exact drift angle, long format: model, layer, pooling, angle_deg, predicted, simulated."""
-    grid = _check_angles(grid_deg)
-    seed_list = _check_seeds(seeds)
-    frames = []
-    for (model, layer, pooling), (probe, X, y) in entries.items():
-        simulated, _ = simulated_auc(probe, X, y, grid, seeds=seed_list)
-        frames.append(pd.DataFrame({"model": model, "layer": layer, "pooling": pooling, "angle_deg": grid,
-                                    "predicted": predicted_auc(probe, X, y, grid), "simulated": simulated}))
-    return pd.concat(frames, ignore_index=True)
+    curve_frame = (pd.concat(curves, ignore_index=True) if curves else
+                   pd.DataFrame(columns=["model", "layer", "pooling", "angle_deg", "predicted", "simulated"]))
+    return pd.DataFrame(rows, columns=list(BUDGET_COLUMNS)), curve_frame

@@ -13,6 +13,7 @@ range *before* any notebook runs. Adding a parameter is one field here plus its 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import typing
 from dataclasses import dataclass, field
@@ -216,7 +217,7 @@ class StudyParams:
 
 def describe_parameters() -> list[dict]:
     """One row per parameter: name, type, default, rule in words and description (for the method page)."""
-    hints = typing.get_type_hints(StudyParams)
+    hints = _type_hints()
     rows = []
     for f in dataclasses.fields(StudyParams):
         rule = _rule(f)
@@ -290,6 +291,12 @@ def load_params(profile: str, overrides: dict | None = None, *, results_dir: str
 # ------------------------------------------------------------------------------------ checking
 
 
+@functools.lru_cache(maxsize=1)
+def _type_hints() -> dict:
+    """The declared field types of :class:`StudyParams`, resolved once."""
+    return typing.get_type_hints(StudyParams)
+
+
 def _rule(f: dataclasses.Field) -> Rule:
     rule = f.metadata["rule"]
     if f.metadata.get("choices_from"):
@@ -308,7 +315,7 @@ def _type_name(tp: Any) -> str:
 
 def _coerce(f: dataclasses.Field, value: Any) -> Any:
     """Bring a YAML value to the field's declared type and check it against the field's rule."""
-    tp = typing.get_type_hints(StudyParams)[f.name]
+    tp = _type_hints()[f.name]
     rule = _rule(f)
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     optional = origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and type(None) in args

@@ -209,7 +209,7 @@ class Study:
 
         dtype = dtype or self.params.dtype
         if (model, dtype, variant) not in self._models:
-            lm = load_variant(model, dtype=dtype, device=self.params.device if not variant else "cpu", variant=variant)
+            lm = load_variant(model, dtype=dtype, device=self.params.device, variant=variant)  # a variant fixes its own device
             remember_num_layers(lm)
             self._models[(model, dtype, variant)] = lm
         return self._models[(model, dtype, variant)]
@@ -363,15 +363,16 @@ class Study:
             return self.probe(model)
         return paper_probe(self.params.seed).fit(*self.unit(model, layer)["train"])
 
-    def drift_budget(self, model: str) -> pd.DataFrame:
+    def drift_budget(self, model: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The drift budget at every layer of :meth:`budget_layers` (the mechanism of :mod:`probedrift.budget`):
         predicted and simulated angles at which AUC loses 5 points and half its excess, AUC at 1°, and
-        the probe's scale spectrum, on the test split (simulated over :attr:`budget_seeds`)."""
-        from .budget import budget_table
+        the probe's scale spectrum, on the test split (simulated over :attr:`budget_seeds`); and the
+        predicted and simulated AUC-versus-angle curves behind them."""
+        from .budget import budget_and_curves
 
         entries = {(model, layer, self.params.pooling): (self.layer_probe(model, layer), *self.unit(model, layer)["test"])
                    for layer in self.budget_layers(model)}
-        return budget_table(entries, seeds=self.budget_seeds)
+        return budget_and_curves(entries, seeds=self.budget_seeds)
 
     @property
     def budget_seeds(self) -> list[int]:
