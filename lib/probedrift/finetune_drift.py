@@ -134,7 +134,8 @@ def finetune_table(S: Study, updates: list[Update], pairs: dict[str, UpdatePair]
                "accuracy": r.accuracy, "mean_confidence": r.mean_confidence,
                "silent_failure_share": r.silent_failure_share, "silent_failure_rate": r.silent_failure_rate,
                "ece": frozen.ece, "retrain_auc": m[m.method == "retrain"].auc.iloc[0],
-               "recalibrated_ece": m[m.method == "recalibrate"].ece.iloc[0], "checkpoint": u.label}
+               "recalibrated_ece": m[m.method == "recalibrate"].ece.iloc[0], "checkpoint": u.label,
+               "auc_interval": frozen.interval}
         row.update({c: bool(r[c]) for c in real.columns if c.startswith("alarm_")})
         for a in m[m.method == "align"].itertuples():
             row[f"align_auc_k{int(a.k)}"] = a.auc
