@@ -171,3 +171,26 @@ def test_row_at_sigma_matches_the_grid_only():
         tables.row_at_sigma(agg, 0.03, required=True, model="b")
     with pytest.raises(ProbedriftError, match="aggregate over seeds"):
         tables.row_at_sigma(agg, 0.02)
+
+
+def test_a_later_chapter_computes_an_earlier_chapters_table_when_run_alone(tmp_path, monkeypatch):
+    """Study.table computes and stamps a missing table, reuses it under the same parameters only."""
+    from probedrift.study import Study
+
+    S = Study.from_profile("smoke", {"drift_types": ["gaussian"], "conventions": "paper"}, str(tmp_path))
+    assert not (tmp_path / "metrics" / "drift_sweep_summary.csv").exists()
+    summary = S.table("drift_sweep_summary")
+    assert set(summary.model) == set(S.models)
+    assert S.has_current_table("drift_sweep") and S.has_current_table("drift_sweep_summary")
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("recomputed a table this run already wrote with the same parameters")
+
+    monkeypatch.setattr(Study, "drift_sweep", must_not_run)
+    again = Study.from_profile("smoke", {"drift_types": ["gaussian"], "conventions": "paper"}, str(tmp_path))
+    assert again.table("drift_sweep_summary").shape == summary.shape
+    other = Study.from_profile("smoke", {"drift_types": ["gaussian"], "conventions": "paper", "tau": 0.9},
+                               str(tmp_path))
+    assert not other.has_current_table("drift_sweep")
+    with pytest.raises(AssertionError, match="recomputed"):
+        other.table("drift_sweep_summary")

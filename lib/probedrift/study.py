@@ -14,6 +14,7 @@ one forward pass per model serves them all.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -83,12 +84,24 @@ class Study:
         out.parent.mkdir(parents=True, exist_ok=True)
         return out
 
+    @cached_property
+    def params_fingerprint(self) -> str:
+        """sha256 of every parameter that shapes a table (all but ``results_dir`` and ``device``)."""
+        values = {k: v for k, v in self.params.to_dict().items() if k not in ("results_dir", "device")}
+        return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
+
     def save_table(self, df: pd.DataFrame, name: str) -> Path:
-        """Write a metrics table as CSV (atomically) and return its path."""
+        """Write a metrics table as CSV (atomically) and return its path.
+
+        The parameters' fingerprint goes to ``metrics/.params/<name>`` beside it, so that
+        :meth:`table` can tell a table of this run from one left by a run with other parameters.
+        """
         path = self.path("metrics", f"{name}.csv")
         tmp = path.with_suffix(".csv.tmp")
         df.to_csv(tmp, index=False, float_format="%.6g")
         os.replace(tmp, path)
+        stamp = self.path("metrics", f".params/{name}")
+        stamp.write_text(self.params_fingerprint + "\n")
         return path
 
     def load_table(self, name: str) -> pd.DataFrame:
@@ -96,8 +109,43 @@ class Study:
         path = self.run_dir / "metrics" / f"{name}.csv"
         if not path.is_file():
             raise ProbedriftError(f"table {name}.csv is missing from {self.run_dir / 'metrics'}",
-                                  "run the notebooks in order (probedrift run executes them all)")
+                                  f"compute it with Study.table({name!r}), or run the whole study (probedrift run)")
         return pd.read_csv(path)
+
+    def has_current_table(self, name: str) -> bool:
+        """Whether ``metrics/<name>.csv`` exists and was written with this run's parameters."""
+        stamp = self.run_dir / "metrics" / ".params" / name
+        return ((self.run_dir / "metrics" / f"{name}.csv").is_file() and stamp.is_file()
+                and stamp.read_text().strip() == self.params_fingerprint)
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A table another chapter writes: loaded when this run wrote it with the same parameters,
+        computed (from cached embeddings) and saved otherwise — so every chapter runs on its own.
+
+        Known names: ``drift_sweep``, ``drift_sweep_summary`` (chapter 3) and ``real_drift`` (chapter 6).
+        """
+        producers = {"drift_sweep": self._all_drift_sweeps, "drift_sweep_summary": self._all_sweep_summaries,
+                     "real_drift": self._real_drift}
+        if name not in producers:
+            raise ProbedriftError(f"no producer for table {name!r}", f"choose one of {', '.join(producers)}")
+        if self.has_current_table(name):
+            return self.load_table(name)
+        df = producers[name]()
+        self.save_table(df, name)
+        return df
+
+    def _all_drift_sweeps(self) -> pd.DataFrame:
+        return pd.concat([self.drift_sweep(m) for m in self.models], ignore_index=True)
+
+    def _all_sweep_summaries(self) -> pd.DataFrame:
+        sweep = self.table("drift_sweep")
+        return pd.concat([self.drift_sweep_summary(m, sweep) for m in self.models], ignore_index=True)
+
+    def _real_drift(self) -> pd.DataFrame:
+        from . import realdrift, updates
+
+        pairs, skipped = updates.update_pairs(self)
+        return realdrift.real_drift_table(self, pairs=pairs, skipped=skipped)
 
     def save_figure(self, fig, name: str) -> None:
         """Save ``fig`` as ``figures/<name>.png`` of the run (the notebook shows it inline as well)."""
