@@ -184,3 +184,51 @@ def test_cli_run_exit_code_on_unknown_profile():
     res = subprocess.run([sys.executable, "-m", "probedrift.cli", "run", "--profile", "nope"],
                          capture_output=True, text=True)
     assert res.returncode == 2 and "unknown profile" in res.stderr
+
+
+def test_finalized_notebook_keeps_no_progress_warning_or_machine_path(tmp_path):
+    """Stderr streams and progress widgets are dropped, figures shrink, machine paths become portable."""
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from probedrift.models import cache_root
+
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(range(50), [i ** 0.5 for i in range(50)], label="a curve")
+    ax.legend()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    png = buf.getvalue()
+    run_dir = repo_root() / "results" / "somerun"
+    cell = nbformat.v4.new_code_cell("x", metadata={"tags": ["injected-parameters"]})
+    cell.source = f'results_dir = "{run_dir}"'
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text="drift sweep:  40%|████      | 2/5\r"),
+        nbformat.v4.new_output("stream", name="stdout", text=f"saved to {run_dir}/metrics and {cache_root()}/x\n"),
+        nbformat.v4.new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "1"}}),
+        nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(png).decode()}),
+    ]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
+
+    runner.finalize_notebook(path, run_dir)
+    text = path.read_text()
+    out = nbformat.read(path, as_version=4).cells[0]
+    assert [o.output_type for o in out.outputs] == ["stream", "display_data"]
+    assert out.outputs[0].text == "saved to results/somerun/metrics and $PROBEDRIFT_CACHE_DIR/x\n"
+    assert str(repo_root()) not in text and str(cache_root()) not in text and "%|" not in text
+    assert 'results_dir = "results/somerun"' in out.source
+    small = base64.b64decode(out.outputs[1].data["image/png"])
+    assert len(small) < 0.7 * len(png)
+    a = Image.open(io.BytesIO(png)).convert("RGBA")
+    b = Image.open(io.BytesIO(small)).convert("RGBA")
+    assert a.size == b.size
+    diff = sum(abs(x - y) for p, q in zip(a.getdata(), b.getdata()) for x, y in zip(p, q)) / (a.size[0] * a.size[1] * 4)
+    assert diff < 3  # mean absolute difference per channel, out of 255

@@ -10,6 +10,7 @@ to build from a run that is not ``complete``.
 
 from __future__ import annotations
 
+import base64
 import importlib.metadata
 import json
 import os
@@ -36,12 +37,48 @@ def notebook_paths() -> list[Path]:
     return sorted((repo_root() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
-def finalize_notebook(path: Path) -> dict:
-    """Strip papermill's volatile metadata, hide the injected-parameters cell, render stored outputs.
+PROGRESS_MIME = "application/vnd.jupyter.widget-view+json"
 
-    Returns the notebook-level papermill metadata (timings) for the provenance file.
+
+def machine_paths(run_dir: Path) -> dict[str, str]:
+    """Absolute paths of this machine mapped to portable names, longest first.
+
+    The run directory becomes ``results/<profile>`` (relative to the repository), the embedding cache
+    ``$PROBEDRIFT_CACHE_DIR``, the repository root ``.`` and the home directory ``~``: a committed run
+    shows no path of the machine that made it.
+    """
+    from .models import cache_root
+
+    root = repo_root()
+    run_dir = Path(run_dir)
+    try:
+        portable_run = str(run_dir.resolve().relative_to(root.resolve()))
+    except ValueError:
+        portable_run = f"results/{run_dir.name}"
+    pairs = {str(run_dir): portable_run, str(run_dir.resolve()): portable_run,
+             str(cache_root()): "$PROBEDRIFT_CACHE_DIR", str(root): ".", str(root.resolve()): ".",
+             str(Path.home()): "~"}
+    return dict(sorted(pairs.items(), key=lambda kv: -len(kv[0])))
+
+
+def portable(text: str, paths: dict[str, str]) -> str:
+    """``text`` with every machine path of :func:`machine_paths` replaced by its portable name."""
+    for absolute, name in paths.items():
+        if absolute not in ("", "/", "."):
+            text = text.replace(absolute, name)
+    return text
+
+
+def finalize_notebook(path: Path, run_dir: Path | None = None) -> dict:
+    """Make an executed notebook fit to publish, and return papermill's timings for the provenance.
+
+    Strips papermill's volatile metadata, hides the injected-parameters cell, renders stored outputs
+    (``mystnb.execution_mode: off``), drops progress bars and warnings (stderr streams and progress
+    widgets went to the terminal of the run) and replaces machine paths by portable names.
     """
     import nbformat
+
+    from .images import compress_png
 
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
@@ -50,9 +87,20 @@ def finalize_notebook(path: Path) -> dict:
         tags = cell.metadata.get("tags", [])
         if "injected-parameters" in tags and "hide-input" not in tags:
             cell.metadata["tags"] = [*tags, "hide-input"]
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs
+                            if not (o.output_type == "stream" and o.name == "stderr")
+                            and PROGRESS_MIME not in o.get("data", {})]
+            for o in cell.outputs:
+                if "image/png" in o.get("data", {}):
+                    png = compress_png(base64.b64decode(o.data["image/png"]))
+                    o.data["image/png"] = base64.b64encode(png).decode("ascii")
     meta = nb.metadata.pop("papermill", {})
     nb.metadata["mystnb"] = {"execution_mode": "off"}
-    nbformat.write(nb, path)
+    text = nbformat.writes(nb)
+    if run_dir is not None:
+        text = portable(text, machine_paths(run_dir))
+    path.write_text(text)
     return meta
 
 
@@ -142,8 +190,6 @@ def run_profile(
     for stale in ("provenance.json", "cache_keys.json", "forward_passes.json"):
         (run_dir / stale).unlink(missing_ok=True)
     (run_dir / "notebooks").mkdir()
-    # Progress bars belong in the terminal, not in the stored notebooks the book renders.
-    os.environ["TQDM_DISABLE"] = "1"
     state = {"state": "running", "profile": params.profile, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     _write_json(run_dir / "run.json", state)
     timings = {}
@@ -156,6 +202,8 @@ def run_profile(
             pm.execute_notebook(
                 str(nb_path), str(out), parameters=nb_parameters, kernel_name=KERNEL, cwd=str(root),
                 progress_bar=False, request_save_on_cell_execute=True,
+                # Progress bars and warnings go to this terminal; finalize_notebook drops them from the notebook.
+                stderr_file=sys.stderr,
             )
         except PapermillExecutionError as exc:
             state.update(state="failed", notebook=nb_path.name, cell=exc.exec_count, cell_index=exc.cell_index,
@@ -168,7 +216,7 @@ def run_profile(
             )
             return 1
         timings[nb_path.name] = round(time.perf_counter() - t0, 2)
-        finalize_notebook(out)
+        finalize_notebook(out, run_dir)
         print(f"[probedrift run] {nb_path.name} done in {timings[nb_path.name]:.1f} s", flush=True)
     provenance = {
         "profile": params.profile,
@@ -183,6 +231,7 @@ def run_profile(
         "cache_keys": _read_json(run_dir / "cache_keys.json"),
         "forward_passes": _read_json(run_dir / "forward_passes.json"),
     }
+    provenance = json.loads(portable(json.dumps(provenance), machine_paths(run_dir)))
     _write_json(run_dir / "provenance.json", provenance)
     state.update(state="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                  seconds=provenance["timings_seconds"]["total"])

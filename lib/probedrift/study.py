@@ -149,7 +149,9 @@ class Study:
 
     def save_figure(self, fig, name: str) -> None:
         """Save ``fig`` as ``figures/<name>.png`` of the run (the notebook shows it inline as well)."""
-        fig.savefig(self.path("figures", f"{name}.png"), dpi=110, bbox_inches="tight")
+        from .images import save_figure_png
+
+        save_figure_png(fig, self.path("figures", f"{name}.png"))
 
     def record_extraction(self, info: ExtractionInfo) -> None:
         """Merge an extraction's cache keys and forward-pass counts into the run's provenance files."""
@@ -431,7 +433,20 @@ class Study:
 
     # ---------------------------------------------------------------- detectors
 
-    def make_detectors(self, model: str) -> dict:
+    def detector_kwargs(self, model: str, n_permutations: int | None = None) -> dict[str, dict]:
+        """Keyword arguments of each configured monitor (``n_permutations`` overrides the profile's)."""
+        p = self.params
+        perms = p.detector_permutations if n_permutations is None else int(n_permutations)
+        kw = {
+            "confidence": {"predict_proba": self.probe(model).predict_proba, "max_relative_drop": p.confidence_drop},
+            "mmd": {"n_permutations": perms, "alpha": p.alpha, "seed": p.seed},
+            "ks": {"alpha": p.alpha},
+            "domain_classifier": {"alpha": p.alpha, "seed": p.seed},
+            "mean_cosine": {"n_permutations": perms, "alpha": p.alpha, "seed": p.seed},
+        }
+        return {name: kw.get(name, {}) for name in p.detectors}
+
+    def make_detectors(self, model: str, n_permutations: int | None = None) -> dict:
         """The configured monitors, fitted on clean reference embeddings the test texts never belong to.
 
         The embedding monitors use (a sample of) the training split. The confidence monitor uses the
@@ -442,40 +457,73 @@ class Study:
         from .detectors import make_detector
 
         p = self.params
-        kw = {
-            "confidence": {"predict_proba": self.probe(model).predict_proba, "max_relative_drop": p.confidence_drop},
-            "mmd": {"n_permutations": p.detector_permutations, "alpha": p.alpha, "seed": p.seed},
-            "ks": {"alpha": p.alpha},
-            "domain_classifier": {"alpha": p.alpha, "seed": p.seed},
-            "mean_cosine": {"n_permutations": p.detector_permutations, "alpha": p.alpha, "seed": p.seed},
-        }
         splits = self.unit(model)
         ref = subsample(splits["train"][0], p.detector_sample_size, p.seed)
-        return {name: make_detector(name, **kw.get(name, {})).fit(splits["val"][0] if name == "confidence" else ref)
-                for name in p.detectors}
+        return {name: make_detector(name, **kw).fit(splits["val"][0] if name == "confidence" else ref)
+                for name, kw in self.detector_kwargs(model, n_permutations).items()}
+
+    @property
+    def detector_grid_permutations(self) -> int:
+        """Permutations of the detector table's permutation tests: enough that the smallest p-value,
+        ``1/(B+1)``, is at most a quarter of the per-test level ``α/K`` of :func:`tables.first_alarms`
+        (K = points of the σ grid), and never fewer than the profile's ``detector_permutations``."""
+        p = self.params
+        return max(p.detector_permutations, int(np.ceil(4 * len(self.sigmas) / p.alpha)) - 1)
 
     def detector_table(self, model: str, progress: bool = True) -> pd.DataFrame:
-        """Each monitor's statistic, p-value and alarm on drifted test samples, per type/convention/σ.
+        """Each monitor's statistic, p-value and alarm on drifted test samples, per type/convention/σ/drift seed.
 
-        Uses the first drift seed; the reference (train) and sample (test) are disjoint, so σ = 0
-        shows each monitor's false-alarm behaviour.
+        Every drift seed of the run. The reference (train; validation for the confidence monitor) and
+        the sample (test) are disjoint, so σ = 0 shows each monitor's false-alarm behaviour. ``alarm``
+        is at the profile's α per test; :func:`probedrift.tables.first_alarms` corrects over the σ grid
+        from ``p_value``, so permutation tests run :attr:`detector_grid_permutations` permutations.
+        Samples identical across seeds (σ = 0, seed-free directions) are tested once.
         """
+        import hashlib
+
         from tqdm.auto import tqdm
 
         p = self.params
-        seed = p.drift_seeds[0]
-        dets = self.make_detectors(model)
+        dets = self.make_detectors(model, n_permutations=self.detector_grid_permutations)
+        done: dict[bytes, list] = {}
         rows = []
-        for t, c in tqdm(self.conventions(), desc=f"detectors {model}", disable=not progress):
+        cases = [(t, c, seed) for t, c in self.conventions() for seed in p.drift_seeds]
+        for t, c, seed in tqdm(cases, desc=f"detectors {model}", disable=not progress):
             ds = self.drifted_test(model, t, c, seed)
             for i, sigma in enumerate(ds.sigmas):
-                sample = subsample(ds.embeddings[i], p.detector_sample_size, seed + 1)
-                for name, det in dets.items():
-                    r = det.test(sample)
+                sample = subsample(ds.embeddings[i], p.detector_sample_size, p.drift_seeds[0] + 1)
+                key = hashlib.sha1(np.ascontiguousarray(sample).tobytes()).digest()
+                if key not in done:
+                    done[key] = [(name, det.test(sample)) for name, det in dets.items()]
+                for name, r in done[key]:
                     rows.append({"model": model, "drift_type": t, "convention": c, "sigma": float(sigma),
                                  "seed": seed, "angle_deg_mean": float(ds.angles_deg[i].mean()), "detector": name,
                                  "statistic": r.statistic, "p_value": r.p_value, "alarm": bool(r.alarm)})
         return pd.DataFrame(rows, columns=DETECTOR_COLUMNS)
+
+    def false_alarm_table(self, model: str) -> pd.DataFrame:
+        """Each monitor's alarm rate with no drift over ``false_alarm_runs`` runs, Clopper–Pearson 95% interval.
+
+        :func:`probedrift.detectors.false_alarm_table` with, per run, fresh clean draws of the same sizes
+        as :meth:`detector_table` uses: the embedding monitors' reference from the training split and
+        their sample from the held-out texts (validation + test); the confidence monitor's reference and
+        sample a disjoint split of the held-out texts (the probe never saw them), reference as large as
+        the validation split.
+        """
+        from .detectors import NullDesign, false_alarm_table, make_detector
+
+        p = self.params
+        splits = self.unit(model)
+        train, val, test = splits["train"][0], splits["val"][0], splits["test"][0]
+        held_out = np.concatenate([val, test])
+        n_ref = min(p.detector_sample_size, len(train))
+        n_sample = min(p.detector_sample_size, len(test))
+        kwargs = self.detector_kwargs(model)
+        factories = {name: (lambda name=name, kw=kw: make_detector(name, **kw)) for name, kw in kwargs.items()}
+        designs = {name: (NullDesign(held_out, held_out, len(val), min(n_sample, len(held_out) - len(val)))
+                          if name == "confidence" else NullDesign(train, held_out, n_ref, n_sample))
+                   for name in kwargs}
+        return false_alarm_table(factories, designs, n_runs=p.false_alarm_runs, seed=p.seed, model=model)
 
     # ---------------------------------------------------------------- separability
 
