@@ -14,7 +14,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 export JUPYTER_PLATFORM_DIRS = 1
 
-.PHONY: setup study test test-unit test-notebooks bench browser-check clean
+.PHONY: setup study book classroom test test-unit test-notebooks bench browser-check clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,15 @@ study: setup
 	$(BIN)/probedrift run --profile $(PROFILE)
 	$(BIN)/probedrift book --profile $(PROFILE)
 
+# The book from the committed reference run (results/default/), without executing a cell.
+book: setup
+	$(BIN)/probedrift book --profile default
+
+# The whole study in about five minutes on 2 CPU cores, for a lab session (results/classroom/).
+classroom: setup
+	$(BIN)/probedrift run --profile classroom
+	$(BIN)/probedrift book --profile classroom
+
 # Unit tests, the smoke run, the book build, and every notebook under nbval (smoke defaults).
 test: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests notebooks --nbval-lax --nbval-current-env \
@@ -46,5 +55,6 @@ browser-check: setup
 bench: setup
 	$(BIN)/probedrift bench
 
+# Keeps results/default/, the committed reference run (git checkout results/default restores it).
 clean:
-	rm -rf _build results/smoke results/default
+	rm -rf _build results/smoke results/classroom

@@ -129,6 +129,33 @@ The cache keys of every embedding array used are listed in `provenance.json` nex
 """
 
 
+def timings_markdown(run_dir: Path) -> str:
+    """Where this run's time went: seconds per notebook and stage (from ``provenance.json``)."""
+    from .timing import STAGES, stage_table
+
+    prov = json.loads((run_dir / "provenance.json").read_text())
+    per_notebook = prov.get("timings_seconds", {})
+    rows = stage_table(prov.get("stage_seconds", {}), per_notebook)
+    if not rows:
+        return "*This run recorded no timings.*\n"
+    stages = [s for s in STAGES if any(r[s] for r in rows)]
+    cols = [*stages, "other", "total"]
+    head = "| " + " | ".join(["notebook", *cols]) + " |"
+    sep = "|" + " --- |" * (len(cols) + 1)
+    body = ["| " + " | ".join([r["notebook"].removesuffix(".ipynb"), *(f"{r[c]:.0f}" for c in cols)]) + " |"
+            for r in rows]
+    totals = {c: sum(r[c] for r in rows) for c in cols}
+    body.append("| " + " | ".join(["**all**", *(f"**{totals[c]:.0f}**" for c in cols)]) + " |")
+    dev = prov.get("device", {})
+    where = f"{dev.get('gpu') or dev.get('cpu', 'unknown CPU')}, {dev.get('cpu_count', '?')} CPUs"
+    note = ("Seconds of wall time of the `" + prov.get("profile", "?") + "` run this book shows, on " + where
+            + ". A stage counts the library calls made for it (extraction includes model loading; "
+            "fine-tuning includes generating its corpus); *other* is the rest of the notebook: plotting "
+            "calls, tables, the kernel's start. Embeddings found in the cache cost no extraction time, so "
+            "a warm rerun is mostly the stages after extraction.")
+    return "\n".join([note, "", head, sep, *body, ""])
+
+
 def stage(profile: str, results_root: str = "results", out_root: Path | None = None) -> Path:
     """Assemble the book's sources for ``profile`` in ``<out_root>/_build/src`` and return that directory."""
     from .compare import paper_vs_study, to_markdown
@@ -162,6 +189,7 @@ def stage(profile: str, results_root: str = "results", out_root: Path | None = N
     table.to_csv(run_dir / "metrics" / "paper_vs_study.csv", index=False)
     (src / "generated" / "paper_vs_study.md").write_text(to_markdown(table))
     (src / "generated" / "status.md").write_text(status_markdown(run_dir))
+    (src / "generated" / "run_timings.md").write_text(timings_markdown(run_dir))
     from .findings import discussion_numbers_markdown, key_findings_markdown  # included by intro and discussion
 
     (src / "generated" / "key_findings.md").write_text(key_findings_markdown(run_dir))

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .updates import UpdatePair
+from .timing import timed
 
 if TYPE_CHECKING:
     from .corpus import InstructionCorpus
@@ -66,6 +67,7 @@ def skip_reason(S: Study) -> str | None:
     return None
 
 
+@timed("fine-tuning")
 def training_corpus(S: Study, progress: bool = True) -> tuple[InstructionCorpus, list[str]]:
     """The instruction corpus (``finetune_corpus_size`` pairs) and held-out instructions, checked to
     contain none of the run's probe texts (:func:`probedrift.corpus.assert_disjoint`)."""
@@ -77,6 +79,7 @@ def training_corpus(S: Study, progress: bool = True) -> tuple[InstructionCorpus,
     return corpus, held_out
 
 
+@timed("fine-tuning")
 def checkpoints(S: Study, corpus: InstructionCorpus, progress: bool = True) -> list[Update]:
     """Fine-tune the base at every learning rate and return every checkpoint (cached and resumable)."""
     from .finetune import finetune

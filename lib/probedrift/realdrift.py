@@ -38,6 +38,7 @@ from . import metrics as metrics_mod
 from .align import Aligner, fit_aligner
 from .errors import ProbedriftError
 from .updates import UpdatePair, update_pairs
+from .timing import timed
 
 if TYPE_CHECKING:
     from .study import Study
@@ -141,6 +142,7 @@ def _pairs(S: Study, sources, pairs) -> dict[str, UpdatePair]:
     return dict(pairs)
 
 
+@timed("real drift")
 def real_drift_table(S: Study, sources=None, pairs: dict[str, UpdatePair] | None = None,
                      skipped: dict[str, str] | None = None) -> pd.DataFrame:
     """One row per drift source: measured angle, the frozen probe's test metrics, each monitor's alarm.
@@ -198,6 +200,7 @@ def _row(S: Study, source, method, y, p1, *, angle=np.nan, note="") -> dict:
             "angle_deg_mean": angle, "alarm": pd.NA, "interval": _BOOT, "note": note}
 
 
+@timed("real drift")
 def mitigations_table(S: Study, sources=None, pairs: dict[str, UpdatePair] | None = None) -> pd.DataFrame:
     """Per source: AUC (with interval), mean confidence and ECE of every mitigation in :data:`MITIGATION_METHODS`.
 

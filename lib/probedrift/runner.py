@@ -187,7 +187,7 @@ def run_profile(
     run_dir.mkdir(parents=True, exist_ok=True)
     for sub in RUN_SUBDIRS:
         shutil.rmtree(run_dir / sub, ignore_errors=True)
-    for stale in ("provenance.json", "cache_keys.json", "forward_passes.json"):
+    for stale in ("provenance.json", "cache_keys.json", "forward_passes.json", "stage_seconds.json"):
         (run_dir / stale).unlink(missing_ok=True)
     (run_dir / "notebooks").mkdir()
     state = {"state": "running", "profile": params.profile, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -198,6 +198,7 @@ def run_profile(
         out = run_dir / "notebooks" / nb_path.name
         print(f"[probedrift run] {nb_path.name} ...", flush=True)
         t0 = time.perf_counter()
+        os.environ["PROBEDRIFT_NOTEBOOK"] = nb_path.name  # the kernel inherits it: probedrift.timing
         try:
             pm.execute_notebook(
                 str(nb_path), str(out), parameters=nb_parameters, kernel_name=KERNEL, cwd=str(root),
@@ -230,6 +231,7 @@ def run_profile(
         "timings_seconds": {**timings, "total": round(time.perf_counter() - t_run, 2)},
         "cache_keys": _read_json(run_dir / "cache_keys.json"),
         "forward_passes": _read_json(run_dir / "forward_passes.json"),
+        "stage_seconds": _read_json(run_dir / "stage_seconds.json"),
     }
     provenance = json.loads(portable(json.dumps(provenance), machine_paths(run_dir)))
     _write_json(run_dir / "provenance.json", provenance)

@@ -30,6 +30,7 @@ from . import metrics as metrics_mod
 from .embed import ExtractionInfo, ExtractionSettings
 from .errors import ProbedriftError
 from .params import Pair, StudyParams, load_params
+from .timing import timed
 
 SWEEP_COLUMNS = list(drift_mod.SWEEP_COLUMNS)
 DETECTOR_COLUMNS = ["model", "drift_type", "convention", "sigma", "seed", "angle_deg_mean", "detector",
@@ -59,6 +60,7 @@ class Study:
     _embeddings: dict = field(default_factory=dict, repr=False)
     _probes: dict = field(default_factory=dict, repr=False)
     _models: dict = field(default_factory=dict, repr=False)
+    _sweep_predictions: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_profile(cls, profile: str = "smoke", overrides: dict | None = None,
@@ -147,6 +149,7 @@ class Study:
         pairs, skipped = updates.update_pairs(self)
         return realdrift.real_drift_table(self, pairs=pairs, skipped=skipped)
 
+    @timed("figures")
     def save_figure(self, fig, name: str) -> None:
         """Save ``fig`` as ``figures/<name>.png`` of the run (the notebook shows it inline as well)."""
         from .images import save_figure_png
@@ -264,6 +267,7 @@ class Study:
             self._models[(model, dtype, variant)] = lm
         return self._models[(model, dtype, variant)]
 
+    @timed("extraction")
     def embeddings(self, model: str | ExtractionSettings, layer: int | None = None, **changes) -> np.ndarray:
         """Pooled hidden states of every text of the dataset (rows in dataset order).
 
@@ -304,15 +308,21 @@ class Study:
 
     # ---------------------------------------------------------------- probes
 
+    @timed("probes")
     def probe(self, model: str):
         """The paper's probe (L2-normalise → StandardScaler → logistic regression, C=1, balanced) on train."""
-        from .probes import paper_probe
-
         if model not in self._probes:
-            probe = paper_probe(self.params.seed).fit(*self.unit(model)["train"])
+            probe = self.fit_probe(*self.unit(model)["train"])
             probe.save(self.run_dir / "probes" / slug(model))
             self._probes[model] = probe
         return self._probes[model]
+
+    def fit_probe(self, X: np.ndarray, y: np.ndarray, seed: int | None = None):
+        """The paper's probe (§1.2, :func:`probedrift.probes.paper_probe`) fitted on (X, y), its L2 norm and
+        StandardScaler fitted on X too; ``seed`` defaults to the run's. Every probe of the study is fitted here."""
+        from .probes import paper_probe
+
+        return paper_probe(self.params.seed if seed is None else seed).fit(X, y)
 
     def baseline(self, model: str) -> pd.DataFrame:
         """Clean test-set metrics of the frozen probe with stratified bootstrap intervals."""
@@ -338,18 +348,29 @@ class Study:
 
     # ---------------------------------------------------------------- drift
 
+    @timed("drift")
     def drift_sweep(self, model: str, progress: bool = True) -> pd.DataFrame:
         """Every drift type and convention over the σ grid and drift seeds, frozen probe (paper §2.1)."""
-        splits = self.unit(model)
+        table, predictions = self._sweep(model, progress=progress)
+        self._sweep_predictions[model] = predictions  # the summary's intervals read these, not a second draw
+        return table
+
+    def _sweep(self, model: str, layer: int | None = None, drift_types=None, conventions=None, probe=None,
+               progress: bool = False) -> tuple[pd.DataFrame, drift_mod.SweepPredictions]:
+        """:func:`probedrift.drift.sweep` of the paper split's test set (at ``layer``), with its per-text predictions."""
+        splits = self.unit(model, layer)
         X_te, y_te = splits["test"]
         X_tr, y_tr = splits["train"]
         p = self.params
+        probe = self.probe(model) if probe is None else probe
         return drift_mod.sweep(
-            X_te, y_te, self.probe(model).predict_proba, drift_types=list(p.drift_types),
-            conventions=p.conventions, sigmas=self.sigmas, seeds=list(p.drift_seeds), tau=p.tau,
-            ece_bins=p.ece_bins, reference=X_tr, reference_labels=y_tr, model=model, progress=progress,
+            X_te, y_te, probe.predict_proba, drift_types=list(p.drift_types if drift_types is None else drift_types),
+            conventions=p.conventions if conventions is None else conventions, sigmas=self.sigmas,
+            seeds=list(p.drift_seeds), tau=p.tau, ece_bins=p.ece_bins, reference=X_tr, reference_labels=y_tr,
+            model=model, progress=progress, return_predictions=True,
         )
 
+    @timed("drift")
     def drift_sweep_summary(self, model: str, sweep: pd.DataFrame | None = None) -> pd.DataFrame:
         """The sweep aggregated over drift seeds, with intervals that cover test sampling *and* the draw.
 
@@ -357,7 +378,9 @@ class Study:
         :func:`probedrift.metrics.texts_and_draws_interval` (``<metric>_mean/_ci_low/_ci_high``, and its
         two standard errors ``_se_texts`` and ``_se_draws``); the measured angle's mean with a t-interval
         over seeds. Directions that do not depend on the seed (class-mean difference, top PC) get
-        ``_se_draws`` = 0 and an interval from test sampling alone. ``interval`` says what is covered.
+        ``_se_draws`` = 0 and an interval from test sampling alone. ``interval`` says what is covered;
+        ``n_texts`` is the number of test texts. The per-text probabilities come from the sweep itself
+        (:class:`probedrift.drift.SweepPredictions`), so the drifted sets are drawn once.
         """
         from .tables import aggregate_sweep
 
@@ -367,16 +390,13 @@ class Study:
         angles = angles[["model", "drift_type", "convention", "sigma", "n_seeds"]
                         + [c for c in angles.columns if c.startswith("angle_")]]
         _, y = self.unit(model)["test"]
-        probe = self.probe(model)
+        if model not in self._sweep_predictions:
+            self._sweep_predictions[model] = self._sweep(model)[1]
+        predictions = self._sweep_predictions[model]
         names = [m for m in SWEEP_COLUMNS if m in metrics_mod.METRIC_NAMES]
         rows = []
         for t, c in self.conventions():
-            P = []
-            for seed in p.drift_seeds:
-                ds = self.drifted_test(model, t, c, seed)
-                flat = ds.embeddings.reshape(-1, ds.embeddings.shape[-1])
-                P.append(probe.predict_proba(flat).reshape(len(ds.sigmas), -1))
-            P = np.stack(P)  # (seeds, σ, texts)
+            P = predictions.probabilities[(t, c)]  # (seeds, σ, texts)
             for i, sigma in enumerate(self.sigmas):
                 r = metrics_mod.texts_and_draws_interval(y, P[:, i], names, n_boot=p.n_boot, seed=p.seed, tau=p.tau,
                                                          ece_bins=p.ece_bins)
@@ -387,6 +407,7 @@ class Study:
         keys = ["model", "drift_type", "convention", "sigma"]
         out = angles.assign(sigma=angles.sigma.round(9)).merge(out.assign(sigma=out.sigma.round(9)), on=keys,
                                                                 how="right", validate="one_to_one")
+        out["n_texts"] = len(y)
         out["interval"] = metrics_mod.TEXTS_AND_DRAWS
         return out
 
@@ -397,6 +418,71 @@ class Study:
         X_tr, y_tr = splits["train"]
         return drift_mod.drift(X_te, drift_type, convention, self.sigmas, seed, reference=X_tr,
                                reference_labels=y_tr)
+
+    def crossfit_predictions(self, model: str, layer: int | None = None):
+        """Out-of-fold predictions of every text under every drift (:func:`probedrift.crossfit.crossfit_sweep`):
+        ``crossfit_folds``-fold stratified partitions of all texts for each of ``crossfit_seeds``, the
+        paper's probe fitted by :meth:`fit_probe` on the other folds (seed = the split seed)."""
+        from .crossfit import crossfit_sweep
+
+        p = self.params
+        X = drift_mod.normalize(self.embeddings(model, layer))
+        return crossfit_sweep(X, self.dataset.labels, lambda X_, y_, s: self.fit_probe(X_, y_, s).predict_proba,
+                              folds=p.crossfit_folds, split_seeds=list(p.crossfit_seeds), sigmas=self.sigmas,
+                              drift_seeds=list(p.drift_seeds), drift_types=list(p.drift_types),
+                              conventions=p.conventions, tau=p.tau, ece_bins=p.ece_bins)
+
+    def drift_sweep_crossfit(self, model: str) -> pd.DataFrame:
+        """The drift sweep cross-fitted over all texts (table ``drift_sweep_crossfit.csv``).
+
+        Per drift type, convention and σ: each metric's mean over split seeds and drift draws of the
+        metric on all N out-of-fold predictions, with ``_se_texts`` (stratified bootstrap of texts, paired),
+        ``_se_splits`` and ``_se_draws`` (two-way ANOVA), ``_se`` = their root sum of squares, the
+        interval mean ± z·se and ``_n`` (defined cells); see :mod:`probedrift.crossfit`. ``interval``
+        says what is covered.
+        """
+        from .crossfit import crossfit_table
+
+        p = self.params
+        return crossfit_table(self.crossfit_predictions(model), model=model, n_boot=p.n_boot, seed=p.seed, tau=p.tau,
+                              ece_bins=p.ece_bins)
+
+    def layer_sweep(self, model: str) -> pd.DataFrame:
+        """Gaussian drift (per_dim and relative) at every layer of :meth:`budget_layers` (table ``layer_sweep.csv``).
+
+        Per layer the paper's probe of :meth:`layer_probe` is swept on the paper split's test set over
+        the σ grid and drift seeds; AUC and silent-failure share get the interval of
+        :func:`probedrift.metrics.texts_and_draws_interval` (test texts and drift draws). Columns: model,
+        layer, pooling, drift_type, convention, sigma, angle_deg_mean, auc_mean/_ci_low/_ci_high,
+        silent_failure_share_mean/_ci_low/_ci_high (their ``_se_*`` too), n_texts, interval.
+        """
+        from .crossfit import interval_rows
+
+        p = self.params
+        frames = []
+        for layer in self.budget_layers(model):
+            _, pred = self._sweep(model, layer, drift_types=["gaussian"],
+                                  conventions={"gaussian": ["per_dim", "relative"]}, probe=self.layer_probe(model, layer))
+            y = self.unit(model, layer)["test"][1]
+            df = interval_rows(y, pred.probabilities, pred.angles_deg, pred.sigmas, ["auc", "silent_failure_share"],
+                               n_boot=p.n_boot, seed=p.seed, tau=p.tau, ece_bins=p.ece_bins,
+                               keys={"model": model, "layer": int(layer), "pooling": p.pooling})
+            df = df.drop(columns=[c for c in df.columns if c.endswith(("_se", "_se_splits", "_n"))])  # one split
+            df["n_texts"] = len(y)
+            frames.append(df)
+        out = pd.concat(frames, ignore_index=True)
+        out["interval"] = metrics_mod.TEXTS_AND_DRAWS
+        return out
+
+    def layer_collapse(self, model: str, layer_sweep: pd.DataFrame | None = None,
+                       budget: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Where a ≈1° Gaussian drift (relative reading) collapses the probe, per layer and pooling
+        (:func:`probedrift.crossfit.collapse_table`), with the drift budget's predicted half-excess angle."""
+        from .crossfit import collapse_table
+
+        sweep = self.layer_sweep(model) if layer_sweep is None else layer_sweep[layer_sweep.model == model]
+        budget = self.drift_budget(model)[0] if budget is None else budget[budget.model == model]
+        return collapse_table(sweep, budget)
 
     def budget_layers(self, model: str) -> list[int]:
         """Hidden-state indices of the layer axis: the probe layer and every separability layer."""
@@ -413,6 +499,7 @@ class Study:
             return self.probe(model)
         return paper_probe(self.params.seed).fit(*self.unit(model, layer)["train"])
 
+    @timed("drift")
     def drift_budget(self, model: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The drift budget at every layer of :meth:`budget_layers` (the mechanism of :mod:`probedrift.budget`):
         predicted and simulated angles at which AUC loses 5 points and half its excess, AUC at 1°, and
@@ -470,6 +557,7 @@ class Study:
         p = self.params
         return max(p.detector_permutations, int(np.ceil(4 * len(self.sigmas) / p.alpha)) - 1)
 
+    @timed("monitors")
     def detector_table(self, model: str, progress: bool = True) -> pd.DataFrame:
         """Each monitor's statistic, p-value and alarm on drifted test samples, per type/convention/σ/drift seed.
 
@@ -527,6 +615,7 @@ class Study:
 
     # ---------------------------------------------------------------- separability
 
+    @timed("separability")
     def separability(self, model: str) -> pd.DataFrame:
         """Silhouette, Fisher ratio, overlap and CV AUC per layer (paper Table 2), with intervals."""
         from .separability import per_layer_report
