@@ -166,3 +166,15 @@ def test_model_shape_matmul_rate_counts_every_layer_shape():
     assert r["per_shape"]["8x16 @ 16x32"]["count"] == 2
     flops = 3 * 2.0 * 8 * 16 * 32
     assert r["flops_per_s"] == pytest.approx(flops / r["seconds"])
+
+
+def test_forward_passes_and_finetune_seconds_come_from_the_default_runs_own_records(tmp_path):
+    out, results = tmp_path / "bench", tmp_path / "results"
+    (results / "default").mkdir(parents=True)
+    (results / "default" / "provenance.json").write_text(json.dumps({
+        "timings_seconds": {"total": 900.0},
+        "forward_passes": {"gemma|fp32": 1, "smollm|fp32": 1, "smollm|chat": 1, "gemma|int8": 1},
+        "stage_seconds": {"07_finetune_drift.ipynb": {"fine-tuning": 300.5, "extraction": 90.0},
+                          "01_embeddings.ipynb": {"extraction": 160.0}}}))
+    got = bench.end_to_end_figures(out, results)
+    assert got["forward_passes_default"] == 4.0 and got["finetune_seconds"] == 300.5
