@@ -198,3 +198,64 @@ def diff_run_tables(run_a, run_b, *, rtol: float = 1e-6, atol: float = 1e-9) -> 
                                               f"{int((~close).sum())} numeric cells beyond tolerance")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# Column names as a reader sees them in the book's tables (:func:`readable`).
+READABLE = {
+    "model": "model", "drift_type": "drift type", "convention": "convention", "sigma": "σ", "seed": "seed",
+    "n_seeds": "drift seeds", "angle_deg_mean": "mean angle (°)", "angle_deg_median": "median angle (°)",
+    "auc": "ROC-AUC", "accuracy": "accuracy", "f1": "F1", "mean_confidence": "mean confidence",
+    "silent_failure_share": "silent-failure share", "silent_failure_rate": "silent-failure rate", "ece": "ECE",
+    "auc_clean": "clean AUC", "auc_at_max_sigma": "AUC at the largest σ", "sigma_5pt": "σ at −5 AUC points",
+    "angle_deg_5pt": "angle at −5 AUC points (°)", "sigma_20pt": "σ at −20 AUC points",
+    "angle_deg_20pt": "angle at −20 AUC points (°)", "detector": "monitor", "alarm_at_zero": "alarm at σ = 0",
+    "first_alarm_sigma": "first alarm σ", "first_alarm_angle_deg": "first alarm angle (°)", "layer": "layer",
+    "pooling": "pooling", "angle_drop5_predicted_deg": "−5 points, predicted (°)",
+    "angle_half_predicted_deg": "half excess, predicted (°)", "angle_drop5_simulated_deg": "−5 points, simulated (°)",
+    "angle_half_simulated_deg": "half excess, simulated (°)", "ratio_drop5": "simulated / predicted (−5 points)",
+    "ratio_half": "simulated / predicted (half excess)", "auc_1deg_predicted": "AUC at 1°, predicted",
+    "auc_1deg_simulated": "AUC at 1°, simulated", "collapse_at_1deg": "1° costs ≥ 5 points",
+    "max_curve_gap": "largest curve gap", "std_min": "smallest std", "std_p1": "1st-percentile std",
+    "std_median": "median std", "norm_w_over_s": "‖w/s‖", "mean_cosine": "mean cosine", "metric": "measure",
+    "value": "value", "ci_low": "95% CI low", "ci_high": "95% CI high", "n_test": "test texts",
+    "base": "base", "instruct": "instruct", "note": "note", "base_value": "base value",
+    "instruct_value": "instruct value", "relative_change": "relative change", "relative_change_low": "relative change, low",
+    "relative_change_high": "relative change, high", "source": "change", "method": "method", "k": "anchors k",
+    "model_before": "model before", "model_after": "model after", "auc_real": "AUC (real change)",
+    "auc_isotropic": "AUC (isotropic noise, same angle)", "learning_rate": "learning rate", "step": "step",
+    "train_loss": "training loss", "retrain_auc": "retrained AUC", "recalibrated_ece": "recalibrated ECE",
+    "checkpoint": "checkpoint", "estimate": "estimate", "relative_depth": "relative depth", "alarm": "alarm",
+    "interval": "interval", "auc_drop": "AUC lost", "auc_mean_max_sigma": "AUC at the largest σ",
+    "silent_failure_share_mean_max_sigma": "silent-failure share at the largest σ",
+}
+_SUFFIXES = (("_mean", ""), ("_ci_low", ", 95% CI low"), ("_ci_high", ", 95% CI high"),
+             ("_se_texts", ", SE over texts"), ("_se_draws", ", SE over drift draws"))
+
+
+def readable_name(column) -> str:
+    """``angle_deg_mean_mean`` → "mean angle (°)", ``auc_ci_low`` → "ROC-AUC, 95% CI low", ``alarm_mmd`` →
+    "alarm: mmd"; a name it does not know keeps its words with spaces for underscores."""
+    if not isinstance(column, str):
+        return column
+    if column in READABLE:
+        return READABLE[column]
+    for suffix, label in _SUFFIXES:
+        if column.endswith(suffix) and column[: -len(suffix)] in READABLE:
+            return READABLE[column[: -len(suffix)]] + label
+    if column.startswith("alarm_"):
+        return "alarm: " + column.removeprefix("alarm_").replace("_", " ")
+    if column.startswith("align_auc_k"):
+        return f"aligned AUC (k = {column.removeprefix('align_auc_k')})"
+    return column.replace("_", " ")
+
+
+def readable(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` for display: columns (and the index and column-axis names) renamed by
+    :func:`readable_name`; the values are untouched."""
+    out = df.rename(columns=readable_name)
+    out.columns.name = readable_name(df.columns.name) if df.columns.name else None
+    if isinstance(out.index, pd.MultiIndex):
+        out.index = out.index.set_names([readable_name(n) for n in out.index.names])
+    elif out.index.name:
+        out.index.name = readable_name(out.index.name)
+    return out
