@@ -1,8 +1,11 @@
 """Real-browser check of the built book (``make browser-check``): headless Chromium, no network.
 
-Serves ``_build/html`` on 127.0.0.1, opens the index and one notebook chapter and the method page,
-takes screenshots into ``_build/screenshots/``, and fails on console errors or on a formula that
-MathJax did not typeset. Chromium runs with every background-networking feature off and a fresh
+Serves ``_build/html`` on 127.0.0.1, opens the index (the intro), the method page, a chapter with
+exercises and the discussion, takes screenshots into ``_build/screenshots/``, and fails on console
+errors or on a formula that MathJax did not typeset. On the rendered pages it also checks that the
+intro's key-findings box holds numbers, that every exercise and solution block renders and every
+solution is a collapsed toggle, that no page shows a Python traceback; and, over every built page,
+that glossary links resolve and every figure has alt text. Chromium runs with every background-networking feature off and a fresh
 profile, so it makes no outside connections.
 """
 
@@ -31,6 +34,7 @@ PAGES = {
     "method": "book/method.html",
     "chapter_drift": "chapters/03_drift.html",
     "paper_vs_study": "generated/paper_vs_study.html",
+    "discussion": "book/discussion.html",
 }
 
 
@@ -77,3 +81,75 @@ def test_page_renders_without_console_errors_and_formulas_typeset(server, name):
     shot = SHOTS / f"{name}.png"
     res = _run_chromium(["--window-size=1280,2000", "--virtual-time-budget=15000", f"--screenshot={shot}", url])
     assert res.returncode == 0 and shot.is_file() and shot.stat().st_size > 10_000, res.stderr[-2000:]
+
+
+def _dom(server, page: str) -> str:
+    dom = _run_chromium(["--virtual-time-budget=15000", "--dump-dom", f"{server}/{page}"])
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    return dom.stdout
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def _chapter_pages() -> list[Path]:
+    return sorted((HTML / "chapters").glob("*.html"))
+
+
+def test_intro_key_findings_box_holds_numbers(server):
+    html = _dom(server, "index.html")
+    m = re.search(r'<div class="[^"]*key-findings[^"]*">(.*?)</div>', html, re.S)
+    assert m, "the intro has no key-findings box"
+    box = _text(m.group(1))
+    assert "not in this run" not in box.split("Key findings")[1][:200], box[:400]
+    assert len(re.findall(r"\d+(?:\.\d+)?°", box)) >= 4, box[:600]
+    assert re.search(r"0\.\d\d \[0\.\d\d, 0\.\d\d\]", box), box[:600]
+
+
+@pytest.mark.parametrize("chapter", [p.name for p in sorted((HTML / "chapters").glob("*.html"))] or ["none"])
+def test_exercises_and_solutions_render_and_solutions_toggle(server, chapter):
+    if chapter == "none":
+        pytest.fail("no chapter pages in _build/html/chapters")
+    html = _dom(server, f"chapters/{chapter}")
+    exercises = re.findall(r'<div class="exercise admonition"[^>]*>', html)
+    solutions = re.findall(r'<div class="solution dropdown[^"]*"[^>]*>', html)
+    assert 2 <= len(exercises) <= 4, (chapter, len(exercises))
+    assert len(solutions) == len(exercises), (chapter, len(exercises), len(solutions))
+    # sphinx-togglebutton turns each dropdown into a collapsed block with a toggle button once its script ran.
+    assert all("toggle-hidden" in tag for tag in solutions), (chapter, solutions[:2])
+    for tag in solutions:
+        target = re.search(r'id="([^"]+)"', tag).group(1)
+        button = re.search(rf'<button[^>]*data-target="{re.escape(target)}"[^>]*>', html)
+        assert button and 'aria-expanded="false"' in button.group(0), (chapter, target)
+    assert "Learning objectives" in html, chapter
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_no_rendered_page_shows_a_traceback(server, name):
+    html = _dom(server, PAGES[name])
+    assert "Traceback (most recent call last)" not in _text(html), name
+    assert "output_error" not in html and 'class="output traceback' not in html, name
+
+
+def test_glossary_links_resolve():
+    glossary = (HTML / "book" / "glossary.html").read_text()
+    anchors = set(re.findall(r'id="(term-[^"]+)"', glossary))
+    assert anchors, "the glossary has no terms"
+    links = 0
+    for page in HTML.rglob("*.html"):
+        for target in re.findall(r'href="(?:[./]*book/)?glossary\.html#(term-[^"]+)"', page.read_text()):
+            links += 1
+            assert target in anchors, (page.relative_to(HTML), target)
+    assert links >= 20, f"only {links} glossary links in the whole book"
+
+
+def test_every_figure_has_alt_text():
+    pages = _chapter_pages()
+    assert pages
+    for page in pages:
+        for tag in re.findall(r"<img\b[^>]*>", page.read_text()):
+            if "/_static/" in tag or "logo" in tag:
+                continue
+            alt = re.search(r'alt="([^"]*)"', tag)
+            assert alt and len(alt.group(1).strip()) >= 10, (page.name, tag[:200])

@@ -135,3 +135,34 @@ def test_the_book_refuses_a_run_that_did_not_complete(tmp_path):
     (tmp_path / "smoke" / "run.json").write_text('{"state": "failed", "notebook": "03_drift.ipynb", "cell": 4}')
     with pytest.raises(ProbedriftError, match="failed.*03_drift"):
         book.stage("smoke", results_root=str(tmp_path), out_root=tmp_path)
+
+
+def test_intro_opens_with_a_key_findings_box_holding_numbers(built_book):
+    html = (built_book / "html" / "book" / "intro.html").read_text()
+    m = re.search(r'<div class="[^"]*key-findings[^"]*">(.*?)</div>', html, re.S)
+    assert m, "no key-findings box on the intro page"
+    box = re.sub(r"<[^>]+>", "", m.group(1))
+    assert "Key findings" in box
+    assert re.search(r"\d+(\.\d+)?°", box), box[:500]  # measured angles
+    assert re.search(r"0\.\d\d \[0\.\d\d, 0\.\d\d\]", box), box[:500]  # an AUC with its interval
+    assert html.index("key-findings") < html.index("What this study does")
+
+
+def test_every_chapter_has_objectives_and_exercises_with_hidden_solutions(built_book):
+    src = built_book / "src"
+    chapters = [f for f in _toc_files(src) if f.startswith("chapters/")]
+    assert chapters
+    for f in chapters:
+        html = (built_book / "html" / f"{f}.html").read_text()
+        assert "learning-objectives" in html and "Learning objectives" in html, f
+        n_ex = len(re.findall(r'class="exercise admonition"', html))
+        n_sol = len(re.findall(r'class="solution dropdown admonition"', html))
+        assert 2 <= n_ex <= 4 and n_sol == n_ex, (f, n_ex, n_sol)
+        assert html.index("Learning objectives") < html.index("Exercises") < html.index("What this shows"), f
+
+
+def test_discussion_page_has_run_numbers_and_glossary_links(built_book):
+    html = (built_book / "html" / "book" / "discussion.html").read_text()
+    assert "{include}" not in html and "d ≈ " in html
+    assert re.search(r"tan θ / σ = \d", html)
+    assert "glossary.html#term-" in html
