@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.stats
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
@@ -235,6 +236,32 @@ def mmd_permutation_test(
     return observed, _permutation_p(observed, null), bandwidth
 
 
+def ks_columns(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column two-sample KS statistics and p-values, equal to ``scipy.stats.ks_2samp(x, y, axis=0)``.
+
+    ``D_j = max_t |F_x,j(t) − F_y,j(t)|`` is computed for all columns at once from one sort of the
+    pooled sample (``n·m·D_j`` is the largest |Σ (m·[from x] − n·[from y])| over the sorted values,
+    read only where the value changes, so ties count as in scipy). The p-value depends on ``D_j``
+    only (for fixed n, m), so scipy is called on one column per distinct ``D_j`` (a few dozen of the
+    d columns) and its answer copied to the others.
+    """
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64).T).T
+    y = np.atleast_2d(np.asarray(y, dtype=np.float64).T).T
+    n, m = x.shape[0], y.shape[0]
+    z = np.concatenate([x, y])
+    order = np.argsort(z, axis=0, kind="stable")
+    zs = np.take_along_axis(z, order, axis=0)
+    steps = np.where(order < n, m, -n).astype(np.int64)
+    cum = np.abs(np.cumsum(steps, axis=0))
+    changes = np.ones_like(zs, dtype=bool)
+    changes[:-1] = zs[1:] != zs[:-1]
+    d_int = np.where(changes, cum, 0).max(axis=0)
+    levels, first, inverse = np.unique(d_int, return_index=True, return_inverse=True)
+    res = scipy.stats.ks_2samp(x[:, first], y[:, first], axis=0)
+    stat_levels, p_levels = np.atleast_1d(res.statistic), np.atleast_1d(res.pvalue)
+    return stat_levels[inverse.ravel()], p_levels[inverse.ravel()]
+
+
 class KSDetector(Detector):
     """Per-dimension two-sample Kolmogorov–Smirnov tests, combined over the d dimensions.
 
@@ -256,15 +283,15 @@ class KSDetector(Detector):
         self.n_rejected_: int | None = None
 
     def test(self, sample: Any) -> DetectorResult:
-        res = scipy.stats.ks_2samp(self.reference_, self._sample(sample), axis=0)
-        pvals = np.atleast_1d(res.pvalue)
+        R, S = self.reference_, self._sample(sample)
+        statistic, pvals = ks_columns(R, S)
         if self.correction == "bonferroni":
             adjusted = np.minimum(1.0, pvals * pvals.size)
         else:
             adjusted = scipy.stats.false_discovery_control(pvals, method="bh")
         self.n_rejected_ = int(np.count_nonzero(adjusted < self.alpha))
         p = float(adjusted.min())
-        return DetectorResult(float(np.max(res.statistic)), p, bool(p < self.alpha))
+        return DetectorResult(float(np.max(statistic)), p, bool(p < self.alpha))
 
     def __repr__(self) -> str:
         return f"KSDetector(correction={self.correction!r}, alpha={self.alpha})"
@@ -384,3 +411,90 @@ def make_detector(name: str, **kw: Any) -> Detector:
             f"use some of: {', '.join(accepted)}",
         )
     return cls(**kw)
+
+
+# --------------------------------------------------------------------------------------------------
+# false alarms under no drift
+
+FALSE_ALARM_COLUMNS = ["model", "detector", "design", "n_runs", "n_alarms", "rate", "ci_low", "ci_high", "alpha", "rule",
+                       "n_permutations", "n_reference", "n_sample", "seconds", "interval"]
+FALSE_ALARM_INTERVAL = ("Clopper–Pearson 95% interval for the detector's no-drift alarm rate over redraws of the "
+                        "reference and the sample from this run's clean texts (runs counted as independent)")
+
+
+@dataclass(frozen=True)
+class NullDesign:
+    """How one detector is tested under no drift: ``n_reference`` rows drawn from ``reference_pool`` and
+    ``n_sample`` rows from ``sample_pool``, both without replacement and fresh each run. When the two
+    pools are the same array the draws are disjoint (one permutation split in two)."""
+
+    reference_pool: np.ndarray
+    sample_pool: np.ndarray
+    n_reference: int
+    n_sample: int
+
+
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper–Pearson) interval for a binomial rate: ``scipy.stats.binomtest(k, n).proportion_ci``."""
+    ci = scipy.stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="exact")
+    return float(ci.low), float(ci.high)
+
+
+def _rule(det: Detector) -> str:
+    if isinstance(det, ConfidenceMonitor):
+        return f"threshold: mean confidence falls more than {det.max_relative_drop:.0%}"
+    return f"test: p < {det.alpha:g}"
+
+
+def false_alarm_table(
+    factories: dict[str, Callable[[], Detector]],
+    designs: dict[str, NullDesign],
+    *,
+    n_runs: int = 200,
+    seed: int = 0,
+    model: str = "model",
+    design: str = "",
+) -> pd.DataFrame:
+    """Each detector's alarm rate when nothing drifted, with a Clopper–Pearson 95% interval.
+
+    For detector ``name``, each of ``n_runs`` runs draws a fresh reference and a fresh sample from the
+    clean pools of ``designs[name]`` (:class:`NullDesign`), fits ``factories[name]()`` on the reference
+    and tests the sample. ``rate = n_alarms / n_runs``; ``[ci_low, ci_high]`` is the exact binomial
+    interval (:func:`clopper_pearson`). A valid test at level α has rate ≤ α up to Monte-Carlo error;
+    the confidence monitor is a threshold rule (``alpha`` NaN) whose rate is whatever its threshold
+    gives. Columns :data:`FALSE_ALARM_COLUMNS`; ``n_permutations`` is NaN for detectors without one;
+    ``design`` is the caller's label for how the pools were chosen.
+    """
+    import time
+
+    check_positive("n_runs", n_runs)
+    rows = []
+    for name, factory in factories.items():
+        nd = designs[name]
+        same = nd.reference_pool is nd.sample_pool
+        n_ref, n_s = int(nd.n_reference), int(nd.n_sample)
+        if same and n_ref + n_s > len(nd.reference_pool):
+            raise ProbedriftError(f"{name}: a pool of {len(nd.reference_pool)} cannot give disjoint draws of "
+                                  f"{n_ref} and {n_s}", "draw smaller reference and sample")
+        if not same and (n_ref > len(nd.reference_pool) or n_s > len(nd.sample_pool)):
+            raise ProbedriftError(f"{name}: the draws are larger than their pools", "draw fewer rows")
+        rng = np.random.default_rng([seed, len(rows)])
+        start = time.perf_counter()
+        alarms, det = 0, None
+        for _ in range(int(n_runs)):
+            if same:
+                idx = rng.permutation(len(nd.reference_pool))
+                ref, sample = nd.reference_pool[idx[:n_ref]], nd.sample_pool[idx[n_ref:n_ref + n_s]]
+            else:
+                ref = nd.reference_pool[rng.choice(len(nd.reference_pool), n_ref, replace=False)]
+                sample = nd.sample_pool[rng.choice(len(nd.sample_pool), n_s, replace=False)]
+            det = factory().fit(ref)
+            alarms += bool(det.test(sample).alarm)
+        lo, hi = clopper_pearson(alarms, n_runs)
+        threshold = isinstance(det, ConfidenceMonitor)
+        rows.append({"model": model, "detector": name, "design": design, "n_runs": int(n_runs), "n_alarms": alarms,
+                     "rate": alarms / n_runs, "ci_low": lo, "ci_high": hi,
+                     "alpha": np.nan if threshold else det.alpha, "rule": _rule(det),
+                     "n_permutations": getattr(det, "n_permutations", np.nan), "n_reference": n_ref,
+                     "n_sample": n_s, "seconds": time.perf_counter() - start, "interval": FALSE_ALARM_INTERVAL})
+    return pd.DataFrame(rows, columns=FALSE_ALARM_COLUMNS)

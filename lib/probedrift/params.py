@@ -144,6 +144,7 @@ class StudyParams:
                                        doc="drift monitors", choices_from="detector")
     detector_sample_size: int = param(200, doc="embeddings per monitor test", lo=4)
     detector_permutations: int = param(200, doc="permutations of the permutation tests", lo=10)
+    false_alarm_runs: int = param(200, doc="no-drift runs per detector in the false-alarm table", lo=10)
     alpha: float = param(0.05, doc="monitors' significance level", lo=0, hi=1, lo_open=True, hi_open=True)
     confidence_drop: float = param(0.10, doc="the confidence monitor alarms at this relative drop",
                                    lo=0, hi=1, lo_open=True, hi_open=True)

@@ -589,29 +589,46 @@ class Study:
                                  "statistic": r.statistic, "p_value": r.p_value, "alarm": bool(r.alarm)})
         return pd.DataFrame(rows, columns=DETECTOR_COLUMNS)
 
-    def false_alarm_table(self, model: str) -> pd.DataFrame:
+    FALSE_ALARM_DESIGNS = ("pooled", "split")
+
+    def false_alarm_table(self, model: str, design: str = "pooled") -> pd.DataFrame:
         """Each monitor's alarm rate with no drift over ``false_alarm_runs`` runs, Clopper–Pearson 95% interval.
 
-        :func:`probedrift.detectors.false_alarm_table` with, per run, fresh clean draws of the same sizes
-        as :meth:`detector_table` uses: the embedding monitors' reference from the training split and
-        their sample from the held-out texts (validation + test); the confidence monitor's reference and
-        sample a disjoint split of the held-out texts (the probe never saw them), reference as large as
-        the validation split.
+        :func:`probedrift.detectors.false_alarm_table`; every run draws a fresh reference and sample of
+        the sizes :meth:`detector_table` uses (reference ``detector_sample_size`` training-sized rows,
+        sample as many as the test split gives). The confidence monitor's reference and sample are always
+        a disjoint split of the held-out texts (validation + test, which the probe never saw), the
+        reference as large as the validation split. For the embedding monitors ``design``:
+
+        - ``"pooled"``: reference and sample disjoint draws from all clean texts, so they are
+          exchangeable: the rate a level-α test promises (≤ α) over fresh data;
+        - ``"split"``: reference from the training split, sample from the held-out texts: the rate
+          given this run's partition, which the finite held-out pool is reused for (runs share most
+          of their texts, so chance differences between the two pools repeat).
         """
         from .detectors import NullDesign, false_alarm_table, make_detector
+        from .errors import check_choice
 
+        check_choice("false-alarm design", design, self.FALSE_ALARM_DESIGNS)
         p = self.params
         splits = self.unit(model)
         train, val, test = splits["train"][0], splits["val"][0], splits["test"][0]
         held_out = np.concatenate([val, test])
+        everything = np.concatenate([train, held_out])
         n_ref = min(p.detector_sample_size, len(train))
         n_sample = min(p.detector_sample_size, len(test))
         kwargs = self.detector_kwargs(model)
         factories = {name: (lambda name=name, kw=kw: make_detector(name, **kw)) for name, kw in kwargs.items()}
-        designs = {name: (NullDesign(held_out, held_out, len(val), min(n_sample, len(held_out) - len(val)))
-                          if name == "confidence" else NullDesign(train, held_out, n_ref, n_sample))
-                   for name in kwargs}
-        return false_alarm_table(factories, designs, n_runs=p.false_alarm_runs, seed=p.seed, model=model)
+        designs = {}
+        for name in kwargs:
+            if name == "confidence":
+                designs[name] = NullDesign(held_out, held_out, len(val), min(n_sample, len(held_out) - len(val)))
+            elif design == "pooled":
+                designs[name] = NullDesign(everything, everything, n_ref, n_sample)
+            else:
+                designs[name] = NullDesign(train, held_out, n_ref, n_sample)
+        return false_alarm_table(factories, designs, n_runs=p.false_alarm_runs, seed=p.seed, model=model,
+                                 design=design)
 
     # ---------------------------------------------------------------- separability
 

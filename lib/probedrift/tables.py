@@ -94,26 +94,99 @@ def cliff_points(sweep: pd.DataFrame, drops=(0.05, 0.20)) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def first_alarms(detectors: pd.DataFrame, cliffs: pd.DataFrame) -> pd.DataFrame:
-    """For each model/type/convention/detector: the smallest σ (and angle) that alarms, next to the 5-point cliff.
+CORRECTIONS = ("bonferroni", "holm", "none")
+THRESHOLD_DETECTORS = ("confidence",)
 
-    σ = 0 alarms count as false alarms and are reported separately (``alarm_at_zero``); the first
-    alarm is searched among σ > 0.
+
+def grid_alarms(detectors: pd.DataFrame, alpha: float = 0.05, correction: str = "bonferroni",
+                threshold_detectors=THRESHOLD_DETECTORS) -> pd.DataFrame:
+    """``detectors`` with ``alarm_fw``: the alarm after correcting each test over its σ grid.
+
+    A family is one model/type/convention/detector/seed over its K σ points (σ = 0 included, so a
+    false alarm there counts). ``bonferroni``: alarm when ``p < α/K``; ``holm``: Holm's step-down
+    over the family's K p-values (sorted ascending, reject while ``p_(i) < α/(K − i + 1)``);
+    ``none``: ``p < α``. Either correction keeps the family-wise probability of any alarm ≤ α when
+    nothing drifted. Threshold rules (``threshold_detectors``, the confidence monitor) have no level
+    to correct: their ``alarm`` is kept and their family-wise rate is not controlled.
     """
+    if correction not in CORRECTIONS:
+        raise ProbedriftError(f"unknown correction {correction!r}", f"use one of: {', '.join(CORRECTIONS)}")
+    out = detectors.copy()
+    keys = ["model", "drift_type", "convention", "detector", "seed"]
+    k = out.groupby(keys, sort=False)["sigma"].transform("size").to_numpy()
+    pv = out["p_value"].to_numpy(dtype=float)
+    if correction == "holm":
+        rank = out.groupby(keys, sort=False)["p_value"].rank(method="first").to_numpy()
+        ok = np.where(np.isnan(pv), False, pv < alpha / (k - rank + 1))
+        tmp = out[keys].assign(_ok=ok, _rank=rank)
+        # step-down: a family rejects its r smallest p-values, r = the first rank that fails, minus one
+        first_fail = tmp.assign(_f=np.where(ok, np.inf, rank)).groupby(keys, sort=False)["_f"].transform("min")
+        fw = rank < first_fail.to_numpy()
+    else:
+        level = alpha / k if correction == "bonferroni" else np.full(len(out), alpha)
+        fw = np.where(np.isnan(pv), False, pv < level)
+    threshold = out["detector"].isin(list(threshold_detectors)).to_numpy()
+    out["alarm_fw"] = np.where(threshold, out["alarm"].to_numpy(dtype=bool), fw)
+    out["n_sigmas"] = k
+    return out
+
+
+def first_alarms(detectors: pd.DataFrame, cliffs: pd.DataFrame, alpha: float = 0.05,
+                 correction: str = "bonferroni", threshold_detectors=THRESHOLD_DETECTORS) -> pd.DataFrame:
+    """Per model/type/convention/detector: the first σ (and angle) that alarms in each drift seed, summarised
+    over seeds, next to the 5-point cliff.
+
+    Rule: within one seed the K tests over the σ grid (σ = 0 included) are corrected together
+    (:func:`grid_alarms`; Bonferroni ``p < α/K`` by default), so with no drift the chance of any alarm
+    on the grid is ≤ α. A seed's first alarm is the smallest σ > 0 whose corrected test alarms; an
+    alarm at σ = 0 is a false alarm (``false_alarm_share_at_zero``: the share of seeds with one).
+    Over seeds: ``share_seeds_alarmed`` (a first alarm at some σ > 0), ``share_seeds_any_alarm``
+    (any alarm on the grid, σ = 0 included: the family-wise alarm rate), and the median, min and
+    max of the first-alarm σ and angle. A seed that never alarms counts as beyond the grid for the
+    median (NaN when that is more than half the seeds) and is left out of min and max.
+    ``first_alarm_sigma``/``first_alarm_angle_deg`` are the medians.
+    """
+    keys = ["model", "drift_type", "convention", "detector", "seed"]
+    fw = grid_alarms(detectors, alpha, correction, threshold_detectors).sort_values(keys[:-1] + ["seed", "sigma"])
+    per_seed = fw.groupby(keys, sort=False).agg(n_sigmas=("n_sigmas", "first"))
+    per_seed["zero"] = fw[fw["sigma"] == 0].groupby(keys, sort=False)["alarm_fw"].any()
+    first = fw[(fw["sigma"] > 0) & fw["alarm_fw"]].groupby(keys, sort=False)[["sigma", "angle_deg_mean"]].first()
+    per_seed = per_seed.join(first.rename(columns={"angle_deg_mean": "angle"}))
+    per_seed = per_seed.fillna({"zero": False, "sigma": np.inf, "angle": np.inf}).reset_index()
+    per_seed["zero"] = per_seed["zero"].astype(bool)
     rows = []
-    for (model, t, c, det), g in detectors.groupby(["model", "drift_type", "convention", "detector"], sort=False):
-        g = g.sort_values("sigma")
-        zero = g[g["sigma"] == 0]["alarm"].any()
-        pos = g[(g["sigma"] > 0) & g["alarm"]]
-        rows.append({"model": model, "drift_type": t, "convention": c, "detector": det,
-                     "alarm_at_zero": bool(zero),
-                     "first_alarm_sigma": float(pos["sigma"].iloc[0]) if len(pos) else np.nan,
-                     "first_alarm_angle_deg": float(pos["angle_deg_mean"].iloc[0]) if len(pos) else np.nan})
+    for (model, t, c, det), g in per_seed.groupby(["model", "drift_type", "convention", "detector"], sort=False):
+        hit = np.isfinite(g["sigma"].to_numpy())
+        row = {"model": model, "drift_type": t, "convention": c, "detector": det, "n_seeds": len(g),
+               "n_sigmas": int(g["n_sigmas"].max()), "alpha": float(alpha), "correction": correction,
+               "alpha_per_test": (np.nan if det in threshold_detectors else
+                                  alpha / g["n_sigmas"].max() if correction == "bonferroni" else alpha),
+               "alarm_at_zero": bool(g["zero"].any()), "false_alarm_share_at_zero": float(g["zero"].mean()),
+               "share_seeds_alarmed": float(hit.mean()), "share_seeds_any_alarm": float((hit | g["zero"]).mean())}
+        for col, name in (("sigma", "first_alarm_sigma"), ("angle", "first_alarm_angle_deg")):
+            v = g[col].to_numpy(dtype=float)
+            med = float(np.median(v))
+            row[name] = med if np.isfinite(med) else np.nan
+            row[f"{name}_min"] = float(v[hit].min()) if hit.any() else np.nan
+            row[f"{name}_max"] = float(v[hit].max()) if hit.any() else np.nan
+        rows.append(row)
     out = pd.DataFrame(rows)
     if len(out) and len(cliffs):
         out = out.merge(cliffs[["model", "drift_type", "convention", "sigma_5pt", "angle_deg_5pt"]],
                         on=["model", "drift_type", "convention"], how="left")
     return out
+
+
+def alarm_share_by_sigma(detectors: pd.DataFrame, alpha: float = 0.05, correction: str = "bonferroni",
+                         threshold_detectors=THRESHOLD_DETECTORS) -> pd.DataFrame:
+    """Share of drift seeds whose grid-corrected test (:func:`grid_alarms`) alarms at each σ, with the
+    seed-mean angle: columns ``model, drift_type, convention, detector, sigma, angle_deg_mean, n_seeds,
+    share_alarmed``."""
+    fw = grid_alarms(detectors, alpha, correction, threshold_detectors)
+    keys = ["model", "drift_type", "convention", "detector", "sigma"]
+    out = fw.assign(sigma=fw["sigma"].round(9)).groupby(keys, sort=False).agg(
+        angle_deg_mean=("angle_deg_mean", "mean"), n_seeds=("seed", "nunique"), share_alarmed=("alarm_fw", "mean"))
+    return out.reset_index()
 
 
 def fmt_ci(value: float, lo: float, hi: float, digits: int = 2) -> str:

@@ -1,0 +1,126 @@
+"""First alarms over drift seeds with family-wise control over the σ grid, and the no-drift false-alarm table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+
+from probedrift import tables
+from probedrift.detectors import (
+    FALSE_ALARM_COLUMNS,
+    KSDetector,
+    MeanCosineDetector,
+    NullDesign,
+    clopper_pearson,
+    false_alarm_table,
+    ks_columns,
+)
+
+SIGMAS = np.r_[0.0, np.linspace(0.01, 0.15, 9)]  # K = 10 points, σ = 0 included
+
+
+def detector_frame(p: np.ndarray, detector: str = "mmd", alarm: np.ndarray | None = None) -> pd.DataFrame:
+    """A detector table of one model/type/convention: p[seed, σ index] over :data:`SIGMAS`."""
+    seeds, k = p.shape
+    return pd.DataFrame({
+        "model": "m", "drift_type": "gaussian", "convention": "per_dim",
+        "sigma": np.tile(SIGMAS[:k], seeds), "seed": np.repeat(np.arange(seeds), k),
+        "angle_deg_mean": np.tile(10 * SIGMAS[:k], seeds), "detector": detector, "statistic": 0.0,
+        "p_value": p.ravel(), "alarm": (p.ravel() < 0.05) if alarm is None else alarm.ravel()})
+
+
+@pytest.mark.parametrize("correction", ["bonferroni", "holm"])
+def test_family_wise_false_alarms_over_the_grid_stay_below_alpha(correction):
+    # a detector that alarms by chance at rate α per test: uniform p-values, nothing drifted
+    n, alpha = 4000, 0.05
+    p = np.random.default_rng(1).random((n, len(SIGMAS)))
+    out = tables.first_alarms(detector_frame(p), pd.DataFrame(), alpha=alpha, correction=correction).iloc[0]
+    assert out["n_seeds"] == n and out["n_sigmas"] == len(SIGMAS)
+    # independent tests: FWER = 1 − (1 − α/K)^K ≈ 0.049; allow binomial noise above α only
+    bound = scipy.stats.binom.ppf(0.999, n, alpha) / n
+    assert out["share_seeds_any_alarm"] <= bound
+    assert out["share_seeds_any_alarm"] > 0.03  # and not so conservative that it never alarms
+    plain = tables.first_alarms(detector_frame(p), pd.DataFrame(), alpha=alpha, correction="none").iloc[0]
+    assert plain["share_seeds_any_alarm"] == pytest.approx(1 - (1 - alpha) ** len(SIGMAS), abs=0.03)
+
+
+def test_bonferroni_level_is_alpha_over_the_grid_size():
+    k = len(SIGMAS)
+    p = np.full((2, k), 0.5)
+    p[0, 3] = 0.9 * 0.05 / k   # below α/K: an alarm
+    p[1, 3] = 1.1 * 0.05 / k   # above α/K but below α: no alarm once corrected
+    out = tables.grid_alarms(detector_frame(p), alpha=0.05)
+    assert out["alarm_fw"].sum() == 1 and out.loc[3, "alarm_fw"]
+    assert (out["n_sigmas"] == k).all()
+
+
+def test_first_alarm_per_seed_median_and_range_match_the_planted_answer():
+    rng = np.random.default_rng(4)
+    seeds, k = 9, len(SIGMAS)
+    first = rng.integers(1, k, size=seeds)
+    first[:2] = k  # two seeds never alarm
+    p = np.where(np.arange(k)[None, :] >= first[:, None], 1e-9, 0.9)
+    cliffs = pd.DataFrame({"model": ["m"], "drift_type": ["gaussian"], "convention": ["per_dim"],
+                           "sigma_5pt": [0.05], "angle_deg_5pt": [0.5]})
+    out = tables.first_alarms(detector_frame(p), cliffs).iloc[0]
+    expected = np.where(first < k, SIGMAS[np.minimum(first, k - 1)], np.inf)
+    assert out["first_alarm_sigma"] == pytest.approx(np.median(expected))
+    assert out["first_alarm_sigma_min"] == pytest.approx(expected[2:].min())
+    assert out["first_alarm_sigma_max"] == pytest.approx(expected[2:].max())
+    assert out["first_alarm_angle_deg"] == pytest.approx(10 * np.median(expected))
+    assert out["share_seeds_alarmed"] == pytest.approx(7 / 9)
+    assert out["false_alarm_share_at_zero"] == 0 and out["sigma_5pt"] == 0.05
+    share = tables.alarm_share_by_sigma(detector_frame(p))
+    assert share["share_alarmed"].tolist() == pytest.approx([(first <= i).mean() for i in range(k)])
+
+
+def test_threshold_monitor_keeps_its_own_alarm_and_most_seeds_silent_give_nan():
+    k = len(SIGMAS)
+    p = np.full((3, k), 1e-9)  # its p-value is for information only
+    alarm = np.zeros((3, k), dtype=bool)
+    alarm[0, 5:] = True
+    out = tables.first_alarms(detector_frame(p, "confidence", alarm), pd.DataFrame()).iloc[0]
+    assert np.isnan(out["alpha_per_test"])
+    assert np.isnan(out["first_alarm_sigma"])  # 2 of 3 seeds never alarm: the median is beyond the grid
+    assert out["first_alarm_sigma_min"] == pytest.approx(SIGMAS[5]) and out["share_seeds_alarmed"] == pytest.approx(1 / 3)
+
+
+# ----------------------------------------------------------------------------- false alarms
+
+
+def test_ks_columns_equal_scipy_with_and_without_ties():
+    rng = np.random.default_rng(0)
+    for trial in range(8):
+        n, m, d = rng.integers(5, 120, size=3)
+        x = rng.standard_normal((n, d))
+        y = rng.standard_normal((m, d)) + 0.2 * rng.standard_normal(d)
+        if trial % 2:
+            x, y = np.round(x, 1), np.round(y, 1)
+        ref = scipy.stats.ks_2samp(x, y, axis=0)
+        stat, p = ks_columns(x, y)
+        np.testing.assert_allclose(stat, ref.statistic, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(p, ref.pvalue, rtol=1e-12, atol=0)
+
+
+def test_false_alarm_table_rates_and_clopper_pearson_intervals():
+    rng = np.random.default_rng(7)
+    pool = rng.standard_normal((300, 8))
+    shifted = pool + 1.0  # a drifted "held-out" pool: the rate must be power, not α
+    factories = {"mean_cosine": lambda: MeanCosineDetector(n_permutations=99, seed=1),
+                 "ks": lambda: KSDetector(alpha=0.05)}
+    designs = {"mean_cosine": NullDesign(pool, pool, 40, 40), "ks": NullDesign(pool, pool, 40, 40)}
+    out = false_alarm_table(factories, designs, n_runs=200, seed=3, model="toy", design="pooled")
+    assert (out["design"] == "pooled").all()
+    assert list(out.columns) == FALSE_ALARM_COLUMNS
+    for r in out.itertuples():
+        # exchangeable draws: a valid level-α test alarms at most α up to binomial noise
+        assert r.n_alarms <= scipy.stats.binom.ppf(0.999, r.n_runs, 0.05)
+        assert (r.ci_low, r.ci_high) == pytest.approx(
+            tuple(scipy.stats.beta.ppf([0.025, 0.975], [r.n_alarms, r.n_alarms + 1],
+                                       [r.n_runs - r.n_alarms + 1, r.n_runs - r.n_alarms]).clip(0, 1)), abs=1e-9)
+    assert out.set_index("detector").loc["mean_cosine", "n_permutations"] == 99
+    drifted = false_alarm_table({"ks": factories["ks"]}, {"ks": NullDesign(pool, shifted, 40, 40)}, n_runs=20)
+    assert drifted["rate"].iloc[0] > 0.9
+    assert clopper_pearson(0, 200)[0] == 0.0 and clopper_pearson(200, 200)[1] == 1.0
