@@ -328,3 +328,21 @@ def test_aggregate_seeds_defaults_and_errors():
     assert not any(c.startswith(("seed_", "label_")) for c in out.columns)
     with pytest.raises(ProbedriftError, match="not in the table"):
         aggregate_seeds(df, "g", ["f1"])
+
+
+def test_aggregate_seeds_counts_only_seeds_where_the_metric_is_defined():
+    """A seed whose metric is NaN (e.g. no errors for the silent-failure share) is not a seed of its interval."""
+    rng = np.random.default_rng(3)
+    share = rng.uniform(0.4, 0.9, 8)
+    share[[1, 4, 6]] = np.nan
+    auc = rng.uniform(0.6, 0.9, 8)
+    df = pd.DataFrame({"g": "x", "seed": range(8), "auc": auc, "silent_failure_share": share})
+    df.loc[7, "auc"] = np.nan
+    df.loc[7, "silent_failure_share"] = np.nan  # a seed with nothing defined
+    out = aggregate_seeds(df, "g", ["auc", "silent_failure_share"]).iloc[0]
+    assert out["silent_failure_share_n"] == 4 and out["auc_n"] == 7 and out["n_seeds"] == 7
+    # the interval's k is the defined count: a t-interval over the 4 defined values, independently computed
+    vals = df["silent_failure_share"].dropna().to_numpy()
+    lo, hi = stats.t.interval(0.95, vals.size - 1, loc=vals.mean(), scale=vals.std(ddof=1) / np.sqrt(vals.size))
+    assert out["silent_failure_share_ci_low"] == pytest.approx(lo)
+    assert out["silent_failure_share_ci_high"] == pytest.approx(hi)

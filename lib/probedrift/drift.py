@@ -68,6 +68,7 @@ __all__ = [
     "DriftInputs",
     "DriftTerm",
     "DriftedSet",
+    "SweepPredictions",
     "angle_deg",
     "conventions_table",
     "drift",
@@ -1004,6 +1005,21 @@ class _SweepScorer:
         return P, angles
 
 
+@dataclass
+class SweepPredictions:
+    """Per-text outputs behind a :func:`sweep` table.
+
+    probabilities[(drift_type, convention)]: (k seeds, S σ, n texts) float64 p(class 1) of the probe;
+    angles_deg[...]: the same shape, float32 angle of each text's drifted vector from its clean one;
+    sigmas: (S,) the grid; seeds: (k,) the drift seeds, in the order of the first axis.
+    """
+
+    sigmas: np.ndarray
+    seeds: np.ndarray
+    probabilities: dict
+    angles_deg: dict
+
+
 def sweep(
     z: object,
     y: object,
@@ -1019,7 +1035,8 @@ def sweep(
     reference_labels: object = None,
     model: str | None = None,
     progress: bool = True,
-) -> pd.DataFrame:
+    return_predictions: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, SweepPredictions]:
     """Evaluate a frozen probe on drifted test embeddings over types, conventions, σ and seeds (§2.1).
 
     For every (drift_type, convention, seed) the drift is built once as z'(σ) = Normalize(a(σ) z +
@@ -1031,7 +1048,9 @@ def sweep(
     angle of :func:`drift` up to float32 rounding). Drifts registered with seeded=False are computed once
     and repeated for every seed. ``conventions``: see :func:`resolve_conventions`. Returns one row per
     (drift_type, convention, σ, seed) with the columns SWEEP_COLUMNS (metrics as in
-    :func:`probedrift.metrics.probe_metrics`, silent failure at confidence >= tau).
+    :func:`probedrift.metrics.probe_metrics`, silent failure at confidence >= tau). With
+    ``return_predictions`` it returns ``(table, SweepPredictions)``: the per-text probabilities and
+    angles behind every row, so intervals over texts need not draw the drifted sets again.
     """
     z = _check_unit(z)
     y_arr = np.asarray(y)
@@ -1099,4 +1118,13 @@ def sweep(
         "angle_deg_median": np.median(angles, axis=1)[rows],
         **{name: values[rows] for name, values in metrics.items()},
     }
-    return pd.DataFrame(columns)[list(SWEEP_COLUMNS)]
+    table = pd.DataFrame(columns)[list(SWEEP_COLUMNS)]
+    if not return_predictions:
+        return table
+    stack = {pair: [results[(*pair, s)] for s in seed_list] for pair in pairs}
+    predictions = SweepPredictions(
+        sigmas=sig, seeds=np.array(seed_list, dtype=np.int64),
+        probabilities={pair: np.stack([r[0] for r in rs]) for pair, rs in stack.items()},
+        angles_deg={pair: np.stack([r[1] for r in rs]).astype(np.float32) for pair, rs in stack.items()},
+    )
+    return table, predictions

@@ -468,8 +468,10 @@ def aggregate_seeds(
 
     For each group of ``by`` and each metric: <metric>_mean, <metric>_ci_low, <metric>_ci_high with
     half-width t_{(1+level)/2, k−1} · s / √k over the k seeds where the metric is defined (NaNs are
-    skipped). With a single seed the interval collapses to the value; the column ``n_seeds`` (rows per
-    group) makes that visible. ``metrics`` defaults to every numeric column except ``by`` and "seed".
+    skipped). ``<metric>_n`` is that k, the seeds at which the metric is defined; ``n_seeds`` counts the
+    seeds at which at least one of the metrics is defined (rows whose metrics are all NaN are not
+    counted). With a single seed the interval collapses to the value, and ``_n`` = 1 makes that visible.
+    ``metrics`` defaults to every numeric column except ``by`` and "seed".
     """
     by = [by] if isinstance(by, str) else list(by)
     missing = [c for c in by if c not in df.columns]
@@ -489,7 +491,9 @@ def aggregate_seeds(
     for m in metrics:
         numeric[m] = pd.to_numeric(df[m], errors="coerce")
     stats_ = numeric.groupby(by, sort=False, dropna=False)[list(metrics)].agg(["mean", "std", "count"])
-    out = numeric.groupby(by, sort=False, dropna=False).size().rename("n_seeds").to_frame()
+    defined = numeric[list(metrics)].notna().any(axis=1).astype(np.int64) if metrics else pd.Series(1, df.index)
+    out = defined.groupby([numeric[c] for c in by], sort=False, dropna=False).sum().rename("n_seeds").to_frame()
+    out.index.names = by
     for m in metrics:
         mean = stats_[(m, "mean")].to_numpy()
         std = stats_[(m, "std")].to_numpy()
@@ -500,6 +504,7 @@ def aggregate_seeds(
         out[f"{m}_mean"] = mean
         out[f"{m}_ci_low"] = mean - half
         out[f"{m}_ci_high"] = mean + half
+        out[f"{m}_n"] = k.astype(np.int64)
     return out.reset_index()
 
 
@@ -542,31 +547,14 @@ def texts_and_draws_interval(
     for metrics bounded there. Returns ``{metric: {mean, ci_low, ci_high, se_texts, se_draws}}``;
     NaN where the metric is undefined on every resample (e.g. the silent-failure share without errors).
     """
+    from .crossfit import crossfit_intervals  # the same estimator with one split; resamples as weights
+
     _, P = _check_batch(y, P)
     y_arr = _as_labels(y)
     if not 0 < level < 1:
         raise ProbedriftError(f"level must lie in (0, 1), got {level!r}", "use e.g. level=0.95")
     _check_both_classes(y_arr)
     names = list(METRIC_NAMES if metrics is None else [check_choice("metric", m, METRIC_NAMES) for m in metrics])
-    k, n = P.shape
-    per_draw = probe_metrics_batch(y_arr, P, tau, ece_bins, names)
-    idx = stratified_bootstrap_indices(y_arr, n_boot, seed)  # (B, n)
-    boot = probe_metrics_batch(y_arr[idx].repeat(k, axis=0), P[:, idx].transpose(1, 0, 2).reshape(-1, n),
-                               tau, ece_bins, names)
-    z = float(stats.norm.ppf((1.0 + level) / 2.0))
-    out = {}
-    for name in names:
-        values = per_draw[name]
-        mean = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
-        draws = values[np.isfinite(values)]
-        se_draws = float(draws.std(ddof=1) / np.sqrt(draws.size)) if draws.size > 1 else 0.0
-        with np.errstate(invalid="ignore"):
-            boot_means = np.nanmean(boot[name].reshape(n_boot, k), axis=1) if np.isfinite(boot[name]).any() \
-                else np.full(n_boot, np.nan)
-        finite = boot_means[np.isfinite(boot_means)]
-        se_texts = float(finite.std(ddof=1)) if finite.size > 1 else float("nan")
-        half = z * np.sqrt(se_texts ** 2 + se_draws ** 2)
-        lo, hi = max(mean - half, 0.0), min(mean + half, 1.0)  # every metric here lies in [0, 1]
-        out[name] = {"mean": mean, "ci_low": float(lo), "ci_high": float(hi), "se_texts": se_texts,
-                     "se_draws": se_draws}
-    return out
+    r = crossfit_intervals(y_arr, P[None], names, n_boot=n_boot, seed=seed, level=level, tau=tau, ece_bins=ece_bins)
+    return {name: {k: float(v[k]) for k in ("mean", "ci_low", "ci_high", "se_texts", "se_draws")}
+            for name, v in r.items()}

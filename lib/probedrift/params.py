@@ -138,6 +138,11 @@ class StudyParams:
     tau: float = param(0.8, doc="high-confidence threshold (paper)", lo=0.5, hi=1, lo_open=True, hi_open=True)
     ece_bins: int = param(5, doc="calibration bins (paper: 5; 15 are reported beside)", lo=1)
     n_boot: int = param(1000, doc="bootstrap resamples", lo=10)
+    crossfit_folds: int = param(5, doc="folds of the cross-fitted drift sweep (every text is a test text once)", lo=2)
+    crossfit_seeds: tuple[int, ...] = param((0, 1, 2), doc="split/probe seeds of the cross-fitted drift sweep",
+                                            lo=0, min_items=1)
+    crossfit_boot: int = param(200, doc="text resamples behind the cross-fitted standard errors (a standard error "
+                               "needs fewer than a percentile interval)", lo=10)
     reliability_checkpoints: tuple[int, ...] = param((0, 2, 4, 7), doc="indices into the linspace σ grid (paper Fig. 3)",
                                                      lo=0)
     detectors: tuple[str, ...] = param(("confidence", "mmd", "ks", "domain_classifier", "mean_cosine"),
