@@ -145,7 +145,7 @@ def test_intro_opens_with_a_key_findings_box_holding_numbers(built_book):
     assert "Key findings" in box
     assert re.search(r"\d+(\.\d+)?°", box), box[:500]  # measured angles
     assert re.search(r"0\.\d\d \[0\.\d\d, 0\.\d\d\]", box), box[:500]  # an AUC with its interval
-    assert html.index("key-findings") < html.index("What this study does")
+    assert html.index("key-findings") < html.index('id="what-this-study-does"')
 
 
 def test_every_chapter_has_objectives_and_exercises_with_hidden_solutions(built_book):
@@ -158,7 +158,7 @@ def test_every_chapter_has_objectives_and_exercises_with_hidden_solutions(built_
         n_ex = len(re.findall(r'class="exercise admonition"', html))
         n_sol = len(re.findall(r'class="solution dropdown admonition"', html))
         assert 2 <= n_ex <= 4 and n_sol == n_ex, (f, n_ex, n_sol)
-        assert html.index("Learning objectives") < html.index("Exercises") < html.index("What this shows"), f
+        assert html.index("learning-objectives") < html.index('id="exercises"') < html.index('id="what-this-shows"'), f
 
 
 def test_discussion_page_has_run_numbers_and_glossary_links(built_book):
