@@ -209,3 +209,25 @@ def test_collapse_table_picks_the_sigma_nearest_one_degree():
     assert out.loc[6, "collapse"] and not out.loc[12, "collapse"]
     assert out.loc[6, "drop_resolved"] and not out.loc[12, "drop_resolved"]
     assert out.loc[12, "angle_half_predicted_deg"] == 9.0
+
+
+def test_power_summary_and_layer_plot_read_the_tables():
+    import matplotlib.pyplot as plt
+
+    from probedrift.plots import layer_sweep
+    from probedrift.summaries import power_summary
+
+    paper = pd.DataFrame({"model": ["m"], "drift_type": ["gaussian"], "convention": ["relative"], "sigma": [0.0],
+                          "n_texts": [120], "auc_mean": [0.8], "auc_se_texts": [0.04], "auc_se_draws": [0.0],
+                          "silent_failure_share_mean": [0.7], "silent_failure_share_se_texts": [0.06],
+                          "silent_failure_share_se_draws": [0.0]})
+    power = cf.power_table({"paper split": paper})
+    text = power_summary(power)
+    mde = float(cf.minimum_detectable_difference(0.04))
+    assert f"{mde:.3f}" in text and "120 texts" in text and "80% power" in text
+    rows = [{"model": "m", "layer": layer, "pooling": "last_token", "drift_type": "gaussian", "convention": conv,
+             "sigma": s, "angle_deg_mean": 10 * s, "auc_mean": 0.9 - s, "auc_ci_low": 0.85 - s, "auc_ci_high": 0.95 - s}
+            for layer in (6, 12) for conv in ("per_dim", "relative") for s in (0.0, 0.05, 0.1)]
+    fig = layer_sweep(pd.DataFrame(rows))
+    assert len(fig.axes) == 2 and all(len(ax.lines) >= 2 for ax in fig.axes)
+    plt.close(fig)

@@ -276,7 +276,8 @@ def variance_components(m: object) -> tuple[float, float, float, int]:
     """Mean of an (R split seeds × k drift draws) table of a metric and the standard errors of that mean.
 
     Two-way random-effects ANOVA without replication, m_{rk} = μ + a_r + b_k + e_{rk}:
-    MS_r = k Σ_r (m̄_r· − m̄)²/(R−1), MS_k = R Σ_k (m̄_·k − m̄)²/(k−1), MS_e = Σ (m_{rk} − m̄_r· − m̄_·k + m̄)²/((R−1)(k−1))
+    MS_r = k Σ_r (m̄_r· − m̄)²/(R−1), MS_k = R Σ_k (m̄_·k − m̄)²/(k−1),
+    MS_e = Σ (m_{rk} − m̄_r· − m̄_·k + m̄)²/((R−1)(k−1))
     (each 0 when its degrees of freedom are 0). Returns (m̄, se_splits, se_draws, n) with
     se_splits² = max(MS_r − MS_e, 0)/(Rk) (≈ σ_a²/R) and se_draws² = MS_k/(Rk) (≈ σ_b²/k + σ_e²/(Rk)),
     so E[se_splits² + se_draws²] = Var(m̄) when the truncation is inactive. n = defined cells. When

@@ -148,3 +148,33 @@ def budget_curves(curves: pd.DataFrame):
         ax.legend(title="lines: predicted; dots: simulated", fontsize=8, title_fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def layer_sweep(layers: pd.DataFrame, metric: str = "auc"):
+    """``metric`` (mean with its interval band) against the measured angle under Gaussian drift, one line per
+    layer; a panel per model (rows) and convention (columns), log-x angle; the dotted line marks ≈1°.
+
+    ``layers`` is :meth:`probedrift.study.Study.layer_sweep`'s table; σ = 0 (angle 0) is left off the log axis.
+    """
+    models = list(dict.fromkeys(layers.model))
+    conventions = list(dict.fromkeys(layers.convention))
+    fig, axes = plt.subplots(len(models), len(conventions), figsize=(4.6 * len(conventions), 3.6 * len(models)),
+                             squeeze=False, sharey=True)
+    for i, model in enumerate(models):
+        for j, convention in enumerate(conventions):
+            ax = axes[i][j]
+            g = layers[(layers.model == model) & (layers.convention == convention) & (layers.angle_deg_mean > 0)]
+            for color, (layer, lg) in zip(sns.color_palette(PALETTE, n_colors=max(1, g.layer.nunique())),
+                                          g.groupby("layer", sort=True)):
+                lg = lg.sort_values("angle_deg_mean")
+                ax.plot(lg.angle_deg_mean, lg[f"{metric}_mean"], marker="o", ms=3, color=color, label=f"layer {layer}")
+                ax.fill_between(lg.angle_deg_mean, lg[f"{metric}_ci_low"], lg[f"{metric}_ci_high"], color=color,
+                                alpha=0.15, lw=0)
+            ax.axvline(1.0, color="0.3", ls=":", lw=1)
+            if metric == "auc":
+                ax.axhline(0.5, color="0.5", ls="--", lw=0.8)
+            ax.set(xscale="log", title=f"{model} · {convention}", xlabel="measured angle (degrees, log scale)",
+                   ylabel=metric.replace("_", " "))
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

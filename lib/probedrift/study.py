@@ -444,8 +444,8 @@ class Study:
         from .crossfit import crossfit_table
 
         p = self.params
-        return crossfit_table(self.crossfit_predictions(model), model=model, n_boot=p.n_boot, seed=p.seed, tau=p.tau,
-                              ece_bins=p.ece_bins)
+        return crossfit_table(self.crossfit_predictions(model), model=model, n_boot=p.crossfit_boot, seed=p.seed,
+                              tau=p.tau, ece_bins=p.ece_bins)
 
     def layer_sweep(self, model: str) -> pd.DataFrame:
         """Gaussian drift (per_dim and relative) at every layer of :meth:`budget_layers` (table ``layer_sweep.csv``).

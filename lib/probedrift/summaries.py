@@ -203,3 +203,32 @@ def finetune_summary(ft: pd.DataFrame, sep: pd.DataFrame, reference: pd.DataFram
         lines.append(f"Separability at the same width and tokenizer, base → step {int(last_step)}: " + "; ".join(parts)
                      + ". The paper reports about −20% for instruct against base; here tuning is the only difference.")
     return intro + "\n\n" + "\n".join(bullets) + "\n\n" + " ".join(lines)
+
+
+def power_summary(power: pd.DataFrame) -> str:
+    """The smallest differences this run can resolve, from :func:`probedrift.crossfit.power_table`.
+
+    Per model and design (paper split, cross-fitted): the minimum detectable AUC and silent-failure-share
+    difference, MDE = (z_{1−α/2} + z_power)·√2·se (two independent estimates with the design's standard
+    error at the observed value, two-sided level α).
+    """
+    if power.empty:
+        return "No power figures: the run has no clean rows to read a standard error from."
+    first = power.iloc[0]
+    lines = []
+    for model, g in power.groupby("model", sort=False):
+        parts = []
+        for design, d in g.groupby("design", sort=False):
+            v = d.set_index("metric")
+            n = v.n_texts.iloc[0]
+            texts = f"{int(n)} texts" if np.isfinite(n) else "its test texts"
+            bits = []
+            if "auc" in v.index:
+                bits.append(f"AUC differences below {v.loc['auc', 'mde']:.3f} (se {v.loc['auc', 'se']:.3f})")
+            if "silent_failure_share" in v.index and np.isfinite(v.loc["silent_failure_share", "mde"]):
+                bits.append(f"silent-failure-share differences below {v.loc['silent_failure_share', 'mde']:.0%}")
+            parts.append(f"the {design} ({texts}) cannot resolve " + " or ".join(bits))
+        lines.append(f"- **{model}**: " + "; ".join(parts) + ".")
+    return (f"At σ = {first.sigma:g} ({first.drift_type}/{first.convention}), with {first.power:.0%} power and a "
+            f"two-sided α = {first.alpha:g}:\n" + "\n".join(lines)
+            + "\n\nA smaller gap between two models, layers or runs is not evidence either way at this size.")
