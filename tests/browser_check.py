@@ -5,7 +5,8 @@ exercises and the discussion, takes screenshots into ``_build/screenshots/``, an
 errors or on a formula that MathJax did not typeset. On the rendered pages it also checks that the
 intro's key-findings box holds numbers, that every exercise and solution block renders and every
 solution is a collapsed toggle, that no page shows a Python traceback; and, over every built page,
-that glossary links resolve and every figure has alt text. Chromium runs with every background-networking feature off and a fresh
+that glossary links resolve, every figure has alt text and (when the book was built with a
+repository address) every launch button opens a notebook of this repository. Chromium runs with every background-networking feature off and a fresh
 profile, so it makes no outside connections.
 """
 
@@ -32,7 +33,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 PAGES = {
     "index": "index.html",
     "method": "book/method.html",
-    "chapter_drift": "chapters/03_drift.html",
+    "chapter_drift": "notebooks/03_drift.html",
     "paper_vs_study": "generated/paper_vs_study.html",
     "discussion": "book/discussion.html",
 }
@@ -94,7 +95,7 @@ def _text(html: str) -> str:
 
 
 def _chapter_pages() -> list[Path]:
-    return sorted((HTML / "chapters").glob("*.html"))
+    return sorted((HTML / "notebooks").glob("*.html"))
 
 
 def test_intro_key_findings_box_holds_numbers(server):
@@ -107,11 +108,11 @@ def test_intro_key_findings_box_holds_numbers(server):
     assert re.search(r"0\.\d\d \[0\.\d\d, 0\.\d\d\]", box), box[:600]
 
 
-@pytest.mark.parametrize("chapter", [p.name for p in sorted((HTML / "chapters").glob("*.html"))] or ["none"])
+@pytest.mark.parametrize("chapter", [p.name for p in sorted((HTML / "notebooks").glob("*.html"))] or ["none"])
 def test_exercises_and_solutions_render_and_solutions_toggle(server, chapter):
     if chapter == "none":
-        pytest.fail("no chapter pages in _build/html/chapters")
-    html = _dom(server, f"chapters/{chapter}")
+        pytest.fail("no chapter pages in _build/html/notebooks")
+    html = _dom(server, f"notebooks/{chapter}")
     exercises = re.findall(r'<div class="exercise admonition"[^>]*>', html)
     solutions = re.findall(r'<div class="solution dropdown[^"]*"[^>]*>', html)
     assert 2 <= len(exercises) <= 4, (chapter, len(exercises))
@@ -153,3 +154,16 @@ def test_every_figure_has_alt_text():
                 continue
             alt = re.search(r'alt="([^"]*)"', tag)
             assert alt and len(alt.group(1).strip()) >= 10, (page.name, tag[:200])
+
+
+def test_launch_buttons_point_to_notebooks_in_the_repository():
+    """With a repository address set at build time, each Binder button opens a file of this repository."""
+    pages = sorted((HTML / "notebooks").glob("*.html"))
+    links = {page.name: re.findall(r"https://mybinder\.org/v2/gh/[^/\"]+/[^/\"]+/[^?\"]+\?(?:urlpath=tree/|filepath=)"
+                                   r"([^\"&]+)", page.read_text()) for page in pages}
+    if not any(links.values()):
+        pytest.skip("built without a repository address: no launch buttons (set PROBEDRIFT_REPOSITORY_URL to check)")
+    for name, paths in links.items():
+        assert paths, f"{name} has no launch button although others do"
+        for path in set(paths):
+            assert (ROOT / path).is_file(), f"{name}: launch button opens {path}, which is not in the repository"

@@ -63,12 +63,34 @@ def _parse(path: Path) -> _Collector:
     return c
 
 
+#: A repository address for the test build only, so the launch buttons are rendered and checked.
+EXAMPLE_REPOSITORY = "https://github.com/example-owner/probedrift"
+
+
 @pytest.fixture(scope="module")
 def built_book(smoke_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("book")
-    rc = book.build_book("smoke", results_root=str(smoke_run.parent), strict=True, out_root=out)
+    with pytest.MonkeyPatch.context() as mp:
+        for key in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY"):
+            mp.delenv(key, raising=False)
+        mp.setenv("PROBEDRIFT_REPOSITORY_URL", EXAMPLE_REPOSITORY)
+        rc = book.build_book("smoke", results_root=str(smoke_run.parent), strict=True, out_root=out)
     assert rc == 0, "jupyter-book build -W failed"
     return out / "_build"
+
+
+def test_launch_buttons_open_notebooks_that_exist_in_the_repository(built_book):
+    """Every Binder link of a chapter names the repository path of that chapter's notebook."""
+    from probedrift.params import repo_root
+
+    pages = sorted((built_book / "html" / "notebooks").glob("*.html"))
+    assert pages
+    for page in pages:
+        links = re.findall(r"https://mybinder\.org/v2/gh/example-owner/probedrift/main\?(?:urlpath=tree/|filepath=)"
+                           r"([^\"&]+)", page.read_text())
+        assert links, f"{page.name} has no Binder button"
+        for path in set(links):
+            assert path == f"notebooks/{page.stem}.ipynb" and (repo_root() / path).is_file(), path
 
 
 def _toc_files(src: Path) -> list[str]:
@@ -81,7 +103,7 @@ def _toc_files(src: Path) -> list[str]:
 
 def test_every_toc_page_exists_in_the_html(built_book):
     files = _toc_files(built_book / "src")
-    assert any(f.startswith("chapters/") for f in files)
+    assert any(f.startswith("notebooks/") for f in files)
     for f in files:
         assert (built_book / "html" / f"{f}.html").is_file(), f
     assert (built_book / "html" / "index.html").is_file()
@@ -89,7 +111,7 @@ def test_every_toc_page_exists_in_the_html(built_book):
 
 def test_every_chapter_shows_figures_that_exist(built_book):
     for f in _toc_files(built_book / "src"):
-        if not f.startswith("chapters/"):
+        if not f.startswith("notebooks/"):
             continue
         page = built_book / "html" / f"{f}.html"
         imgs = [s for s in _parse(page).imgs if not s.startswith("data:")]
@@ -150,7 +172,7 @@ def test_intro_opens_with_a_key_findings_box_holding_numbers(built_book):
 
 def test_every_chapter_has_objectives_and_exercises_with_hidden_solutions(built_book):
     src = built_book / "src"
-    chapters = [f for f in _toc_files(src) if f.startswith("chapters/")]
+    chapters = [f for f in _toc_files(src) if f.startswith("notebooks/")]
     assert chapters
     for f in chapters:
         html = (built_book / "html" / f"{f}.html").read_text()

@@ -232,3 +232,18 @@ def test_finalized_notebook_keeps_no_progress_warning_or_machine_path(tmp_path):
     assert a.size == b.size
     diff = sum(abs(x - y) for p, q in zip(a.getdata(), b.getdata()) for x, y in zip(p, q)) / (a.size[0] * a.size[1] * 4)
     assert diff < 3  # mean absolute difference per channel, out of 255
+
+
+def test_a_chapter_runs_alone_in_an_empty_results_directory(tmp_path):
+    """Chapter 5 alone: it computes chapter 3's sweep summary from the cached embeddings."""
+    import papermill as pm
+
+    out = tmp_path / "05.ipynb"
+    pm.execute_notebook(str(repo_root() / "notebooks" / "05_separability.ipynb"), str(out), kernel_name=runner.KERNEL,
+                        parameters={"profile": "smoke", "overrides": {"drift_types": ["gaussian"]},
+                                    "results_dir": str(tmp_path / "run")},
+                        cwd=str(repo_root()), progress_bar=False)
+    metrics = tmp_path / "run" / "metrics"
+    assert {"separability.csv", "pairs.csv", "drift_sweep.csv", "drift_sweep_summary.csv"} <= {
+        p.name for p in metrics.glob("*.csv")}
+    assert set(pd.read_csv(metrics / "drift_sweep_summary.csv").drift_type) == {"gaussian"}

@@ -2,7 +2,8 @@
 
 The book's sources are staged into ``_build/src``: ``_config.yml`` and ``_toc.yml`` from the
 repository root, the prose pages of ``book/``, the executed notebooks of ``results/P/notebooks/``
-as ``chapters/``, and generated pages (the paper-vs-study table and the status page) computed from
+as ``notebooks/`` — the path of each notebook in the repository, so a launch button opens the
+notebook it shows — and generated pages (the paper-vs-study table and the status page) computed from
 the run's tables and provenance. MathJax is copied into the book's static files, so formulas render
 without network. Jupyter Book 1.x then builds ``_build/html`` (``-W`` in strict mode).
 """
@@ -167,7 +168,7 @@ def stage(profile: str, results_root: str = "results", out_root: Path | None = N
     require_complete(run_dir)
     src = Path(out_root or root) / "_build" / "src"
     shutil.rmtree(src, ignore_errors=True)
-    (src / "chapters").mkdir(parents=True)
+    (src / "notebooks").mkdir(parents=True)
     (src / "generated").mkdir()
     shutil.copy2(root / "_config.yml", src / "_config.yml")
     write_book_config(src / "_config.yml")  # repository buttons only when an address is known
@@ -175,11 +176,11 @@ def stage(profile: str, results_root: str = "results", out_root: Path | None = N
     shutil.copytree(root / "book", src / "book", ignore=shutil.ignore_patterns("_build"))
     toc = (src / "_toc.yml").read_text()
     for nb in sorted((run_dir / "notebooks").glob("*.ipynb")):
-        shutil.copy2(nb, src / "chapters" / nb.name)
+        shutil.copy2(nb, src / "notebooks" / nb.name)
     # A chapter listed in the TOC but absent from this run is dropped from the staged TOC.
     kept = []
     for line in toc.splitlines():
-        if "file: chapters/" in line and not (src / (line.split("file:")[1].strip() + ".ipynb")).is_file():
+        if "file: notebooks/" in line and not (src / (line.split("file:")[1].strip() + ".ipynb")).is_file():
             continue
         kept.append(line)
     (src / "_toc.yml").write_text("\n".join(kept) + "\n")
