@@ -305,3 +305,99 @@ def test_bad_inputs(clean):
         B.simulated_auc(probe, X, y, [1.0], seeds=[])
     with pytest.raises(ProbedriftError, match="angles > 0"):
         B.drift_budget(probe, X, y, grid_deg=[0.0, 1.0])
+
+
+# --------------------------------------------------------------------------- variance-floor table
+
+
+def hanley_mcneil_se(auc: float, n1: int, n0: int) -> float:
+    """Standard error of a Mann-Whitney AUC (Hanley & McNeil 1982)."""
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    return float(np.sqrt((auc * (1 - auc) + (n1 - 1) * (q1 - auc**2) + (n0 - 1) * (q2 - auc**2)) / (n1 * n0)))
+
+
+def test_floor_spec():
+    assert B.floor_spec(0.1) == "median/10"
+    assert B.floor_spec(0.25) == "median/4"
+    for bad in (0.0, -0.1, 1.5):
+        with pytest.raises(ProbedriftError):
+            B.floor_spec(bad)
+    probe = B.floored_probe(0.1, seed=3)
+    reference = paper_probe(3)
+    assert (probe.C, probe.class_weight, probe.max_iter, probe.seed) == (
+        reference.C, reference.class_weight, reference.max_iter, reference.seed)
+    assert probe.scale_floor == "median/10"
+
+
+def test_variance_floor_comparison_rescues_planted_dimensions(planted):
+    probe, X, y, Xtr_p, ytr = planted
+    floored = B.floored_probe(0.1, 0).fit(Xtr_p, ytr)
+    df = B.variance_floor_comparison({"none": probe, B.floor_spec(0.1): floored}, X, y,
+                                     keys={"model": "m", "layer": 3, "pooling": "last_token"},
+                                     seeds=SEEDS, n_boot=400, boot_seed=1)
+    assert list(df.columns) == list(B.VARIANCE_FLOOR_COLUMNS)
+    none, fl = df.iloc[0], df.iloc[1]
+    assert (none.model, none.layer, none.scaler, fl.scaler) == ("m", 3, "none", "median/10")
+    # the floor is a tenth of the median training std (ddof 0, as the scaler), and only the planted
+    # coordinates sit below it
+    assert fl.floor_value == pytest.approx(np.median(np.std(Xtr_p, axis=0)) / 10, rel=1e-6)
+    assert fl.scale_floor_fraction == pytest.approx(0.1)
+    assert (none.n_floored, fl.n_floored) == (0, PLANTED)
+    assert fl.std_min == pytest.approx(fl.floor_value)
+    assert none.std_min == pytest.approx(np.std(Xtr_p, axis=0).min(), rel=1e-6)
+    assert none.norm_w_over_s == pytest.approx(np.linalg.norm(probe.coef_ / probe.scaler_scale_), rel=1e-9)
+    # clean AUC from independently written float64 logits
+    logits = ((X - probe.scaler_mean_) / probe.scaler_scale_) @ probe.coef_
+    assert none.auc_clean == pytest.approx(roc_auc_score(y, logits), abs=1e-12)
+    # the floor raises the budget by orders of magnitude and leaves the clean AUC alone
+    assert fl.budget_gain_half > 100
+    assert fl.budget_gain_half == pytest.approx(fl.angle_half_predicted_deg / none.angle_half_predicted_deg)
+    assert none.budget_gain_half == 1.0
+    assert fl.angle_drop5_predicted_deg > 100 * none.angle_drop5_predicted_deg
+    assert abs(fl.auc_clean - none.auc_clean) < 0.01
+    # at 1°: the paper's probe is near chance, the floored one keeps (almost) its clean AUC
+    assert none.auc_1deg_simulated < 0.6
+    assert fl.auc_1deg_simulated > fl.auc_clean - 0.02
+    for row, pr in ((none, probe), (fl, floored)):
+        # the same exact-angle draws as simulated_auc (one u per text and seed)
+        assert row.auc_1deg_simulated == pytest.approx(B.simulated_auc(pr, X, y, [1.0], seeds=SEEDS)[0][0],
+                                                       abs=1e-12)
+        assert abs(row.auc_1deg_predicted - row.auc_1deg_simulated) < 0.03
+    # interval widths against independent standard errors: Hanley-McNeil for the texts, the spread of
+    # the per-draw AUCs for the draws
+    n1, n0 = int(y.sum()), int((1 - y).sum())
+    for row in (none, fl):
+        half = (row.auc_clean_ci_high - row.auc_clean_ci_low) / 2
+        assert 0.75 < half / (1.96 * hanley_mcneil_se(row.auc_clean, n1, n0)) < 1.3
+    # at 1° the texts' part is the spread of the draw-mean AUC over stratified resamples of the texts
+    # (every draw resampled alike), computed here with sklearn on exact_angle_drift's draws
+    L = np.stack([((B.exact_angle_drift(X, 1.0, s) - probe.scaler_mean_) / probe.scaler_scale_) @ probe.coef_
+                  for s in SEEDS])
+    per_seed = np.array([roc_auc_score(y, row) for row in L])
+    assert per_seed.mean() == pytest.approx(none.auc_1deg_simulated, abs=1e-9)
+    rng = np.random.default_rng(7)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    means = []
+    for _ in range(150):
+        idx = np.r_[rng.choice(pos, pos.size), rng.choice(neg, neg.size)]
+        means.append(np.mean([roc_auc_score(y[idx], row[idx]) for row in L]))
+    se_texts = np.std(means, ddof=1)
+    se_draws = per_seed.std(ddof=1) / np.sqrt(len(SEEDS))
+    half = (none.auc_1deg_ci_high - none.auc_1deg_ci_low) / 2
+    assert 0.75 < half / (1.96 * np.hypot(se_texts, se_draws)) < 1.3
+    assert set(df.interval) == {B.FLOOR_INTERVAL}
+
+
+def test_variance_floor_changes_nothing_without_near_constant_dimensions(problem, clean):
+    Xtr, ytr, Xte, yte = problem
+    probe = clean[0]
+    floored = B.floored_probe(0.1, 0).fit(Xtr, ytr)
+    df = B.variance_floor_comparison({"none": probe, "median/10": floored}, Xte, yte, seeds=range(4), n_boot=100)
+    none, fl = df.iloc[0], df.iloc[1]
+    assert fl.n_floored == 0
+    np.testing.assert_allclose(floored.coef_, probe.coef_, rtol=1e-9, atol=1e-12)
+    for col in ("auc_clean", "norm_w_over_s", "angle_drop5_predicted_deg", "angle_half_predicted_deg",
+                "auc_1deg_simulated", "auc_1deg_predicted", "std_min"):
+        assert fl[col] == pytest.approx(none[col], rel=1e-9), col
+    assert fl.budget_gain_half == pytest.approx(1.0, rel=1e-9)
+    assert none.angle_half_predicted_deg > 10.0

@@ -143,6 +143,9 @@ class StudyParams:
                                             lo=0, min_items=1)
     crossfit_boot: int = param(200, doc="text resamples behind the cross-fitted standard errors (a standard error "
                                "needs fewer than a percentile interval)", lo=10)
+    scale_floor_fraction: float = param(0.1, doc="variance floor of the floored probe (chapter 3): each scaler std "
+                                        "s_j ≥ fraction × median_j s_j of the training split", lo=0, hi=1,
+                                        lo_open=True)
     reliability_checkpoints: tuple[int, ...] = param((0, 2, 4, 7), doc="indices into the linspace σ grid (paper Fig. 3)",
                                                      lo=0)
     detectors: tuple[str, ...] = param(("confidence", "mmd", "ks", "domain_classifier", "mean_cosine"),

@@ -511,6 +511,31 @@ class Study:
                    for layer in self.budget_layers(model)}
         return budget_and_curves(entries, seeds=self.budget_seeds)
 
+    @timed("drift")
+    def variance_floor_table(self, model: str) -> pd.DataFrame:
+        """The variance-floor mitigation at every layer of :meth:`budget_layers` (table ``variance_floor.csv``).
+
+        Per layer two probes on the same training split: the paper's (:meth:`layer_probe`, scaler
+        unchanged, ``scaler = "none"``) and the same recipe with each scaler std clamped to
+        s_j ≥ ``scale_floor_fraction`` × median_j s_j (:func:`probedrift.budget.floored_probe`). Both read the
+        test split: clean AUC with its interval, ‖w/s‖, smallest std, predicted budget angles and the AUC
+        under exact-angle isotropic drift of 1° over :attr:`budget_seeds`
+        (:func:`probedrift.budget.variance_floor_comparison`; ``interval`` says what is covered).
+        """
+        from .budget import floor_spec, floored_probe, variance_floor_comparison
+
+        p = self.params
+        frames = []
+        for layer in self.budget_layers(model):
+            splits = self.unit(model, layer)
+            probes = {"none": self.layer_probe(model, layer),
+                      floor_spec(p.scale_floor_fraction): floored_probe(p.scale_floor_fraction, p.seed).fit(
+                          *splits["train"])}
+            frames.append(variance_floor_comparison(
+                probes, *splits["test"], keys={"model": model, "layer": int(layer), "pooling": p.pooling},
+                seeds=self.budget_seeds, n_boot=p.n_boot, boot_seed=p.seed))
+        return pd.concat(frames, ignore_index=True)
+
     @property
     def budget_seeds(self) -> list[int]:
         """Draws of the budget's simulation: the drift seeds, at least 20 (simulating is cheap and the
