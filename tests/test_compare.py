@@ -261,8 +261,13 @@ def test_a_cliff_no_seed_reaches_lies_beyond_the_grid(tmp_path):
 # --------------------------------------------------------------------------- separability
 
 
-def _pair_rows(note, sil, fis):
-    return [("b", "i", note, "silhouette", *sil), ("b", "i", note, "fisher", *fis)]
+FISHER = "fisher: base → instruct (debiased ratio)"
+FISHER_RAW = "fisher_raw: base → instruct (paper's formula)"
+
+
+def _pair_rows(note, sil, fis, raw=None):
+    rows = [("b", "i", note, "silhouette", *sil), ("b", "i", note, "fisher", *fis)]
+    return rows + ([("b", "i", note, "fisher_raw", *raw)] if raw is not None else [])
 
 
 def _sep(df, claim):
@@ -270,10 +275,12 @@ def _sep(df, claim):
 
 
 def test_a_cross_family_pair_is_context_whatever_its_numbers(tmp_path):
-    pairs = _pair_rows(CROSS, (-0.20, -0.22, -0.18), (-0.20, -0.22, -0.18))
+    pairs = _pair_rows(CROSS, (-0.20, -0.22, -0.18), (-0.20, -0.22, -0.18), (-0.10, -0.12, -0.08))
     df = paper_vs_study(_run(tmp_path, pairs=pairs), _params([Pair("b", "i", CROSS)]))
     rows = df[df.model == "b → i"]
-    assert len(rows) == 3 and set(rows.verdict) == {"context"}
+    assert len(rows) == 4 and set(rows.verdict) == {"context"}
+    assert _sep(df, FISHER_RAW).value == pytest.approx(-0.10)
+    assert "paper's raw" in _sep(df, FISHER_RAW).why and "debiased" in _sep(df, FISHER).why
     assert all("a cross-family pair cannot isolate instruction tuning" in w for w in rows.why)
     assert _sep(df, "silhouette").value == pytest.approx(-0.20)
 
@@ -287,7 +294,7 @@ def test_a_pair_without_same_family_in_its_note_is_context(tmp_path):
 def test_a_same_family_pair_agrees_when_both_measures_fall_about_20_percent(tmp_path):
     pairs = _pair_rows(SAME, (-0.20, -0.25, -0.15), (-0.21, -0.24, -0.17))
     df = paper_vs_study(_run(tmp_path, pairs=pairs), _params([Pair("b", "i", SAME)]))
-    assert [_sep(df, c).verdict for c in (SEP, "silhouette", "fisher")] == ["agrees"] * 3
+    assert [_sep(df, c).verdict for c in (SEP, "silhouette", FISHER)] == ["agrees"] * 3
     r = _sep(df, SEP)
     assert (r.band_low, r.band_high) == (-0.35, -0.05)
     assert (r.ci_low, r.ci_high) == (-0.25, -0.15)
@@ -297,14 +304,42 @@ def test_a_same_family_pair_does_not_agree_when_one_measure_rises(tmp_path):
     pairs = _pair_rows(SAME, (-0.20, -0.25, -0.15), (0.10, 0.05, 0.15))
     df = paper_vs_study(_run(tmp_path, pairs=pairs), _params([Pair("b", "i", SAME)]))
     assert _sep(df, "silhouette").verdict == "agrees"
-    assert _sep(df, "fisher").verdict == "disagrees"
+    assert _sep(df, FISHER).verdict == "disagrees"
     assert _sep(df, SEP).verdict == "disagrees"
 
 
 def test_a_same_family_pair_with_one_wide_interval_is_unresolved(tmp_path):
     pairs = _pair_rows(SAME, (-0.20, -0.25, -0.15), (-0.20, -0.60, 0.20))
     df = paper_vs_study(_run(tmp_path, pairs=pairs), _params([Pair("b", "i", SAME)]))
-    assert _sep(df, "fisher").verdict == "unresolved" and _sep(df, SEP).verdict == "unresolved"
+    assert _sep(df, FISHER).verdict == "unresolved" and _sep(df, SEP).verdict == "unresolved"
+
+
+def test_the_debiased_fisher_ratio_is_judged_and_the_raw_formula_shown_beside_it(tmp_path):
+    # the raw formula's change is inside the band and the debiased one outside: only the debiased decides
+    pairs = _pair_rows(SAME, (-0.20, -0.25, -0.15), (0.10, 0.05, 0.15), raw=(-0.20, -0.24, -0.16))
+    d = _run(tmp_path, pairs=pairs)
+    frame = pd.read_csv(d / "pairs.csv")
+    frame.loc[frame.metric == "fisher_raw", "base_value"] = 3.0  # raw − debiased = 2.0 at the base model
+    frame["interval"] = "95% interval, paired over shared texts"
+    frame.to_csv(d / "pairs.csv", index=False)
+    df = paper_vs_study(d, _params([Pair("b", "i", SAME)]))
+    raw, fis = _sep(df, FISHER_RAW), _sep(df, FISHER)
+    assert raw.verdict == "context" and raw.band == "—"
+    assert (raw.value, raw.ci_low, raw.ci_high) == pytest.approx((-0.20, -0.24, -0.16))
+    assert "here 2 of the base model's 3" in raw.why
+    assert fis.verdict == "disagrees" and _sep(df, SEP).verdict == "disagrees"
+    # the combined value is the mean of silhouette and the debiased ratio, not of the raw one
+    assert _sep(df, SEP).value == pytest.approx((-0.20 + 0.10) / 2)
+    assert all("paired over shared texts" in _sep(df, c).why for c in (SEP, "silhouette", FISHER, FISHER_RAW))
+    assert "debiased Fisher ratio" in fis.why
+
+
+def test_a_missing_raw_fisher_row_does_not_block_the_verdict(tmp_path):
+    pairs = _pair_rows(SAME, (-0.20, -0.25, -0.15), (-0.21, -0.24, -0.17))
+    df = paper_vs_study(_run(tmp_path, pairs=pairs), _params([Pair("b", "i", SAME)]))
+    assert _sep(df, SEP).verdict == "agrees"
+    raw = _sep(df, FISHER_RAW)
+    assert raw.verdict == "context" and "no fisher_raw row" in raw.why
 
 
 # --------------------------------------------------------------------------- missing inputs
@@ -335,7 +370,7 @@ def test_missing_pairs_csv_cliffs_csv_and_baseline_do_not_crash(tmp_path):
     d = _run(tmp_path, baseline=False)
     assert not (d / "cliffs.csv").exists() and not (d / "pairs.csv").exists()
     df = paper_vs_study(d, _params([Pair("b", "i", SAME)]))
-    for claim in (SEP, "silhouette", "fisher"):
+    for claim in (SEP, "silhouette", FISHER):
         r = _sep(df, claim)
         assert r.verdict == "unresolved" and "pairs.csv is missing" in r.why, claim
     assert "probe_baseline.csv is missing" in _one(df, "clean ROC-AUC").why

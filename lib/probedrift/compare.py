@@ -31,7 +31,8 @@ from .metrics import TEXTS_AND_DRAWS
 from .tables import aggregate_sweep, row_at_sigma
 from .verdicts import Band, Verdict, band, context, judge
 
-__all__ = ["BANDS", "COLUMNS", "ClaimBand", "paper_vs_study", "to_markdown"]
+__all__ = ["BANDS", "COLUMNS", "ClaimBand", "SEPARABILITY_MEASURES", "SeparabilityMeasure", "paper_vs_study",
+           "to_markdown"]
 
 LEVEL = 0.95
 HEADLINE_SIGMA = 0.02
@@ -101,8 +102,31 @@ BANDS: dict[str, ClaimBand] = {
         "−20% ± 15 points holds both of the paper's measures (−19%, −26%) and excludes no change"),
 }
 
-SEPARABILITY_MEASURES = (("silhouette", "0.245 → 0.198, −19% (Table 2)"),
-                         ("fisher", "4.23 → 3.12, −26% (Table 2)"))
+@dataclass(frozen=True)
+class SeparabilityMeasure:
+    """A separability measure of ``pairs.csv`` compared with the paper: the metric, the claim's name, the
+    paper's figure, whether it is judged (part of the combined verdict) and what is compared."""
+
+    metric: str
+    name: str
+    paper: str
+    judged: bool
+    compared: str
+
+
+#: The paper computed its Fisher ratio with the plug-in formula (``fisher_raw``); its upward noise floor
+#: ``(tr S₀/n₀ + tr S₁/n₁)/within`` is a constant for two models of the same width and sample, so it
+#: shrinks their relative change toward 0, the more so the smaller n/d. The judged reading is the
+#: debiased ratio (``fisher``, :func:`probedrift.separability.fisher_ratio`), which estimates the
+#: population ratio that the paper's raw figure approaches at large n; the raw formula is shown beside it.
+SEPARABILITY_MEASURES = (
+    SeparabilityMeasure("silhouette", "silhouette: base → instruct", "0.245 → 0.198, −19% (Table 2)", True, "silhouette (cosine)"),
+    SeparabilityMeasure("fisher", "fisher: base → instruct (debiased ratio)", "4.23 → 3.12, −26% (Table 2, raw formula)", True,
+                        "the debiased Fisher ratio (noise floor tr S₀/n₀ + tr S₁/n₁ removed from the numerator), "
+                        "against the paper's raw-formula figure"),
+    SeparabilityMeasure("fisher_raw", "fisher_raw: base → instruct (paper's formula)", "4.23 → 3.12, −26% (Table 2)", False,
+                        "the Fisher ratio by the paper's raw (plug-in) formula"),
+)
 
 
 # --------------------------------------------------------------------------- formatting
@@ -481,63 +505,97 @@ def _pair_list(run: _Run) -> list[tuple[str, str, str]]:
     return [(b, i, n) for (b, i), n in out.items()]
 
 
+def _raw_floor_text(measures: dict) -> str:
+    """Why the raw-formula row is not judged, with the base model's noise floor (raw − debiased ratio)
+    when both are in pairs.csv."""
+    raw, deb = measures.get("fisher_raw"), measures.get("fisher")
+    floor = ""
+    if raw is not None and deb is not None:
+        floor = f" (here {float(raw.base_value) - float(deb.base_value):.3g} of the base model's {float(raw.base_value):.3g})"
+    return ("the paper's raw formula, shown beside the debiased ratio and not judged: its noise floor"
+            f"{floor} is the same for two models of one width and sample and pulls their relative change "
+            "toward 0, more at this run's n than at the paper's")
+
+
 def _separability_rows(run: _Run) -> list[dict]:
-    """Instruct vs base relative change of silhouette and Fisher, per pair.
+    """Instruct vs base relative change of silhouette and the Fisher ratio (debiased and raw), per pair.
 
     A pair is same-family only if its note says "same family"; other pairs are context. For a
-    same-family pair each measure's relative-change interval is judged against −20% ± 15 points, and
-    the combined row agrees only if both measures agree, disagrees if either disagrees."""
+    same-family pair the relative-change intervals of silhouette and of the debiased Fisher ratio are
+    judged against −20% ± 15 points, and the combined row agrees only if both agree, disagrees if
+    either disagrees. The Fisher ratio by the paper's raw formula (Table 2) gets a context row beside
+    them (:data:`SEPARABILITY_MEASURES` says why). Each row's ``why`` names what is compared and the
+    interval that ``pairs.csv`` says it has (its ``interval`` column, else :data:`PAIR_INTERVAL`)."""
     spec, rows = BANDS["separability"], []
     claim = "instruct models separate ~20% worse"
     pairs = _pair_list(run)
     if not pairs:
         return [_missing(claim, "—", spec, "no pair", "the run has no base/instruct pair (params.pairs is empty)")]
-    rule = (f"agrees if both silhouette's and Fisher's 95% intervals lie within {spec.text()} (the paper's "
-            "−20% ± 15 points), disagrees if either lies wholly outside, unresolved otherwise")
+    rule = (f"agrees if both silhouette's and the debiased Fisher ratio's 95% intervals lie within {spec.text()} "
+            "(the paper's −20% ± 15 points), disagrees if either lies wholly outside, unresolved otherwise")
     for b, i, note in pairs:
         model, convention = f"{b} → {i}", f"{note or 'no note'}; last layer, probe input space"
         same_family = "same family" in note.lower()
         g = None if run.pairs is None else run.pairs[(run.pairs.base == b) & (run.pairs.instruct == i)]
-        measures, missing = {}, []
-        for metric, paper in SEPARABILITY_MEASURES:
-            r = None if g is None else g[g.metric == metric]
+        measures, missing = {}, {}
+        for m in SEPARABILITY_MEASURES:
+            r = None if g is None else g[g.metric == m.metric]
             if r is None or r.empty:
-                missing.append("pairs.csv is missing" if run.pairs is None
-                               else f"pairs.csv has no {metric} row for {model}")
-                measures[metric] = None
+                missing[m.metric] = ("pairs.csv is missing" if run.pairs is None
+                                     else f"pairs.csv has no {m.metric} row for {model}")
+                measures[m.metric] = None
                 continue
-            measures[metric] = r.iloc[0]
+            measures[m.metric] = r.iloc[0]
+        interval = PAIR_INTERVAL
+        if g is not None and "interval" in g and g["interval"].notna().any():
+            interval = str(g["interval"].dropna().iloc[0])
+        judged = [m for m in SEPARABILITY_MEASURES if m.judged]
         if not same_family:
             reason = f"{CROSS_FAMILY} (note: {note or 'none'})"
-            rels = [float(r.relative_change) for r in measures.values() if r is not None]
+            rels = [float(measures[m.metric].relative_change) for m in judged if measures[m.metric] is not None]
             rows.append(_row(claim, model, spec, context(reason, np.mean(rels) if rels else math.nan), convention,
-                             reason, text=_fmt(np.mean(rels), "rel") + " (mean of the measures)" if rels else "n/a"))
-            for metric, paper in SEPARABILITY_MEASURES:
-                r = measures[metric]
+                             reason, text=_fmt(np.mean(rels), "rel") + " (mean of the judged measures)" if rels
+                             else "n/a"))
+            for m in SEPARABILITY_MEASURES:
+                r = measures[m.metric]
                 val = math.nan if r is None else float(r.relative_change)
-                row = _row(f"{metric}: base → instruct", model, spec, context(reason, val), convention, reason,
-                           paper=paper, text="n/a" if r is None else _pair_text(r))
+                why = f"{reason}; compared: {m.compared}; {interval}"
+                row = _row(m.name, model, spec, context(reason, val), convention, why,
+                           paper=m.paper, text="n/a" if r is None else _pair_text(r))
                 if r is not None:
                     row["ci_low"], row["ci_high"] = float(r.relative_change_low), float(r.relative_change_high)
                 rows.append(row)
             continue
         parts = []
         sub = []
-        for metric, paper in SEPARABILITY_MEASURES:
-            r = measures[metric]
+        for m in SEPARABILITY_MEASURES:
+            r = measures[m.metric]
+            if not m.judged:
+                reason = _raw_floor_text(measures)
+                why = f"{reason}; compared: {m.compared}" + (f"; {missing[m.metric]}" if r is None else f"; {interval}")
+                row = _row(m.name, model, spec,
+                           context(reason, math.nan if r is None else float(r.relative_change)), convention, why,
+                           paper=m.paper, text="n/a" if r is None else _pair_text(r))
+                if r is not None:
+                    row["ci_low"], row["ci_high"] = float(r.relative_change_low), float(r.relative_change_high)
+                sub.append(row)
+                continue
             if r is None:
-                sub.append(_missing(f"{metric}: base → instruct", model, spec, convention, missing[0], paper=paper))
+                sub.append(_missing(m.name, model, spec, convention,
+                                    f"{missing[m.metric]}; compared: {m.compared}", paper=m.paper))
                 continue
             v = judge(float(r.relative_change), float(r.relative_change_low), float(r.relative_change_high),
                       spec.band)
             parts.append(v)
-            sub.append(_row(f"{metric}: base → instruct", model, spec, v, convention, PAIR_INTERVAL, paper=paper,
-                            text=_pair_text(r)))
+            sub.append(_row(m.name, model, spec, v, convention,
+                            f"compared: {m.compared}; {interval}", paper=m.paper, text=_pair_text(r)))
         value = float(np.mean([v.value for v in parts])) if parts else math.nan
-        v = _combined(value, parts, spec, rule, complete=not missing)
-        why = f"{PAIR_INTERVAL}; value = mean of the two measures, interval = envelope"
-        if missing:
-            why += "; " + "; ".join(missing)
+        v = _combined(value, parts, spec, rule, complete=not any(m.metric in missing for m in judged))
+        why = (f"{interval}; value = mean of silhouette and the debiased Fisher ratio, interval = envelope; "
+               "the raw-formula Fisher row is shown, not judged")
+        judged_missing = [missing[m.metric] for m in judged if m.metric in missing]
+        if judged_missing:
+            why += "; " + "; ".join(judged_missing)
         rows.append(_row(claim, model, spec, v, convention, why))
         rows.extend(sub)
     return rows
@@ -590,11 +648,12 @@ def to_markdown(df: pd.DataFrame) -> str:
         "Each row's *why* says what its interval covers. Drift-sweep intervals cover the test texts (a stratified "
         "bootstrap, paired across drift draws) and the drift draws; the measured angle's interval and the "
         f"per-seed cliff and confidence-drop intervals are t-intervals over drift seeds. None covers the choice "
-        "of split and probe seed, or of data and model. Separability intervals are a "
-        f"{PAIR_INTERVAL}. Rows that combine parts (all drift types; silhouette and Fisher) agree only when "
-        "every part agrees and disagree when any part does.", "",
+        "of split and probe seed, or of data and model. Separability rows name their interval in *why* "
+        "(`pairs.csv`'s `interval` column). Rows that combine parts (all drift types; silhouette and the "
+        "debiased Fisher ratio) agree only when every part agrees and disagree when any part does.", "",
         *bands, "",
         "Context rows: the clean AUC (different data and models, §1.2 protocol); the angle under the relative "
-        "reading of σ (≈ 1° by construction); every separability row of a pair whose note does not say "
-        f"\"same family\" ({CROSS_FAMILY}).", "",
+        "reading of σ (≈ 1° by construction); the Fisher ratio by the paper's raw formula, whose noise floor "
+        "pulls a same-width pair's relative change toward 0 (the debiased ratio is the one judged); every "
+        f"separability row of a pair whose note does not say \"same family\" ({CROSS_FAMILY}).", "",
     ])
