@@ -130,6 +130,18 @@ The cache keys of every embedding array used are listed in `provenance.json` nex
 """
 
 
+def power_markdown(run_dir: Path) -> str:
+    """The power statement of the run (``metrics/power.csv``, chapter 3), or why there is none."""
+    import pandas as pd
+
+    from .summaries import power_summary
+
+    path = run_dir / "metrics" / "power.csv"
+    if not path.is_file():
+        return "*This run wrote no power table (`metrics/power.csv`, chapter 3).*\n"
+    return power_summary(pd.read_csv(path)) + "\n"
+
+
 def timings_markdown(run_dir: Path) -> str:
     """Where this run's time went: seconds per notebook and stage (from ``provenance.json``)."""
     from .timing import STAGES, stage_table
@@ -188,8 +200,9 @@ def stage(profile: str, results_root: str = "results", out_root: Path | None = N
     params = StudyParams.from_dict(prov["parameters"], source=f"{run_dir / 'provenance.json'}")
     table = paper_vs_study(run_dir / "metrics", params)
     table.to_csv(run_dir / "metrics" / "paper_vs_study.csv", index=False)
-    (src / "generated" / "paper_vs_study.md").write_text(to_markdown(table))
-    (src / "generated" / "status.md").write_text(status_markdown(run_dir))
+    power = power_markdown(run_dir)
+    (src / "generated" / "paper_vs_study.md").write_text(to_markdown(table) + "\n## What this run can resolve\n\n" + power)
+    (src / "generated" / "status.md").write_text(status_markdown(run_dir) + "\n## What this run can resolve\n\n" + power)
     (src / "generated" / "run_timings.md").write_text(timings_markdown(run_dir))
     from .findings import discussion_numbers_markdown, key_findings_markdown  # included by intro and discussion
 

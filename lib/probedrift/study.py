@@ -124,10 +124,12 @@ class Study:
         """A table another chapter writes: loaded when this run wrote it with the same parameters,
         computed (from cached embeddings) and saved otherwise — so every chapter runs on its own.
 
-        Known names: ``drift_sweep``, ``drift_sweep_summary`` (chapter 3) and ``real_drift`` (chapter 6).
+        Known names: ``drift_sweep``, ``drift_sweep_summary``, ``drift_sweep_crossfit``, ``layer_sweep``
+        (chapter 3) and ``real_drift`` (chapter 6).
         """
         producers = {"drift_sweep": self._all_drift_sweeps, "drift_sweep_summary": self._all_sweep_summaries,
-                     "real_drift": self._real_drift}
+                     "drift_sweep_crossfit": lambda: self._for_all_models(self.drift_sweep_crossfit),
+                     "layer_sweep": lambda: self._for_all_models(self.layer_sweep), "real_drift": self._real_drift}
         if name not in producers:
             raise ProbedriftError(f"no producer for table {name!r}", f"choose one of {', '.join(producers)}")
         if self.has_current_table(name):
@@ -136,8 +138,11 @@ class Study:
         self.save_table(df, name)
         return df
 
+    def _for_all_models(self, per_model) -> pd.DataFrame:
+        return pd.concat([per_model(m) for m in self.models], ignore_index=True)
+
     def _all_drift_sweeps(self) -> pd.DataFrame:
-        return pd.concat([self.drift_sweep(m) for m in self.models], ignore_index=True)
+        return self._for_all_models(self.drift_sweep)
 
     def _all_sweep_summaries(self) -> pd.DataFrame:
         sweep = self.table("drift_sweep")
@@ -432,6 +437,7 @@ class Study:
                               drift_seeds=list(p.drift_seeds), drift_types=list(p.drift_types),
                               conventions=p.conventions, tau=p.tau, ece_bins=p.ece_bins)
 
+    @timed("drift")
     def drift_sweep_crossfit(self, model: str) -> pd.DataFrame:
         """The drift sweep cross-fitted over all texts (table ``drift_sweep_crossfit.csv``).
 
@@ -447,6 +453,7 @@ class Study:
         return crossfit_table(self.crossfit_predictions(model), model=model, n_boot=p.crossfit_boot, seed=p.seed,
                               tau=p.tau, ece_bins=p.ece_bins)
 
+    @timed("drift")
     def layer_sweep(self, model: str) -> pd.DataFrame:
         """Gaussian drift (per_dim and relative) at every layer of :meth:`budget_layers` (table ``layer_sweep.csv``).
 
