@@ -75,7 +75,7 @@ BANDS: dict[str, ClaimBand] = {
         "AUC at σ = 0.02", band(0.50, 0.05), "0.50, from 0.85 (abstract; Table 1)", "auc",
         "chance ± 5 points: a probe that close to 0.50 has lost its signal as surely as one at 0.50"),
     "angle": ClaimBand(
-        "σ = 0.02 is ≈ 1° of angle", (0.5, 2.0), "≈ 1° (abstract; §2.1 drift)", "deg",
+        "σ = 0.02 is ≈ 1° of angle", (0.5, 2.0), "≈ 1° (abstract; drift protocol of paper Table 1)", "deg",
         "a factor of two either side of 1° still reads \"about a degree\"; tens of degrees do not"),
     "cliff": ClaimBand(
         "the cliff", (0.005, 0.03), "σ ≈ 0.01–0.028 (Table 1)", "sigma",
@@ -93,7 +93,7 @@ BANDS: dict[str, ClaimBand] = {
         "ECE at drift", band(0.226, 0.10), "1.2% → 22.6% (abstract; Fig. 3)", "pct",
         "±10 points: ECE depends on bin edges the paper does not give, so only its size is compared"),
     "invariance": ClaimBand(
-        "all drift types fail alike", (0.40, 0.58), "0.46–0.52 for every type at max drift (§2.1 drift; Table 1)",
+        "all drift types fail alike", (0.40, 0.58), "0.46–0.52 for every type at max drift (paper Fig. 2; Table 1)",
         "auc", "the paper's 0.46–0.52 widened by 6 points each side: the claim is \"all near chance\", not a "
         "precise number"),
     "separability": ClaimBand(
@@ -283,7 +283,7 @@ class _Run:
 
 def _clean_rows(run: _Run) -> list[dict]:
     """Clean AUC: context (the paper's data and models differ), with its bootstrap interval for reference."""
-    reason = "different data and models (paper §1.2 protocol); only the change under drift is compared"
+    reason = "different data and models (paper Table 1); only the change under drift is compared"
     rows = []
     for m in run.models:
         value, lo, hi, why = math.nan, math.nan, math.nan, reason
@@ -298,7 +298,7 @@ def _clean_rows(run: _Run) -> list[dict]:
                 value, lo, hi = float(r.value), float(r.ci_low), float(r.ci_high)
                 why = f"{reason}; 95% bootstrap interval over test texts"
         row = _row("clean ROC-AUC", m, None, context(reason, value), "clean test split", why,
-                   paper="0.85–0.90 (§1.2 protocol)", text=_interval_text(value, lo, hi, "auc"))
+                   paper="0.85–0.90 (abstract; protocol of paper Table 1)", text=_interval_text(value, lo, hi, "auc"))
         row["ci_low"], row["ci_high"] = lo, hi
         rows.append(row)
     return rows
@@ -638,7 +638,7 @@ def to_markdown(df: pd.DataFrame) -> str:
         "# The paper against this study", "",
         "Every row is computed from this run's tables (`metrics/*.csv`); nothing here is typed by hand. "
         f"The paper's numbers come from {{cite}}`sahoo2026robust`. Verdicts: {summary}. Where the paper is "
-        "ambiguous (what σ means, §2.1 drift) both readings get a row.", "",
+        "ambiguous (what σ means in the drift protocol of paper Table 1) both readings get a row.", "",
         *lines, "",
         "## Verdict rules", "",
         "A row **agrees** when this study's 95% interval lies inside the claim's tolerance band, **disagrees** "
@@ -652,7 +652,7 @@ def to_markdown(df: pd.DataFrame) -> str:
         "(`pairs.csv`'s `interval` column). Rows that combine parts (all drift types; silhouette and the "
         "debiased Fisher ratio) agree only when every part agrees and disagree when any part does.", "",
         *bands, "",
-        "Context rows: the clean AUC (different data and models, §1.2 protocol); the angle under the relative "
+        "Context rows: the clean AUC (different data and models than paper Table 1); the angle under the relative "
         "reading of σ (≈ 1° by construction); the Fisher ratio by the paper's raw formula, whose noise floor "
         "pulls a same-width pair's relative change toward 0 (the debiased ratio is the one judged); every "
         f"separability row of a pair whose note does not say \"same family\" ({CROSS_FAMILY}).", "",

@@ -6,7 +6,7 @@ the grid linspace(0, 0.15, 8). Its formulas admit several readings (open questio
 give very different angles for the same σ, so each mechanism comes in named *conventions* and every
 drifted set reports the angle between clean and drifted vectors:
 
-- gaussian/per_dim (paper): Normalize(z + ε), ε ~ N(0, σ² I_d). Angle ≈ atan(σ√d): 27° at d = 640,
+- gaussian/per_dim (paper): Normalize(z + ε), ε ~ N(0, σ² I_d). Angle ≈ atan(σ√d): tens of degrees at LLM widths,
   σ = 0.02.
 - gaussian/relative: Normalize(z + σ‖z‖ g/‖g‖), g ~ N(0, I_d). Angle ≈ atan σ = 1.15° at σ = 0.02.
 - directional/random (paper): Normalize(z + σ v), v a seeded isotropic unit vector. Angle ≈ atan σ.
