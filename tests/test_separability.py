@@ -246,3 +246,80 @@ def test_fast_lda_direction_matches_sklearns_shrinkage_lda():
     w_ref = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(X, y).coef_[0]
     w = _lda_direction(X, y)
     assert np.dot(w, w_ref) / (np.linalg.norm(w) * np.linalg.norm(w_ref)) > 0.95
+
+
+# --------------------------------------------------------------------------- paired model comparison
+
+from probedrift import tables  # noqa: E402
+from probedrift.separability import PAIRED_INTERVAL, paired_relative_change  # noqa: E402
+
+DELTA, TAU = 1.5, 0.5
+TRUE_REL = -TAU**2 / (1 + TAU**2)  # Fisher ratio δ²/2 for the base, δ²/(2(1 + τ²)) for the instruct model
+
+
+def shared_texts(seed: int, n: int = 200, d: int = 10):
+    """Two "models" embedding the same texts: base x = z, instruct x = z + τε, with z ~ N(±δu/2, I)."""
+    rng = np.random.default_rng(seed)
+    y = np.r_[np.zeros(n // 2), np.ones(n // 2)].astype(int)
+    z = rng.standard_normal((n, d))
+    z[:, 0] += DELTA * (y - 0.5)
+    return z, z + TAU * rng.standard_normal((n, d)), y
+
+
+def unpaired(Xb, Xi, y, metric, **kw):
+    """The conservative range from the two models' separate intervals (tables.pair_comparison without pairing)."""
+    b, i = (separability_report(X, y, metrics=[metric], **kw).iloc[0] for X in (Xb, Xi))
+    return (i.ci_low - b.ci_high) / abs(b.value), (i.ci_high - b.ci_low) / abs(b.value)
+
+
+def test_paired_fisher_interval_is_narrower_and_covers_the_true_change_at_the_nominal_rate():
+    draws, covered, widths, rels = 300, 0, [], []
+    for seed in range(draws):
+        Xb, Xi, y = shared_texts(seed)
+        r = paired_relative_change(Xb, Xi, y, metrics=["fisher"], space="raw").iloc[0]
+        # the value is the relative change of the two models' own (unpaired) ratios
+        if seed < 3:
+            fb, fi = fisher_ratio(Xb, y), fisher_ratio(Xi, y)
+            assert r.relative_change == pytest.approx((fi - fb) / abs(fb), rel=1e-9)
+        covered += r.relative_change_low < TRUE_REL < r.relative_change_high
+        widths.append(r.relative_change_high - r.relative_change_low)
+        rels.append(r.relative_change)
+        if seed < 20:
+            lo, hi = unpaired(Xb, Xi, y, "fisher", space="raw")
+            assert widths[-1] < 0.5 * (hi - lo)
+    # the nominal 95% within a 3-sd binomial band over the draws
+    band = 3 * np.sqrt(0.95 * 0.05 / draws)
+    assert abs(covered / draws - 0.95) < band, covered / draws
+    # the half-width matches the Monte Carlo spread of the estimate over the draws
+    assert 0.8 < np.mean(widths) / 2 / 1.96 / np.std(rels, ddof=1) < 1.3
+
+
+def test_paired_relative_change_agrees_with_the_report_and_pairs_silhouette_too():
+    Xb, Xi, y = shared_texts(0)
+    df = paired_relative_change(Xb, Xi, y, n_boot_expensive=30, seed=3)
+    assert list(df.metric) == list(METRICS) and set(df.interval) == {PAIRED_INTERVAL}
+    rb, ri = (separability_report(X, y, n_boot_expensive=5, seed=3).set_index("metric") for X in (Xb, Xi))
+    for r in df.itertuples():
+        assert r.base_value == pytest.approx(rb.loc[r.metric, "value"], rel=1e-9), r.metric
+        assert r.instruct_value == pytest.approx(ri.loc[r.metric, "value"], rel=1e-9), r.metric
+        assert r.relative_change == pytest.approx((r.instruct_value - r.base_value) / abs(r.base_value))
+        assert r.relative_change_high > r.relative_change_low
+    sil = df.set_index("metric").loc["silhouette"]
+    lo, hi = unpaired(Xb, Xi, y, "silhouette", n_boot_expensive=30, seed=3)
+    assert sil.relative_change_high - sil.relative_change_low < 0.6 * (hi - lo)
+
+
+def test_pair_comparison_takes_the_paired_interval_and_says_so():
+    sep = pd.DataFrame([{"model": m, "layer": L, "metric": "fisher", "value": v, "ci_low": v - 0.5,
+                         "ci_high": v + 0.5} for m, L, v in (("b", 1, 1.0), ("b", 2, 2.0), ("i", 2, 1.5))])
+    pairs = [{"base": "b", "instruct": "i", "note": "same family"}]
+    plain = tables.pair_comparison(sep, pairs)
+    assert list(plain.columns) == tables.PAIR_COLUMNS
+    r = plain.iloc[0]  # last layer: 2.0 → 1.5
+    assert (r.relative_change, r.relative_change_low, r.relative_change_high) == pytest.approx((-0.25, -0.75, 0.25))
+    assert r.interval == tables.UNPAIRED_PAIR_INTERVAL
+    paired = pd.DataFrame([{"base": "b", "instruct": "i", "metric": "fisher", "relative_change": -0.25,
+                            "relative_change_low": -0.3, "relative_change_high": -0.2, "interval": PAIRED_INTERVAL}])
+    r = tables.pair_comparison(sep, pairs, paired=paired).iloc[0]
+    assert (r.relative_change_low, r.relative_change_high, r.interval) == (-0.3, -0.2, PAIRED_INTERVAL)
+    assert (r.base_value, r.instruct_value) == (2.0, 1.5)

@@ -232,6 +232,20 @@ def _fisher_jackknife(X: np.ndarray, y: np.ndarray, *, standardize: bool, debias
     is at most about √2 too large when that part dominates). Leave-one-out moments are rank-one
     updates, so all n values cost O(n·d).
     """
+    full, loo = _fisher_leave_one_out(X, y, standardize=standardize, debiased=debiased)
+    return full, _stratified_jackknife_variance(loo)
+
+
+def _stratified_jackknife_variance(loo: list[np.ndarray]) -> float:
+    """``Σ_k (n_k − 1)/n_k · Σ_{i∈k} (θ₍ᵢ₎ − θ̄₍·₎ₖ)²`` from the leave-one-out values of each class."""
+    return float(sum((len(v) - 1) / len(v) * ((v - v.mean()) ** 2).sum() for v in loo))
+
+
+def _fisher_leave_one_out(
+    X: np.ndarray, y: np.ndarray, *, standardize: bool, debiased: bool
+) -> tuple[float, list[np.ndarray]]:
+    """The Fisher ratio of (X, y) and its leave-one-out values, one array per class (class 0's texts in
+    row order, then class 1's), the space's standardisation refitted on every leave-one-out sample."""
     X = X.astype(np.float64)
     parts = [X[y == c] for c in (0, 1)]
     ns = [len(p) for p in parts]
@@ -250,14 +264,13 @@ def _fisher_jackknife(X: np.ndarray, y: np.ndarray, *, standardize: bool, debias
         return num / ((a0 + a1) / v0.shape[-1])
 
     full = float(ratio(mus[0], sqs[0], ns[0], mus[1], sqs[1], ns[1]))
-    var = 0.0
+    loo = []
     for k in (0, 1):
         n, P = ns[k], parts[k]
         mk, qk = (n * mus[k] - P) / (n - 1), (n * sqs[k] - P * P) / (n - 1)
-        loo = (ratio(mk, qk, n - 1, mus[1], sqs[1], ns[1]) if k == 0
-               else ratio(mus[0], sqs[0], ns[0], mk, qk, n - 1))
-        var += (n - 1) / n * float(((loo - loo.mean()) ** 2).sum())
-    return full, var
+        loo.append(np.asarray(ratio(mk, qk, n - 1, mus[1], sqs[1], ns[1]) if k == 0
+                              else ratio(mus[0], sqs[0], ns[0], mk, qk, n - 1), dtype=np.float64))
+    return full, loo
 
 
 def _normal_interval(estimate: float, boots: np.ndarray) -> tuple[float, float]:
@@ -361,3 +374,108 @@ def per_layer_report(
         df.insert(0, "model", model)
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# paired model comparison
+
+PAIRED_INTERVAL = (
+    "95% interval of the relative change (instruct − base)/|base|, paired over shared texts: both models' "
+    "measures on the same texts left out (fisher, fisher_raw: stratified delete-one jackknife), the same "
+    "stratified bootstrap resamples (silhouette, overlap: normal interval) or the same folds (cv_auc: "
+    "t-interval over folds); last layer, probe input space"
+)
+
+
+def _relative(base: Any, instruct: Any) -> Any:
+    """``(instruct − base)/|base|``, NaN where base is 0."""
+    base, instruct = np.asarray(base, dtype=np.float64), np.asarray(instruct, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(base != 0, (instruct - base) / np.abs(base), np.nan)
+
+
+def paired_relative_change(
+    X_base: Any,
+    X_instruct: Any,
+    y: Any,
+    *,
+    n_boot_expensive: int = 20,
+    seed: int = 0,
+    space: str = "normalized_standardized",
+    metrics: Iterable[str] = METRICS,
+    silhouette_metric: str = "cosine",
+    sample_size: int = 2000,
+    folds: int = 5,
+) -> pd.DataFrame:
+    """Relative change ``r = (m_instruct − m_base)/|m_base|`` of each measure between two models that
+    embedded the *same texts* (row i of both arrays is text i), with an interval paired over the texts.
+
+    The measures are those of :func:`separability_report` (same space, seeds and values). Because both
+    models see the same texts, the texts' sampling noise is shared and largely cancels in r; the
+    interval resamples texts once for both models:
+
+    - ``fisher``, ``fisher_raw``: paired stratified delete-one jackknife, r₍ᵢ₎ from both models' ratios
+      without text i, ``var = Σ_k (n_k − 1)/n_k Σ_{i∈k} (r₍ᵢ₎ − r̄₍·₎ₖ)²``, interval r ± z₀.₉₇₅ √var;
+    - ``silhouette``, ``overlap``: ``n_boot_expensive`` stratified bootstrap resamples shared by both
+      models (for ``overlap`` within the fixed A/B halves), interval r ± z₀.₉₇₅ · sd(r*);
+    - ``cv_auc``: the same stratified folds for both models; r ± t(0.975, k−1) · sd(d_f)/√k with
+      ``d_f = (AUC_instruct,f − AUC_base,f)/|mean AUC_base|``.
+
+    Columns ``metric, base_value, instruct_value, relative_change, relative_change_low,
+    relative_change_high, interval`` (:data:`PAIRED_INTERVAL`).
+    """
+    check_choice("space", space, SPACES)
+    metrics = list(metrics)
+    for m in metrics:
+        check_choice("separability metric", m, METRICS)
+    check_positive("n_boot_expensive", n_boot_expensive)
+    Xb, y = _check_xy(X_base, y, min_per_class=max(4, int(folds)))
+    Xi, _ = _check_xy(X_instruct, y, min_per_class=max(4, int(folds)))
+    Zb, Zi = to_space(Xb, space), to_space(Xi, space)
+    z = float(scipy.stats.norm.ppf(0.975))
+    rng = np.random.default_rng(seed)
+    rows = []
+    for m in metrics:
+        if m in ("fisher", "fisher_raw"):
+            kw = {"standardize": space == "normalized_standardized", "debiased": m == "fisher"}
+            pre = [Z if space != "normalized_standardized" else to_space(X, "normalized")
+                   for Z, X in ((Zb, Xb), (Zi, Xi))]
+            vb, loo_b = _fisher_leave_one_out(pre[0], y, **kw)
+            vi, loo_i = _fisher_leave_one_out(pre[1], y, **kw)
+            rel = float(_relative(vb, vi))
+            half = z * np.sqrt(_stratified_jackknife_variance([_relative(b, i) for b, i in zip(loo_b, loo_i)]))
+        elif m == "silhouette":
+            def sil(Z, idx=None, k=0):
+                Zs, ys = (Z, y) if idx is None else (Z[idx], y[idx])
+                return silhouette(Zs, ys, metric=silhouette_metric, sample_size=sample_size, seed=seed + k)
+
+            vb, vi = sil(Zb), sil(Zi)
+            rel = float(_relative(vb, vi))
+            boots = []
+            for k in range(n_boot_expensive):
+                idx = _stratified_bootstrap(y, rng)
+                boots.append(float(_relative(sil(Zb, idx, k), sil(Zi, idx, k))))
+            half = z * float(np.std(boots, ddof=1))
+        elif m == "overlap":
+            a, b = _halves(y, seed)
+            vb = _cross_fitted_overlap(Zb[a], y[a], Zb[b], y[b])
+            vi = _cross_fitted_overlap(Zi[a], y[a], Zi[b], y[b])
+            rel = float(_relative(vb, vi))
+            boots = []
+            for _ in range(n_boot_expensive):
+                ia, ib = a[_stratified_bootstrap(y[a], rng)], b[_stratified_bootstrap(y[b], rng)]
+                boots.append(float(_relative(_cross_fitted_overlap(Zb[ia], y[ia], Zb[ib], y[ib]),
+                                             _cross_fitted_overlap(Zi[ia], y[ia], Zi[ib], y[ib]))))
+            half = z * float(np.std(boots, ddof=1))
+        else:
+            sb = cv_auc(Xb, y, folds=folds, seed=seed, return_folds=True)
+            si = cv_auc(Xi, y, folds=folds, seed=seed, return_folds=True)
+            vb, vi = float(sb.mean()), float(si.mean())
+            rel = float(_relative(vb, vi))
+            d = (si - sb) / abs(vb) if vb else np.full(len(sb), np.nan)
+            half = float(scipy.stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+        rows.append({"metric": m, "base_value": float(vb), "instruct_value": float(vi), "relative_change": rel,
+                     "relative_change_low": rel - half, "relative_change_high": rel + half,
+                     "interval": PAIRED_INTERVAL})
+    return pd.DataFrame(rows, columns=["metric", "base_value", "instruct_value", "relative_change",
+                                       "relative_change_low", "relative_change_high", "interval"])

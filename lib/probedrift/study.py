@@ -623,6 +623,7 @@ class Study:
 
     FALSE_ALARM_DESIGNS = ("pooled", "split")
 
+    @timed("monitors")
     def false_alarm_table(self, model: str, design: str = "pooled") -> pd.DataFrame:
         """Each monitor's alarm rate with no drift over ``false_alarm_runs`` runs, Clopper–Pearson 95% interval.
 
@@ -676,3 +677,23 @@ class Study:
         df = per_layer_report(by_layer, self.dataset.labels, model=model, n_boot=n_boot,
                               n_boot_expensive=max(5, min(20, n_boot // 100)), seed=self.params.seed)
         return df[SEPARABILITY_COLUMNS]
+
+    @timed("separability")
+    def paired_separability(self) -> pd.DataFrame:
+        """Per pair of :attr:`pairs`: each separability measure's relative change (instruct − base)/|base| at
+        both models' last separability layer, with an interval paired over the texts both embedded
+        (:func:`probedrift.separability.paired_relative_change`; the resamples of :meth:`separability`).
+        Columns base, instruct, metric, base_value, instruct_value, relative_change, relative_change_low,
+        relative_change_high, interval; pass it to :func:`probedrift.tables.pair_comparison` as ``paired``."""
+        from .separability import paired_relative_change
+
+        n_boot = self.params.n_boot
+        frames = []
+        for pair in self.pairs:
+            X = [self.embeddings(m, max(self.layer_indices(m))) for m in (pair.base, pair.instruct)]
+            df = paired_relative_change(*X, self.dataset.labels, n_boot_expensive=max(5, min(20, n_boot // 100)),
+                                        seed=self.params.seed)
+            frames.append(df.assign(base=pair.base, instruct=pair.instruct))
+        cols = ["base", "instruct", "metric", "base_value", "instruct_value", "relative_change",
+                "relative_change_low", "relative_change_high", "interval"]
+        return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)

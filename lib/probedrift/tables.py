@@ -18,7 +18,11 @@ from .errors import ProbedriftError
 
 SWEEP_COLUMNS = list(drift_mod.SWEEP_COLUMNS)
 PAIR_COLUMNS = ["base", "instruct", "note", "metric", "base_value", "base_ci_low", "base_ci_high", "instruct_value",
-                "instruct_ci_low", "instruct_ci_high", "relative_change", "relative_change_low", "relative_change_high"]
+                "instruct_ci_low", "instruct_ci_high", "relative_change", "relative_change_low", "relative_change_high",
+                "interval"]
+#: What the relative change's interval covers when it is built from the two models' separate intervals.
+UNPAIRED_PAIR_INTERVAL = ("conservative range from the base and instruct models' separate 95% intervals, "
+                          "[(i_low − b_high)/|b|, (i_high − b_low)/|b|] (not paired)")
 SIGMA_TOLERANCE = 1e-6
 
 
@@ -199,12 +203,22 @@ def fmt_ci(value: float, lo: float, hi: float, digits: int = 2) -> str:
 
 
 def pair_comparison(sep: pd.DataFrame, pairs: list[dict], layer_fraction: float = 1.0,
-                    num_layers: dict[str, int] | None = None) -> pd.DataFrame:
-    """Instruct vs base: each separability measure at the last probed layer and its relative change.
+                    num_layers: dict[str, int] | None = None, paired: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Instruct vs base: each separability measure at the last probed layer and its relative change
+    ``(instruct − base)/|base|``.
 
-    The paper (Table 2) reports silhouette −19% and Fisher −26% for instruct vs base. The relative
-    change's interval is a conservative range from the two models' intervals.
+    The paper (Table 2) reports silhouette −19% and Fisher −26% for instruct vs base. Without
+    ``paired`` the relative change's interval is a conservative range from the two models' separate
+    intervals (:data:`UNPAIRED_PAIR_INTERVAL`). ``paired`` (columns base, instruct, metric,
+    relative_change, relative_change_low, relative_change_high, interval; e.g.
+    :meth:`probedrift.study.Study.paired_separability`, from
+    :func:`probedrift.separability.paired_relative_change` at the same last layers) replaces it, for the
+    rows it has, by the interval paired over the texts both models embedded. ``interval`` says which.
     """
+    lookup = {}
+    if paired is not None:
+        for r in paired.itertuples(index=False):
+            lookup[(r.base, r.instruct, r.metric)] = r
     rows = []
     for pair in pairs:
         pair = pair if isinstance(pair, dict) else dataclasses.asdict(pair)
@@ -218,10 +232,16 @@ def pair_comparison(sep: pd.DataFrame, pairs: list[dict], layer_fraction: float 
             rel = (i.value - b.value) / abs(b.value) if b.value else np.nan
             lo = (i.ci_low - b.ci_high) / abs(b.value) if b.value else np.nan
             hi = (i.ci_high - b.ci_low) / abs(b.value) if b.value else np.nan
+            interval = UNPAIRED_PAIR_INTERVAL
+            if (base, inst, metric) in lookup:
+                r = lookup[(base, inst, metric)]
+                rel, lo, hi = r.relative_change, r.relative_change_low, r.relative_change_high
+                interval = r.interval
             rows.append({"base": base, "instruct": inst, "note": pair.get("note", ""), "metric": metric,
                          "base_value": b.value, "base_ci_low": b.ci_low, "base_ci_high": b.ci_high,
                          "instruct_value": i.value, "instruct_ci_low": i.ci_low, "instruct_ci_high": i.ci_high,
-                         "relative_change": rel, "relative_change_low": lo, "relative_change_high": hi})
+                         "relative_change": rel, "relative_change_low": lo, "relative_change_high": hi,
+                         "interval": interval})
     return pd.DataFrame(rows, columns=PAIR_COLUMNS)
 
 
