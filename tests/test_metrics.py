@@ -346,3 +346,14 @@ def test_aggregate_seeds_counts_only_seeds_where_the_metric_is_defined():
     lo, hi = stats.t.interval(0.95, vals.size - 1, loc=vals.mean(), scale=vals.std(ddof=1) / np.sqrt(vals.size))
     assert out["silent_failure_share_ci_low"] == pytest.approx(lo)
     assert out["silent_failure_share_ci_high"] == pytest.approx(hi)
+
+
+def test_mean_t_interval_matches_the_textbook_value():
+    """[1, 2, 3]: mean 2, s = 1, t(0.975, 2) = 4.3027, half-width 4.3027 / √3 = 2.4841; NaNs are skipped."""
+    from probedrift.metrics import mean_t_interval
+
+    m, lo, hi = mean_t_interval([1.0, np.nan, 2.0, 3.0])
+    assert m == 2.0 and lo == pytest.approx(2 - 2.48414, abs=1e-4) and hi == pytest.approx(2 + 2.48414, abs=1e-4)
+    one = mean_t_interval([5.0])
+    assert one[0] == 5.0 and np.isnan(one[1]) and np.isnan(one[2])
+    assert all(np.isnan(v) for v in mean_t_interval([np.nan]))

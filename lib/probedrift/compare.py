@@ -23,11 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .drift import PAPER_CONVENTIONS
 from .params import StudyParams
-from .metrics import TEXTS_AND_DRAWS
+from .metrics import TEXTS_AND_DRAWS, mean_t_interval
 from .tables import aggregate_sweep, row_at_sigma
 from .verdicts import Band, Verdict, band, context, judge
 
@@ -154,15 +153,7 @@ def _interval_text(value: float, lo: float, hi: float, unit: str) -> str:
 
 def _t_interval(values) -> tuple[float, float, float]:
     """Mean and 95% Student-t interval of the finite values; no interval (NaN) below two values."""
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    if len(x) == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(x.mean())
-    if len(x) < 2:
-        return mean, math.nan, math.nan
-    half = float(stats.t.ppf((1 + LEVEL) / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return mean, mean - half, mean + half
+    return mean_t_interval(values, LEVEL)
 
 
 def _row(claim: str, model: str, spec: ClaimBand | None, v: Verdict, convention: str, why: str, *,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from .metrics import mean_t_interval
 from .tables import fmt_ci, row_at_sigma
 
 __all__ = ["key_findings_markdown", "discussion_numbers_markdown", "seed_cliff_angles"]
@@ -97,17 +97,6 @@ def seed_cliff_angles(sweep: pd.DataFrame, drop: float = CLIFF_DROP) -> pd.DataF
                      "max_angle_deg": float(np.nanmax(a)), "auc_clean": auc[0]})
     return pd.DataFrame(rows, columns=["model", "drift_type", "convention", "seed", "angle_deg", "sigma",
                                        "max_angle_deg", "auc_clean"])
-
-
-def _t_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    x = x[np.isfinite(x)]
-    if len(x) == 0:
-        return np.nan, np.nan, np.nan
-    m = float(x.mean())
-    if len(x) < 2:
-        return m, np.nan, np.nan
-    h = float(stats.t.ppf((1 + level) / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return m, m - h, m + h
 
 
 # ---------------------------------------------------------------- the findings, one function each
@@ -198,7 +187,7 @@ def _cliff_finding(sweep: pd.DataFrame | None, drop: float = CLIFF_DROP) -> str:
             g = cl[(cl.model == m) & (cl.drift_type == "gaussian") & (cl.convention == conv)]
             if g.empty:
                 continue
-            v, lo, hi = _t_interval(g.angle_deg.to_numpy(dtype=float))
+            v, lo, hi = mean_t_interval(g.angle_deg.to_numpy(dtype=float))
             n_beyond = int(g.angle_deg.isna().sum())
             if not np.isfinite(v):
                 bits.append(f"never within {_deg(float(g.max_angle_deg.max()))} ({label})")

@@ -18,6 +18,7 @@ Conventions (paper §3, open questions 4 and 8):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -456,6 +457,22 @@ def bootstrap_ci(
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(samples, [alpha, 1.0 - alpha])
     return value, float(lo), float(hi)
+
+
+def mean_t_interval(values: object, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of the finite values and its Student-t interval, m ± t_{(1+level)/2, k−1}·s/√k.
+
+    NaN bounds with fewer than two finite values (no spread to estimate); all NaN with none.
+    """
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if len(x) == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(x.mean())
+    if len(x) < 2:
+        return mean, math.nan, math.nan
+    half = float(stats.t.ppf((1 + level) / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
+    return mean, mean - half, mean + half
 
 
 def aggregate_seeds(
