@@ -98,7 +98,10 @@ def test_status_page_says_whether_the_code_changed_since_the_run(tmp_path):
 
 
 def test_the_book_stages_the_reference_run_without_executing(tmp_path):
-    src = book.stage("default", out_root=tmp_path)
+    import shutil
+
+    shutil.copytree(REFERENCE, tmp_path / "results" / "default")  # staging writes paper_vs_study.csv
+    src = book.stage("default", results_root=str(tmp_path / "results"), out_root=tmp_path)
     staged = sorted((src / "notebooks").glob("*.ipynb"))
     assert len(staged) == len(runner.notebook_paths())
     status = (src / "generated" / "status.md").read_text()

@@ -126,6 +126,14 @@ def test_smoke_run_writes_every_table_notebook_and_provenance(smoke_run):
     assert base_passes == {f"{base}max_length={params.max_length}": 1}, prov["forward_passes"]
     assert all(v == 1 for v in prov["forward_passes"].values()), prov["forward_passes"]
     assert "HF_TOKEN" not in json.dumps(prov)
+    # The smoke fixture writes to a temporary directory with its own cache: none of those paths is kept.
+    from probedrift.models import cache_root
+
+    for path in [*run_dir.glob("*.json"), *(run_dir / "metrics").glob("*.csv"), *(run_dir / "notebooks").glob("*")]:
+        text = path.read_text()
+        assert str(run_dir.parents[1]) not in text and str(cache_root()) not in text, path.name
+    stages = prov["stage_seconds"]
+    assert set(stages) <= {p.name for p in runner.notebook_paths()} and stages["01_embeddings.ipynb"]["extraction"] > 0
 
 
 def test_sweep_summary_intervals_cover_test_sampling(smoke_run):

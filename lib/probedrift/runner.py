@@ -233,8 +233,13 @@ def run_profile(
         "forward_passes": _read_json(run_dir / "forward_passes.json"),
         "stage_seconds": _read_json(run_dir / "stage_seconds.json"),
     }
-    provenance = json.loads(portable(json.dumps(provenance), machine_paths(run_dir)))
+    paths = machine_paths(run_dir)
+    provenance = json.loads(portable(json.dumps(provenance), paths))
     _write_json(run_dir / "provenance.json", provenance)
+    for table in [*run_dir.glob("*.json"), *(run_dir / "metrics").glob("*.csv")]:
+        text = table.read_text()
+        if portable(text, paths) != text:  # e.g. checkpoint paths in the cache keys
+            table.write_text(portable(text, paths))
     state.update(state="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                  seconds=provenance["timings_seconds"]["total"])
     _write_json(run_dir / "run.json", state)
