@@ -56,7 +56,7 @@ def extraction_table(S: Study) -> pd.DataFrame:
 def confidence_by_outcome(S: Study, model: str, conventions: str = "paper") -> pd.DataFrame:
     """Mean max-class confidence of correct vs wrong test predictions, per σ and drift seed.
 
-    With ``conventions="paper"`` each drift type uses its paper reading (notes §2.2), plus the
+    With ``conventions="paper"`` each drift type uses its paper reading (the formulas of paper Table 1), plus the
     ``relative`` Gaussian reading that matches the abstract's "≈1°".
     """
     probe = S.probe(model)

@@ -2,7 +2,7 @@
 
 Every loader ends in the same cleaning step (empty texts dropped, texts with conflicting labels
 dropped, exact duplicates dropped), so that a later train/val/test split is disjoint by text.
-The paper (§1.2 of the notes) uses Civil Comments binarised at toxicity ≥ 0.5, a balanced
+The paper (its Table 1) uses Civil Comments binarised at toxicity ≥ 0.5, a balanced
 sample of 10,000 and a 70/10/20 split; :func:`prepare` reproduces that recipe on any source.
 
 Sources:
