@@ -43,10 +43,16 @@ def _copy_mathjax(static: Path) -> None:
 
 #: What a run's results depend on: a change here since the run's commit may change its numbers.
 RESULT_SOURCES = ("lib", "notebooks", "params", "requirements.txt", "requirements-assets.txt")
+#: Library code that runs when the book is built, not during the run (the comparison with the paper,
+#: the key findings, the book's configuration) or never for a run (the benchmark): rebuilding the book
+#: applies a change to it, so it does not make a run stale.
+BUILD_TIME_SOURCES = ("lib/probedrift/book.py", "lib/probedrift/compare.py", "lib/probedrift/verdicts.py",
+                      "lib/probedrift/findings.py", "lib/probedrift/publish.py", "lib/probedrift/bench")
 
 
 def changes_since(commit: str | None, root: Path | None = None) -> list[str] | None:
-    """Files of :data:`RESULT_SOURCES` that differ between ``commit`` and the working tree.
+    """Files of :data:`RESULT_SOURCES` (less :data:`BUILD_TIME_SOURCES`) that differ between ``commit``
+    and the working tree.
 
     ``None`` when that cannot be told (no commit recorded, not a git checkout, or the commit is not
     in this clone's history, e.g. a shallow clone).
@@ -55,7 +61,8 @@ def changes_since(commit: str | None, root: Path | None = None) -> list[str] | N
     if not commit:
         return None
     try:
-        res = subprocess.run(["git", "diff", "--name-only", commit, "--", *RESULT_SOURCES], cwd=root,
+        excluded = [f":(exclude){path}" for path in BUILD_TIME_SOURCES]
+        res = subprocess.run(["git", "diff", "--name-only", commit, "--", *RESULT_SOURCES, *excluded], cwd=root,
                              capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError):
         return None
@@ -164,8 +171,12 @@ def timings_markdown(run_dir: Path) -> str:
     note = ("Seconds of wall time of the `" + prov.get("profile", "?") + "` run this book shows, on " + where
             + ". A stage counts the library calls made for it (extraction includes model loading; "
             "fine-tuning includes generating its corpus); *other* is the rest of the notebook: plotting "
-            "calls, tables, the kernel's start. Embeddings found in the cache cost no extraction time, so "
-            "a warm rerun is mostly the stages after extraction.")
+            "calls, tables, the kernel's start. Embeddings and fine-tuned checkpoints found in the cache cost "
+            "no time, so a warm rerun is mostly the stages after extraction.")
+    tuned = sum(r["fine-tuning"] for r in rows)
+    if any(name.startswith("07") for name in per_notebook) and tuned < 1.0:
+        note += (" In this run the fine-tuned checkpoints came from the cache (fine-tuning took "
+                 f"{tuned:.1f} s), so chapter 7's time is its corpus, extraction and tables only.")
     return "\n".join([note, "", head, sep, *body, ""])
 
 
