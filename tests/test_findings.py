@@ -115,3 +115,15 @@ def test_discussion_numbers_derive_the_width_and_compare_share_with_rate(run_dir
     assert "84% of the errors are confident (the share) but only 22% of all texts" in text
     assert "This run scores 120 test texts per model (the paper: 2,000); the 95% bootstrap interval of a clean AUC is " \
            "m 0.15 wide" in text
+
+
+def test_cliff_finding_prefers_the_log_grid_table_when_the_run_has_it():
+    from probedrift.findings import _cliff_finding
+
+    rows = []
+    for conv, angle in (("per_dim", 12.0), ("relative", float("nan"))):
+        rows.append({"model": "m", "drift_type": "gaussian", "convention": conv, "criterion": "half_excess",
+                     "angle_deg": angle, "angle_deg_ci_low": 10.0, "angle_deg_ci_high": 14.0, "max_angle_deg": 8.52})
+    text = _cliff_finding(None, cliff_log=pd.DataFrame(rows))
+    assert "half its excess AUC lost at 12.0° [10.0, 14.0°] (per-dimension)" in text
+    assert "not half its excess lost within 8.52° (relative)" in text

@@ -143,6 +143,10 @@ class StudyParams:
                                             lo=0, min_items=1)
     crossfit_boot: int = param(200, doc="text resamples behind the cross-fitted standard errors (a standard error "
                                "needs fewer than a percentile interval)", lo=10)
+    cliff_sigma_min: float = param(1e-4, doc="smallest nonzero σ of the log-spaced grid that locates the cliff "
+                                   "(cliffs.csv)", lo=0, lo_open=True, hi=0.1)
+    cliff_points: int = param(24, doc="log-spaced σ points of the cliff grid (consecutive angles differ by a "
+                              "factor well below 2)", lo=4, hi=200)
     scale_floor_fraction: float = param(0.1, doc="variance floor of the floored probe (chapter 3): each scaler std "
                                         "s_j ≥ fraction × median_j s_j of the training split", lo=0, hi=1,
                                         lo_open=True)

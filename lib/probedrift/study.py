@@ -507,6 +507,28 @@ class Study:
         return paper_probe(self.params.seed).fit(*self.unit(model, layer)["train"])
 
     @timed("drift")
+    def cliff(self, model: str) -> pd.DataFrame:
+        """Cliff angles under both readings of Gaussian σ on a log-spaced σ grid (:mod:`probedrift.cliff`).
+
+        The paper's frozen probe on the test split, every drift seed; σ = 0 plus ``cliff_points`` values
+        from ``cliff_sigma_min`` to ``sigma_max``. Rows: model × convention × criterion (half of the
+        excess AUC lost; a 20-point fall where the clean AUC allows it), with intervals over test texts
+        and drift seeds.
+        """
+        from .cliff import cliff_table, log_sigma_grid
+
+        p = self.params
+        X_te, y_te = self.unit(model)["test"]
+        sigmas = log_sigma_grid(p.cliff_sigma_min, p.sigma_max, p.cliff_points)
+        _, preds = drift_mod.sweep(X_te, y_te, self.probe(model).predict_proba, drift_types=["gaussian"],
+                                   conventions={"gaussian": ["per_dim", "relative"]}, sigmas=sigmas,
+                                   seeds=list(p.drift_seeds), tau=p.tau, ece_bins=p.ece_bins, model=model,
+                                   progress=False, return_predictions=True)
+        return pd.concat([cliff_table(y_te, preds.probabilities[key], preds.angles_deg[key], preds.sigmas,
+                                      model=model, drift_type=key[0], convention=key[1], n_boot=p.n_boot,
+                                      seed=p.seed) for key in preds.probabilities], ignore_index=True)
+
+    @timed("drift")
     def drift_budget(self, model: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The drift budget at every layer of :meth:`budget_layers` (the mechanism of :mod:`probedrift.budget`):
         predicted and simulated angles at which AUC loses 5 points and half its excess, AUC at 1°, and

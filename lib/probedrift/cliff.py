@@ -1,0 +1,113 @@
+"""Where the cliff is: the drift angle at which a frozen probe loses a given share of its AUC.
+
+The paper places a cliff between σ ≈ 0.01 and 0.028 (its Fig. 2) on a linear grid of eight σ; on such
+a grid, under the per-dimension reading, σ = 0.01 is already about 14°, so any "cliff" between 0 and
+that point is found by interpolating across a gap of many degrees. Here the σ grid is log-spaced from
+``cliff_sigma_min`` to ``sigma_max`` (plus σ = 0), so consecutive measured angles differ by a factor
+well below 2, and two criteria are located on it:
+
+- ``half_excess``: AUC ≤ 0.5 + (AUC₀ − 0.5)/2, the probe has lost half of its excess over chance —
+  defined for any clean AUC above 0.5;
+- ``drop_20``: AUC ≤ AUC₀ − 0.20, the paper's "85% → 50%"-sized fall — only where AUC₀ ≥ 0.70, so that
+  the fall does not end below chance.
+
+The crossing is interpolated linearly in log-angle between the two grid points that bracket it; the
+ratio of those two angles is reported (``bracket_ratio``). The interval covers the test texts
+(a stratified bootstrap of the texts, the same resample for every drift seed, on the seed-mean AUC
+curve) and the drift draw (the spread of the per-seed crossing angles, s/√k), added in quadrature.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .metrics import roc_auc_batch, stratified_bootstrap_indices
+
+CRITERIA = ("half_excess", "drop_20")
+CLIFF_COLUMNS = ["model", "drift_type", "convention", "criterion", "auc_clean", "target_auc", "n_seeds",
+                 "n_seeds_reached", "angle_deg", "angle_deg_ci_low", "angle_deg_ci_high", "angle_se_texts",
+                 "angle_se_draws", "sigma", "max_angle_deg", "bracket_ratio", "n_texts", "interval"]
+INTERVAL = ("95% interval over test texts (stratified bootstrap, the same resample for every drift seed) "
+            "and drift seeds (s/√k), added in quadrature; NaN where a criterion is not reached on the grid")
+
+
+def log_sigma_grid(sigma_min: float, sigma_max: float, n: int) -> np.ndarray:
+    """σ = 0 followed by ``n`` log-spaced values from ``sigma_min`` to ``sigma_max`` (ratio (max/min)^(1/(n−1)))."""
+    if not 0 < sigma_min < sigma_max or n < 2:
+        raise ValueError("need 0 < sigma_min < sigma_max and n >= 2")
+    return np.concatenate([[0.0], np.geomspace(sigma_min, sigma_max, n)])
+
+
+def target_auc(auc_clean: float, criterion: str) -> float:
+    """The AUC that marks the criterion (NaN where it is undefined for this clean AUC)."""
+    if criterion == "half_excess":
+        return 0.5 + (auc_clean - 0.5) / 2 if auc_clean > 0.5 else math.nan
+    if criterion == "drop_20":
+        return auc_clean - 0.20 if auc_clean >= 0.70 else math.nan
+    raise ValueError(f"unknown criterion {criterion!r}; one of {CRITERIA}")
+
+
+def crossing_angle(angles: np.ndarray, aucs: np.ndarray, target: float) -> tuple[float, float]:
+    """First angle where the AUC curve (angles increasing, angles[0] = 0) falls to ``target``.
+
+    Linear interpolation in log-angle between the bracketing grid points (in angle when the lower
+    one is 0). Returns (angle, bracket ratio), NaN for both when the curve never falls that far.
+    """
+    if not np.isfinite(target):
+        return math.nan, math.nan
+    below = np.flatnonzero(aucs[1:] <= target)
+    if below.size == 0:
+        return math.nan, math.nan
+    j = below[0] + 1
+    i = j - 1
+    a0, a1, u0, u1 = angles[i], angles[j], aucs[i], aucs[j]
+    frac = 0.0 if u0 == u1 else (u0 - target) / (u0 - u1)
+    if a0 <= 0:
+        return float(a0 + frac * (a1 - a0)), math.inf
+    return float(math.exp(math.log(a0) + frac * (math.log(a1) - math.log(a0)))), float(a1 / a0)
+
+
+def cliff_table(y: np.ndarray, probabilities: np.ndarray, angles_deg: np.ndarray, sigmas: np.ndarray, *,
+                model: str, drift_type: str, convention: str, n_boot: int = 200, seed: int = 0,
+                criteria: Sequence[str] = CRITERIA, level: float = 0.95) -> pd.DataFrame:
+    """Cliff angles of one drift (``probabilities`` and ``angles_deg``: (k seeds, S σ, n texts)).
+
+    Per criterion: the crossing angle of the seed-mean AUC curve against the seed-mean angle, its
+    interval (module docstring), the mean σ at the crossing, and how many seeds reach it.
+    """
+    y = np.asarray(y)
+    P = np.asarray(probabilities, dtype=float)
+    A = np.asarray(angles_deg, dtype=float)
+    k, S, n = P.shape
+    auc = roc_auc_batch(y, P.reshape(k * S, n)).reshape(k, S)
+    ang = A.mean(axis=2)                                   # (k, S) mean angle per seed and σ
+    curve_auc, curve_ang = auc.mean(axis=0), ang.mean(axis=0)
+    idx = stratified_bootstrap_indices(y, n_boot, seed)    # (B, n)
+    boot = np.stack([roc_auc_batch(y[b], P[:, :, b].reshape(k * S, n)).reshape(k, S).mean(axis=0) for b in idx])
+    z = stats.norm.ppf((1 + level) / 2)
+    rows = []
+    for criterion in criteria:
+        target = target_auc(float(curve_auc[0]), criterion)
+        angle, ratio = crossing_angle(curve_ang, curve_auc, target)
+        per_seed = np.array([crossing_angle(ang[s], auc[s], target_auc(float(auc[s, 0]), criterion))[0]
+                             for s in range(k)])
+        boot_angles = np.array([crossing_angle(curve_ang, b, target_auc(float(b[0]), criterion))[0] for b in boot])
+        reached = np.isfinite(per_seed)
+        se_draws = float(np.std(per_seed[reached], ddof=1) / math.sqrt(reached.sum())) if reached.sum() > 1 else math.nan
+        finite_boot = boot_angles[np.isfinite(boot_angles)]
+        se_texts = float(np.std(finite_boot, ddof=1)) if finite_boot.size > 1 else math.nan
+        half = z * math.sqrt(np.nansum([se_texts ** 2, se_draws ** 2])) if np.isfinite(angle) else math.nan
+        sigma = float(np.interp(angle, curve_ang, sigmas)) if np.isfinite(angle) else math.nan
+        rows.append({"model": model, "drift_type": drift_type, "convention": convention, "criterion": criterion,
+                     "auc_clean": float(curve_auc[0]), "target_auc": target, "n_seeds": k,
+                     "n_seeds_reached": int(reached.sum()), "angle_deg": angle,
+                     "angle_deg_ci_low": angle - half, "angle_deg_ci_high": angle + half,
+                     "angle_se_texts": se_texts, "angle_se_draws": se_draws, "sigma": sigma,
+                     "max_angle_deg": float(curve_ang[-1]), "bracket_ratio": ratio, "n_texts": n,
+                     "interval": INTERVAL})
+    return pd.DataFrame(rows, columns=CLIFF_COLUMNS)

@@ -1,0 +1,66 @@
+"""The cliff on a log-spaced σ grid: interpolation, criteria, and agreement with the closed form."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from probedrift import cliff
+from probedrift.drift import sweep
+from probedrift.probes import paper_probe
+from probedrift.synthetic import axes, two_class
+
+from .test_budget import PLANT_NOISE, plant, reference_half_budget_deg
+
+
+def test_crossing_is_exact_on_a_curve_linear_in_log_angle():
+    angles = np.array([0.0, 0.1, 0.2, 0.4, 0.8, 1.6])
+    aucs = np.array([0.9, 0.9 - 0.1 * 0, 0.8, 0.7, 0.6, 0.5])  # falls 0.1 per doubling from 0.1°
+    angle, ratio = cliff.crossing_angle(angles, aucs, 0.65)
+    assert angle == pytest.approx(0.4 * math.sqrt(2), rel=1e-12) and ratio == pytest.approx(2.0)
+    assert all(math.isnan(v) for v in cliff.crossing_angle(angles, aucs, 0.3))
+    assert all(math.isnan(v) for v in cliff.crossing_angle(angles, aucs, math.nan))
+
+
+def test_criteria_are_defined_only_where_they_can_be_reached():
+    assert cliff.target_auc(0.84, "half_excess") == pytest.approx(0.67)
+    assert cliff.target_auc(0.84, "drop_20") == pytest.approx(0.64)
+    assert math.isnan(cliff.target_auc(0.65, "drop_20"))  # a 20-point fall would end below chance
+    assert math.isnan(cliff.target_auc(0.5, "half_excess"))
+    with pytest.raises(ValueError):
+        cliff.target_auc(0.8, "cliff")
+
+
+def test_log_grid_keeps_consecutive_angles_within_a_factor_of_two():
+    sig = cliff.log_sigma_grid(1e-4, 0.15, 24)
+    assert sig[0] == 0 and sig[1] == pytest.approx(1e-4) and sig[-1] == pytest.approx(0.15)
+    ratios = sig[2:] / sig[1:-1]
+    assert np.allclose(ratios, ratios[0]) and ratios[0] < 2
+    # the per-dimension angle atan(σ√d) grows more slowly than σ, so its ratios are smaller still
+    d = 640
+    ang = np.degrees(np.arctan(sig[1:] * math.sqrt(d)))
+    assert (ang[1:] / ang[:-1]).max() <= ratios[0] + 1e-12
+
+
+def test_half_excess_angle_of_relative_drift_matches_the_closed_form():
+    """Planted near-constant dimensions put the cliff near a degree; the log grid finds it where the
+    closed-form drift budget (computed independently by root finding) says it is."""
+    ax = axes(64)
+    (Xtr, ytr), (Xte, yte) = two_class(1200, 64, 0, class_axes=ax), two_class(400, 64, 1, class_axes=ax)
+    Xtr, Xte = plant(Xtr, PLANT_NOISE, 5).astype(np.float32), plant(Xte, PLANT_NOISE, 6).astype(np.float32)
+    probe = paper_probe(0).fit(Xtr, ytr)
+    expected = reference_half_budget_deg(probe, Xte.astype(np.float64), yte)
+    sigmas = cliff.log_sigma_grid(1e-5, 0.15, 30)
+    _, preds = sweep(Xte, yte, probe.predict_proba, drift_types=["gaussian"], conventions={"gaussian": ["relative"]},
+                     sigmas=sigmas, seeds=range(6), progress=False, return_predictions=True)
+    key = ("gaussian", "relative")
+    table = cliff.cliff_table(yte, preds.probabilities[key], preds.angles_deg[key], preds.sigmas, model="toy",
+                              drift_type="gaussian", convention="relative", n_boot=100, seed=0)
+    row = table.set_index("criterion").loc["half_excess"]
+    assert 0 < expected < 5
+    assert row.angle_deg == pytest.approx(expected, rel=0.25)
+    assert row.n_seeds_reached == 6 and row.bracket_ratio < 2
+    assert row.angle_se_texts > 0 and row.angle_se_draws >= 0
+    assert table.set_index("criterion").loc["drop_20"].target_auc == pytest.approx(row.auc_clean - 0.2)
