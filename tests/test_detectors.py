@@ -19,6 +19,7 @@ from probedrift.detectors import (
     DETECTORS,
     ConfidenceMonitor,
     DetectorResult,
+    DomainClassifierDetector,
     KSDetector,
     MeanCosineDetector,
     MMDDetector,
@@ -172,6 +173,41 @@ def test_mean_cosine_is_blind_to_moves_along_the_mean_direction():
     sample = (rng.standard_normal((300, 16)).astype(np.float32) + 1.0) * 1.5
     assert not MeanCosineDetector().fit(ref).test(sample).alarm
     assert MMDDetector().fit(ref).test(sample).alarm
+
+
+def test_ridge_domain_classifier_equals_the_primal_ridge_fit():
+    """The dual closed form of the ridge C2ST against sklearn's primal ridge on the same folds and
+    pooled standardisation, then the same per-fold Mann–Whitney and Bonferroni: an independent path
+    to the statistic and the p-value."""
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import StratifiedKFold
+
+    rng = np.random.default_rng(5)
+    ref = rng.standard_normal((60, 90)).astype(np.float32)
+    sample = (rng.standard_normal((45, 90)) + 0.25 * rng.standard_normal(90)).astype(np.float32)
+    result = DomainClassifierDetector(seed=3, ridge=0.7).fit(ref).test(sample)
+    X = np.concatenate([ref, sample]).astype(np.float64)
+    y = np.r_[np.zeros(60), np.ones(45)]
+    Z = (X - X.mean(0)) / X.std(0)
+    aucs, pvals = [], []
+    for train, held in StratifiedKFold(5, shuffle=True, random_state=3).split(Z, y):
+        lam = 0.7 * np.sum(Z[train] ** 2) / len(train)
+        scores = Ridge(alpha=lam, fit_intercept=False).fit(Z[train], y[train] - y[train].mean()).predict(Z[held])
+        aucs.append(roc_auc_score(y[held], scores))
+        pvals.append(scipy.stats.mannwhitneyu(scores[y[held] == 1], scores[y[held] == 0], alternative="greater").pvalue)
+    assert result.statistic == pytest.approx(np.mean(aucs), abs=1e-12)
+    assert result.p_value == pytest.approx(min(1.0, 5 * min(pvals)), rel=1e-9)
+    assert result.alarm
+
+
+def test_logistic_domain_classifier_is_kept_and_agrees_on_a_clear_shift(big_shift):
+    ref, same, shifted = big_shift
+    for classifier in DomainClassifierDetector.CLASSIFIERS:
+        det = DomainClassifierDetector(classifier=classifier).fit(ref[:200])
+        assert det.test(shifted[:200]).alarm and not det.test(same[:200]).alarm, classifier
+        assert det.test(shifted[:200]).statistic > 0.9
+    with pytest.raises(ProbedriftError, match="ridge, logistic"):
+        DomainClassifierDetector(classifier="svm")
 
 
 def test_confidence_monitor_statistic_and_alarm():

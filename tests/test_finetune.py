@@ -205,12 +205,23 @@ def test_chat_formatting_masks_the_prompt(tiny):
     assert rendered == prompt + answer
 
 
-def test_sample_generations_before_and_after(tiny, corpus, use_cache):
-    use_cache("samples")
+def test_sample_generations_before_and_after(tiny, corpus, use_cache, monkeypatch):
+    cache = use_cache("samples")
     cps = ft.finetune(tiny, corpus, steps=[0, 2], seed=0, **FAST)
-    for cp in cps:
-        out = ft.sample_generations(cp.path, ["Name a colour.", "Say hello."], max_new_tokens=4)
-        assert len(out) == 2 and all(isinstance(t, str) for t in out)
+    asked = ["Name a colour.", "Say hello."]
+    first = [ft.sample_generations(cp.path, asked, max_new_tokens=4) for cp in cps]
+    assert all(len(out) == 2 and all(isinstance(t, str) for t in out) for out in first)
+    # greedy answers are remembered: a rerun loads no model and gives the same strings
+    monkeypatch.setattr(ft, "load_causal_lm", lambda *a, **k: pytest.fail("loaded a model for remembered answers"))
+    assert [ft.sample_generations(cp.path, asked, max_new_tokens=4) for cp in cps] == first
+    # a damaged record is recomputed, never returned
+    remembered = sorted((cache / "generations").glob("*.json"))
+    assert len(remembered) == len(cps)
+    remembered[0].write_text("{not json")
+    monkeypatch.undo()
+    monkeypatch.setenv("PROBEDRIFT_CACHE_DIR", str(cache))
+    again = [ft.sample_generations(cp.path, asked, max_new_tokens=4) for cp in cps]
+    assert again == first and json.loads(remembered[0].read_text())["answers"] in first
 
 
 def test_teacher_responses_are_cached_and_resume(tiny, use_cache, monkeypatch):

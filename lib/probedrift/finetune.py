@@ -208,6 +208,20 @@ def generate_greedy(
     return answers
 
 
+def _generation_cache_path(components: dict) -> Path:
+    return cache_root() / "generations" / f"{canonical_key(components)[:24]}.json"
+
+
+def _directory_stamp(where: str) -> list:
+    """Names, sizes and modification times of a model directory's files: a re-converted or retrained
+    model gets a new stamp, so answers remembered for the old files are not reused."""
+    root = Path(where)
+    if not root.is_dir():
+        return [where]
+    return sorted([str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns]
+                  for f in root.rglob("*") if f.is_file())
+
+
 def sample_generations(
     model_dir: str, instructions: Sequence[str], *, max_new_tokens: int = 64, batch_size: int = 8,
     device: str = "cpu",
@@ -215,16 +229,32 @@ def sample_generations(
     """Greedy answers of a model (a checkpoint path or the base name) to held-out instructions.
 
     Run it on step 0 and on a later checkpoint to see that the update changed the model's behaviour.
+    Greedy decoding is deterministic, so the answers are remembered under ``cache_root()/generations``
+    (keyed by the model directory's files, the instructions, the lengths and the device) and a rerun
+    loads no model.
     """
+    from . import models
+
     instructions = [str(t) for t in instructions]
     if not instructions:
         raise ProbedriftError("no instructions to answer", "pass at least one held-out instruction")
+    dev = models.resolve_device(device)
+    where = _model_location(str(model_dir))
+    components = {"kind": "greedy_generations", "model": where, "files": _directory_stamp(where),
+                  "instructions": instructions, "max_new_tokens": int(max_new_tokens),
+                  "batch_size": int(batch_size), "device": dev.type}
+    path = _generation_cache_path(components)
+    remembered = _read_json(path, {})
+    if isinstance(remembered, dict) and remembered.get("components") == json.loads(json.dumps(components)) \
+            and isinstance(remembered.get("answers"), list) and len(remembered["answers"]) == len(instructions):
+        return [str(a) for a in remembered["answers"]]
     model, tokenizer = load_causal_lm(str(model_dir), device=device)
     model.eval()
     answers: list[str] = []
     for start in range(0, len(instructions), batch_size):
         answers += generate_greedy(model, tokenizer, instructions[start:start + batch_size],
                                    max_new_tokens=max_new_tokens)
+    _write_json(path, {"components": components, "answers": answers})
     return answers
 
 

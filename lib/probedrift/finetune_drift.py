@@ -183,7 +183,9 @@ def generations(S: Study, updates: list[Update], held_out: list[str], n: int = 3
             last[u.learning_rate] = u
     instructions = held_out[:n]
     table = {"instruction": instructions,
-             "base": sample_generations(base_model(S), instructions, max_new_tokens=max_new_tokens)}
+             "base": sample_generations(base_model(S), instructions, max_new_tokens=max_new_tokens,
+                                        device=S.params.device)}
     for u in last.values():
-        table[u.label] = sample_generations(u.path, instructions, max_new_tokens=max_new_tokens)
+        table[u.label] = sample_generations(u.path, instructions, max_new_tokens=max_new_tokens,
+                                            device=S.params.device)
     return pd.DataFrame(table)
