@@ -17,12 +17,12 @@ them again. Two maps, both fitted new → old on anchor rows that belong to the 
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
 
+from .blas import one_blas_thread
 from .errors import ProbedriftError, check_choice, check_positive
 
 ALIGN_METHODS = ("auto", "procrustes", "linear")
@@ -31,20 +31,6 @@ ALIGN_METHODS = ("auto", "procrustes", "linear")
 ALPHA_GRID = tuple(np.logspace(-3, 2, 11))
 
 __all__ = ["ALIGN_METHODS", "ALPHA_GRID", "Aligner", "fit_aligner", "fit_linear_map", "fit_procrustes"]
-
-
-@functools.lru_cache(maxsize=1)
-def _blas_controller():
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
-def _one_blas_thread():
-    # Anchor problems are small (k anchors, k ≪ d): BLAS threads gain nothing there, and on a busy
-    # machine their synchronisation dominates (a 640 x 64 QR: 6 ms on one thread, 0.8 s on two
-    # contended ones).
-    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 @dataclass(frozen=True)
@@ -75,7 +61,7 @@ class Aligner:
                 f"this aligner maps d={self.d_new} embeddings, got d={X.shape[1]}",
                 "pass embeddings of the same model, layer and pooling as the new-version anchors",
             )
-        with _one_blas_thread():
+        with one_blas_thread():
             return X @ self.weight + self.bias
 
     def __repr__(self) -> str:
@@ -143,7 +129,7 @@ def fit_procrustes(new_anchors: object, old_anchors: object, *, center: bool = T
     mu_a = A.mean(axis=0) if center else np.zeros(d)
     mu_b = B.mean(axis=0) if center else np.zeros(d)
     Ac, Bc = A - mu_a, B - mu_b
-    with _one_blas_thread():
+    with one_blas_thread():
         if 2 * A.shape[0] >= d:
             R = _procrustes_closest_to_identity(Ac, Bc)
         else:
@@ -175,7 +161,7 @@ def fit_linear_map(new_anchors: object, old_anchors: object, alpha: float | str 
         check_positive("alpha", alpha, allow_zero=True)
         model = LinearRegression(fit_intercept=fit_intercept) if alpha == 0 else Ridge(alpha=alpha,
                                                                                       fit_intercept=fit_intercept)
-    with _one_blas_thread():
+    with one_blas_thread():
         reg = model.fit(A, B)
     chosen = float(reg.alpha_) if alpha == "cv" else float(alpha)
     W = np.asarray(reg.coef_, dtype=np.float64).T.reshape(A.shape[1], B.shape[1])

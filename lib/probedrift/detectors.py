@@ -29,6 +29,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .blas import one_blas_thread
 from .errors import ProbedriftError, check_choice, check_positive
 from .probes import check_embeddings
 
@@ -544,8 +545,9 @@ def false_alarm_table(
             else:
                 ref = nd.reference_pool[rng.choice(len(nd.reference_pool), n_ref, replace=False)]
                 sample = nd.sample_pool[rng.choice(len(nd.sample_pool), n_s, replace=False)]
-            det = factory().fit(ref)
-            alarms += bool(det.test(sample).alarm)
+            with one_blas_thread():
+                det = factory().fit(ref)
+                alarms += bool(det.test(sample).alarm)
         lo, hi = clopper_pearson(alarms, n_runs)
         threshold = isinstance(det, ConfidenceMonitor)
         rows.append({"model": model, "detector": name, "design": design, "n_runs": int(n_runs), "n_alarms": alarms,

@@ -55,6 +55,7 @@ from scipy.linalg import blas
 from sklearn.decomposition import PCA
 from tqdm import tqdm
 
+from probedrift.blas import one_blas_thread
 from probedrift.errors import ProbedriftError, check_choice, check_positive
 from probedrift.metrics import probe_metrics_batch
 
@@ -149,20 +150,6 @@ def angle_deg(a: object, b: object) -> np.ndarray:
     return np.where(zero, np.nan, np.degrees(ang))
 
 
-@functools.lru_cache(maxsize=1)
-def _blas_controller():
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
-def _one_blas_thread():
-    """Context manager limiting BLAS/LAPACK to one thread per call. Used for latency-bound calls (Cholesky,
-    ARPACK matrix-vector products) and around a sweep, whose own threads share the cores: on a busy 2-core
-    machine two spinning BLAS threads per call were 2-3x slower than one."""
-    return _blas_controller().limit(limits=1, user_api="blas")
-
-
 def _orthogonality_error(Q: np.ndarray) -> float:
     """max |QᵀQ − I| (entrywise), or a smaller number certified below 1e-6.
 
@@ -195,7 +182,7 @@ def _haar_from_seed(d: int, seed: int) -> np.ndarray:
     G = np.random.default_rng(seed).standard_normal((d, d))
     try:
         gram = G.T @ G
-        with _one_blas_thread():
+        with one_blas_thread():
             L = np.linalg.cholesky(gram)
         # The triangular solve runs on column blocks (same result as one call) so that it releases the
         # GIL between blocks and the other threads of a sweep keep running.
@@ -641,7 +628,7 @@ def drift_direction(
     # starting vector keeps the direction independent of the drift seed. Its matrix-vector products
     # are latency-bound, so they run on one BLAS thread.
     solver = "arpack" if min(ref.shape) > 2 else "full"
-    with _one_blas_thread():
+    with one_blas_thread():
         pc = PCA(n_components=1, svd_solver=solver, random_state=0).fit(ref).components_[0]
     return normalize(pc).astype(np.float32)
 
@@ -942,7 +929,7 @@ def drift(
     )
     out = np.empty((sig.size, n, d), dtype=np.float32)
     angles = np.zeros((sig.size, n), dtype=np.float32)
-    with _one_blas_thread():
+    with one_blas_thread():
         built = _build(entry, inputs)
         geometry = _FormGeometry(built, z) if entry.linear else None
         for k in range(sig.size):
@@ -1081,7 +1068,7 @@ def sweep(
     # Worker threads prepare the next seeds (random draws, Haar matrix, products, row geometry) while
     # this thread scores the current one with the probe. Nearly all of it runs in BLAS or numpy kernels
     # that release the GIL, so the threads share the cores; BLAS itself stays on one thread per call.
-    with _one_blas_thread(), bar, ThreadPoolExecutor(max_workers=_LOOKAHEAD_SEEDS) as workers:
+    with one_blas_thread(), bar, ThreadPoolExecutor(max_workers=_LOOKAHEAD_SEEDS) as workers:
         upcoming = deque(workers.submit(prepare_seed, s) for s in (seed_list[:_LOOKAHEAD_SEEDS] if n_seeded else []))
         # Seed-independent drifts (directions from the reference set) are prepared once, first, so a
         # missing reference fails early.
