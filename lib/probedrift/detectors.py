@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -537,17 +539,22 @@ def false_alarm_table(
             raise ProbedriftError(f"{name}: the draws are larger than their pools", "draw fewer rows")
         rng = np.random.default_rng([seed, len(rows)])
         start = time.perf_counter()
-        alarms, det = 0, None
+        draws = []
         for _ in range(int(n_runs)):
             if same:
                 idx = rng.permutation(len(nd.reference_pool))
-                ref, sample = nd.reference_pool[idx[:n_ref]], nd.sample_pool[idx[n_ref:n_ref + n_s]]
+                draws.append((idx[:n_ref], idx[n_ref:n_ref + n_s]))
             else:
-                ref = nd.reference_pool[rng.choice(len(nd.reference_pool), n_ref, replace=False)]
-                sample = nd.sample_pool[rng.choice(len(nd.sample_pool), n_s, replace=False)]
-            with one_blas_thread():
-                det = factory().fit(ref)
-                alarms += bool(det.test(sample).alarm)
+                draws.append((rng.choice(len(nd.reference_pool), n_ref, replace=False),
+                              rng.choice(len(nd.sample_pool), n_s, replace=False)))
+
+        def one_run(draw, nd=nd, factory=factory) -> bool:
+            return bool(factory().fit(nd.reference_pool[draw[0]]).test(nd.sample_pool[draw[1]]).alarm)
+
+        # Runs are independent and seeded by their draws: one per core, one BLAS thread each.
+        with one_blas_thread(), ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            alarms = sum(pool.map(one_run, draws))
+        det = factory()
         lo, hi = clopper_pearson(alarms, n_runs)
         threshold = isinstance(det, ConfidenceMonitor)
         rows.append({"model": model, "detector": name, "design": design, "n_runs": int(n_runs), "n_alarms": alarms,

@@ -622,27 +622,38 @@ class Study:
         from ``p_value``, so permutation tests run :attr:`detector_grid_permutations` permutations.
         Samples identical across seeds (σ = 0, seed-free directions) are tested once.
         """
-        import hashlib
+        from concurrent.futures import ThreadPoolExecutor
 
         from tqdm.auto import tqdm
 
         p = self.params
         dets = self.make_detectors(model, n_permutations=self.detector_grid_permutations)
+
+        def test_all(sample: np.ndarray) -> list:
+            return [(name, det.test(sample)) for name, det in dets.items()]
+
         done: dict[bytes, list] = {}
         rows = []
         cases = [(t, c, seed) for t, c in self.conventions() for seed in p.drift_seeds]
-        for t, c, seed in tqdm(cases, desc=f"detectors {model}", disable=not progress):
-            ds = self.drifted_test(model, t, c, seed)
-            for i, sigma in enumerate(ds.sigmas):
-                sample = subsample(ds.embeddings[i], p.detector_sample_size, p.drift_seeds[0] + 1)
-                key = hashlib.sha1(np.ascontiguousarray(sample).tobytes()).digest()
-                if key not in done:
-                    with one_blas_thread():  # small solves and products, ~1,300 tests a model
-                        done[key] = [(name, det.test(sample)) for name, det in dets.items()]
-                for name, r in done[key]:
-                    rows.append({"model": model, "drift_type": t, "convention": c, "sigma": float(sigma),
-                                 "seed": seed, "angle_deg_mean": float(ds.angles_deg[i].mean()), "detector": name,
-                                 "statistic": r.statistic, "p_value": r.p_value, "alarm": bool(r.alarm)})
+        # The tests are small solves and products that release the GIL: one BLAS thread each, one
+        # test per core (each test is seeded, so the table does not depend on the scheduling).
+        with one_blas_thread(), ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            for t, c, seed in tqdm(cases, desc=f"detectors {model}", disable=not progress):
+                ds = self.drifted_test(model, t, c, seed)
+                keys, pending = [], {}
+                for i in range(len(ds.sigmas)):
+                    sample = subsample(ds.embeddings[i], p.detector_sample_size, p.drift_seeds[0] + 1)
+                    key = hashlib.sha1(np.ascontiguousarray(sample).tobytes()).digest()
+                    keys.append(key)
+                    if key not in done and key not in pending:
+                        pending[key] = pool.submit(test_all, sample)
+                done.update({key: future.result() for key, future in pending.items()})
+                for i, (sigma, key) in enumerate(zip(ds.sigmas, keys)):
+                    for name, r in done[key]:
+                        rows.append({"model": model, "drift_type": t, "convention": c, "sigma": float(sigma),
+                                     "seed": seed, "angle_deg_mean": float(ds.angles_deg[i].mean()),
+                                     "detector": name, "statistic": r.statistic, "p_value": r.p_value,
+                                     "alarm": bool(r.alarm)})
         return pd.DataFrame(rows, columns=DETECTOR_COLUMNS)
 
     FALSE_ALARM_DESIGNS = ("pooled", "split")
