@@ -137,6 +137,17 @@ def test_simulation_follows_the_exact_distribution_in_three_dimensions():
     np.testing.assert_allclose(mean, exact, atol=0.015)
 
 
+def test_simulated_auc_equals_the_probe_on_the_drifted_embeddings(clean):
+    """The simulation's two-products-per-seed shortcut against the probe itself scoring each drifted
+    copy (z' = cos θ z + sin θ u from :func:`exact_angle_drift`, same seed)."""
+    probe, Xte, yte = clean
+    angles = np.array([0.5, 5.0, 30.0, 80.0])
+    _, per_seed = B.simulated_auc(probe, Xte, yte, angles, seeds=[3, 11])
+    for i, seed in enumerate([3, 11]):
+        direct = [roc_auc_score(yte, probe.decision_function(B.exact_angle_drift(Xte, a, seed))) for a in angles]
+        np.testing.assert_allclose(per_seed[i], direct, atol=2e-4)
+
+
 def test_exact_angle_drift_moves_every_row_by_the_angle(problem):
     _, _, Xte, _ = problem
     for theta in (1e-3, 0.5, 30.0, 90.0):

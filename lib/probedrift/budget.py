@@ -272,14 +272,18 @@ def _simulated_curves(
 ) -> np.ndarray:
     """AUC of the probe on exact-angle drifted copies of Z: (len(seeds), len(angles)).
 
-    One u per text and seed, shared by every angle (common random numbers).
+    One u per text and seed, shared by every angle (common random numbers). The logit is affine,
+    ℓ(x) = x·v − m·v + b with v = w/s, so ℓ(cos θ z + sin θ u) = cos θ (z·v) + sin θ (u·v) − m·v + b:
+    two products per seed serve every angle.
     """
     out = np.empty((len(seeds), angles.size))
     cos, sin = np.cos(np.radians(angles)), np.sin(np.radians(angles))
+    v = _weights_over_scale(probe)
+    offset = float(probe.intercept_) - float(np.asarray(probe.scaler_mean_, dtype=np.float64) @ v)
+    zv = Z @ v
     for i, seed in enumerate(seeds):
-        U = _orthogonal_directions(Z, np.random.default_rng(seed))
-        scores = np.stack([_logits64(probe, cos[k] * Z + sin[k] * U) for k in range(angles.size)])
-        out[i] = _auc_rows(y, scores)
+        uv = _orthogonal_directions(Z, np.random.default_rng(seed)) @ v
+        out[i] = _auc_rows(y, cos[:, None] * zv[None, :] + sin[:, None] * uv[None, :] + offset)
     return out
 
 
