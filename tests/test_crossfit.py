@@ -211,6 +211,47 @@ def test_collapse_table_picks_the_sigma_nearest_one_degree():
     assert out.loc[12, "angle_half_predicted_deg"] == 9.0
 
 
+def test_paired_drop_interval_against_explicit_resamples():
+    """The drop's text part from index resamples scored by sklearn (each resample applied to the clean
+    and the drifted scores), its draw part from the per-draw drops: an independent path to both."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(4)
+    n, k = 160, 6
+    y = np.r_[np.zeros(n // 2, int), np.ones(n // 2, int)]
+    signal = rng.standard_normal(n) + 1.2 * y
+    clean = 1 / (1 + np.exp(-signal))
+    drifted = 1 / (1 + np.exp(-(signal[None] + 0.6 * rng.standard_normal((k, n)))))
+    W = cf.bootstrap_weights(y, 300, 9)
+    out = cf.paired_drop_interval(y, np.tile(clean, (k, 1)), drifted, "auc", W=W)
+    per_draw = np.array([roc_auc_score(y, clean) - roc_auc_score(y, d) for d in drifted])
+    assert out["mean"] == pytest.approx(per_draw.mean(), abs=1e-12)
+    boot = []
+    for w in W:
+        idx = np.repeat(np.arange(n), w.astype(int))
+        boot.append(np.mean([roc_auc_score(y[idx], clean[idx]) - roc_auc_score(y[idx], d[idx]) for d in drifted]))
+    se = np.sqrt(np.std(boot, ddof=1) ** 2 + per_draw.var(ddof=1) / k)
+    assert out["se"] == pytest.approx(se, rel=1e-6)
+    assert out["ci_low"] == pytest.approx(out["mean"] - 1.959964 * se, abs=1e-6)
+    # paired beats separate: the unpaired intervals of the two AUCs overlap, the paired drop is above 0
+    sep = {name: M.texts_and_draws_interval(y, P, ["auc"], n_boot=300, seed=9)["auc"]
+           for name, P in (("clean", clean[None]), ("drifted", drifted))}
+    assert sep["drifted"]["ci_high"] > sep["clean"]["ci_low"] and out["ci_low"] > 0
+
+
+def test_collapse_table_uses_the_paired_drop_when_the_sweep_has_it():
+    rows = []
+    for layer, drop_low in ((4, 0.04), (12, -0.01)):
+        for sigma, angle, auc in ((0.0, 0.0, 0.73), (0.02, 1.1, 0.64)):
+            rows.append({"model": "m", "layer": layer, "pooling": "last_token", "drift_type": "gaussian",
+                         "convention": "relative", "sigma": sigma, "angle_deg_mean": angle, "auc_mean": auc,
+                         "auc_ci_low": auc - 0.09, "auc_ci_high": auc + 0.09, "auc_drop_mean": 0.73 - auc,
+                         "auc_drop_ci_low": drop_low if sigma else 0.0, "auc_drop_ci_high": 0.15 if sigma else 0.0})
+    out = cf.collapse_table(pd.DataFrame(rows)).set_index("layer")
+    assert out.loc[4, "drop_resolved"] and not out.loc[12, "drop_resolved"]  # the unpaired intervals overlap at both
+    assert out.loc[4, "auc_drop"] == pytest.approx(0.09)
+
+
 def test_power_summary_and_layer_plot_read_the_tables():
     import matplotlib.pyplot as plt
 

@@ -65,6 +65,7 @@ __all__ = [
     "crossfit_table",
     "interval_rows",
     "minimum_detectable_difference",
+    "paired_drop_interval",
     "power_table",
     "stratified_folds",
     "variance_components",
@@ -358,6 +359,49 @@ def crossfit_intervals(
     return out
 
 
+def paired_drop_interval(
+    y: object,
+    P_clean: object,
+    P: object,
+    metric: str,
+    *,
+    W: np.ndarray,
+    level: float = 0.95,
+    tau: float = 0.8,
+    ece_bins: int = 5,
+) -> dict[str, float]:
+    """The drop m(clean) − m(drifted) of one metric, with an interval paired over everything shared.
+
+    ``P_clean`` and ``P`` are (R, k, n) predictions on the same texts (split seed r, drift draw k).
+    Per cell Δ_rk = m(y, P_clean,rk) − m(y, P_rk); Δ̄ and its split and draw standard errors come from
+    :func:`variance_components` of the Δ table, the text part from the standard deviation of Δ̄ over
+    the resamples ``W`` (each applied to both, so what the two share cancels). Interval
+    Δ̄ ± z_{(1+level)/2} √(se_texts² + se_splits² + se_draws²). Much narrower than two separate
+    intervals when the two are correlated over texts, as a probe before and after a small drift is.
+    Returns ``{mean, ci_low, ci_high, se}``.
+    """
+    y_arr = np.asarray(y).astype(np.int64)
+    P0, P1 = (np.asarray(a, dtype=np.float64) for a in (P_clean, P))
+    if P0.ndim == 2:
+        P0, P1 = P0[None], P1[None]
+    R, k, n = P1.shape
+    P0 = np.broadcast_to(P0, P1.shape).reshape(R * k, n)
+    P1 = P1.reshape(R * k, n)
+    per0 = metrics_mod.probe_metrics_batch(y_arr, P0, tau, ece_bins, [metric])[metric]
+    per1 = metrics_mod.probe_metrics_batch(y_arr, P1, tau, ece_bins, [metric])[metric]
+    mean, se_s, se_d, _ = variance_components((per0 - per1).reshape(R, k))
+    b0 = weighted_metrics(y_arr, P0, W, [metric], tau=tau, ece_bins=ece_bins)[metric]
+    b1 = weighted_metrics(y_arr, P1, W, [metric], tau=tau, ece_bins=ece_bins)[metric]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a resample where the metric is undefined
+        bd = np.nanmean(b0 - b1, axis=1)
+    bd = bd[np.isfinite(bd)]
+    se_t = float(bd.std(ddof=1)) if bd.size > 1 else float("nan")
+    se = float(np.sqrt(se_t ** 2 + se_s ** 2 + se_d ** 2))
+    z = float(stats.norm.ppf((1.0 + level) / 2.0))
+    return {"mean": mean, "ci_low": mean - z * se, "ci_high": mean + z * se, "se": se}
+
+
 def interval_rows(
     y: object,
     probabilities: dict,
@@ -371,16 +415,23 @@ def interval_rows(
     tau: float = 0.8,
     ece_bins: int = 5,
     keys: dict | None = None,
+    paired_drops: Sequence[str] = (),
 ) -> pd.DataFrame:
     """One row per (drift_type, convention, σ) with :func:`crossfit_intervals` of each metric.
 
     ``probabilities[(t, c)]`` is (R, k, S, n) or (k, S, n) (one split); ``angles_deg`` the same shape.
     Columns: ``keys`` (constants such as model), drift_type, convention, sigma, angle_deg_mean (over
     texts, splits and draws), then ``<metric>_mean/_ci_low/_ci_high/_se/_se_texts/_se_splits/_se_draws/_n``.
-    One set of bootstrap weights serves every row (paired across σ, draws and conventions).
+    One set of bootstrap weights serves every row (paired across σ, draws and conventions). For each
+    metric of ``paired_drops`` (σ = 0 must be on the grid) also ``<metric>_drop_mean/_ci_low/_ci_high/_se``:
+    the loss against σ = 0 with :func:`paired_drop_interval`.
     """
     y_arr = np.asarray(y).astype(np.int64)
     W = bootstrap_weights(y_arr, n_boot, seed)
+    sigmas = np.asarray(sigmas, dtype=np.float64)
+    if paired_drops and not np.any(sigmas == 0):
+        raise ProbedriftError("paired drops are measured against σ = 0, which the grid lacks", "add σ = 0 to the grid")
+    clean = int(np.flatnonzero(sigmas == 0)[0]) if paired_drops else None
     rows = []
     for (t, c), P in probabilities.items():
         P = np.asarray(P)
@@ -392,6 +443,10 @@ def interval_rows(
             row = {**(keys or {}), "drift_type": t, "convention": c, "sigma": float(sigma),
                    "angle_deg_mean": float(np.mean(A[:, :, i]))}
             row.update({f"{m}_{part}": v for m, parts in r.items() for part, v in parts.items()})
+            for m in paired_drops:
+                drop = paired_drop_interval(y_arr, P[:, :, clean], P[:, :, i], m, W=W, level=level, tau=tau,
+                                            ece_bins=ece_bins)
+                row.update({f"{m}_drop_{part}": v for part, v in drop.items()})
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -466,7 +521,10 @@ def collapse_table(layer_sweep: pd.DataFrame, budget: pd.DataFrame | None = None
     Takes the σ of the ``convention`` rows whose mean measured angle is closest to ``angle_deg`` and
     sets its AUC (with interval) beside the clean AUC (σ = 0). ``collapse`` = the AUC there has lost at
     least half its excess over chance, AUC − ½ ≤ (AUC_clean − ½)/2 (the drift budget's half-excess
-    criterion); ``drop_resolved`` = the two intervals do not overlap. With ``budget``
+    criterion); ``auc_drop`` = AUC_clean − AUC there with its paired interval (same texts and
+    resamples, :func:`paired_drop_interval`) when the sweep has ``auc_drop_*`` columns, and
+    ``drop_resolved`` = that interval lies above 0 (without those columns: the two unpaired intervals
+    do not overlap, a conservative stand-in). With ``budget``
     (:meth:`probedrift.study.Study.drift_budget`'s first table) the predicted half-excess angle is set beside.
     """
     g_all = layer_sweep[(layer_sweep.drift_type == "gaussian") & (layer_sweep.convention == convention)]
@@ -482,9 +540,13 @@ def collapse_table(layer_sweep: pd.DataFrame, budget: pd.DataFrame | None = None
                      "auc_clean_ci_high": clean.auc_ci_high, "sigma_near_angle": float(at.sigma),
                      "angle_deg": float(at.angle_deg_mean), "auc_at_angle": at.auc_mean,
                      "auc_at_angle_ci_low": at.auc_ci_low, "auc_at_angle_ci_high": at.auc_ci_high,
-                     "collapse": bool(at.auc_mean - 0.5 <= (clean.auc_mean - 0.5) / 2),
-                     "drop_resolved": bool(at.auc_ci_high < clean.auc_ci_low),
-                     "interval": at.get("interval", "")})
+                     "collapse": bool(at.auc_mean - 0.5 <= (clean.auc_mean - 0.5) / 2)})
+        if "auc_drop_mean" in g.columns:
+            rows[-1].update({"auc_drop": at.auc_drop_mean, "auc_drop_ci_low": at.auc_drop_ci_low,
+                             "auc_drop_ci_high": at.auc_drop_ci_high, "drop_resolved": bool(at.auc_drop_ci_low > 0)})
+        else:
+            rows[-1]["drop_resolved"] = bool(at.auc_ci_high < clean.auc_ci_low)
+        rows[-1]["interval"] = at.get("interval", "")
     out = pd.DataFrame(rows)
     if budget is not None and len(out) and "angle_half_predicted_deg" in budget.columns:
         keys = [k for k in ("model", "layer", "pooling") if k in budget.columns]

@@ -462,7 +462,8 @@ class Study:
         the σ grid and drift seeds; AUC and silent-failure share get the interval of
         :func:`probedrift.metrics.texts_and_draws_interval` (test texts and drift draws). Columns: model,
         layer, pooling, drift_type, convention, sigma, angle_deg_mean, auc_mean/_ci_low/_ci_high,
-        silent_failure_share_mean/_ci_low/_ci_high (their ``_se_*`` too), n_texts, interval.
+        silent_failure_share_mean/_ci_low/_ci_high (their ``_se_*`` too), auc_drop_mean/_ci_low/_ci_high
+        (the loss against σ = 0, paired over texts and draws), n_texts, interval.
         """
         from .crossfit import interval_rows
 
@@ -474,7 +475,7 @@ class Study:
             y = self.unit(model, layer)["test"][1]
             df = interval_rows(y, pred.probabilities, pred.angles_deg, pred.sigmas, ["auc", "silent_failure_share"],
                                n_boot=p.n_boot, seed=p.seed, tau=p.tau, ece_bins=p.ece_bins,
-                               keys={"model": model, "layer": int(layer), "pooling": p.pooling})
+                               keys={"model": model, "layer": int(layer), "pooling": p.pooling}, paired_drops=["auc"])
             df = df.drop(columns=[c for c in df.columns if c.endswith(("_se", "_se_splits", "_n"))])  # one split
             df["n_texts"] = len(y)
             frames.append(df)
