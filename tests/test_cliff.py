@@ -64,3 +64,9 @@ def test_half_excess_angle_of_relative_drift_matches_the_closed_form():
     assert row.n_seeds_reached == 6 and row.bracket_ratio < 2
     assert row.angle_se_texts > 0 and row.angle_se_draws >= 0
     assert table.set_index("criterion").loc["drop_20"].target_auc == pytest.approx(row.auc_clean - 0.2)
+    # the same interval stated in σ: under the relative reading the noise has norm ≈ σ‖z‖ and is
+    # nearly orthogonal to z in 64 dimensions, so tan θ ≈ σ and the σ bounds are the angle bounds' tangents
+    lo, hi = row.sigma_ci_low, row.sigma_ci_high
+    assert lo < row.sigma < hi
+    for bound, angle in ((lo, row.angle_deg_ci_low), (hi, row.angle_deg_ci_high)):
+        assert bound == pytest.approx(math.tan(math.radians(angle)), rel=0.02)

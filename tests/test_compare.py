@@ -405,3 +405,38 @@ def test_the_page_lists_rows_bands_rules_and_the_citation(tmp_path):
     table = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| claim")]
     assert len(table) == len(df) + 1  # the rows plus the separator
     assert "| m-base | 0.50, from 0.85 (abstract; Table 1) | 0.50 [" in md
+
+
+# --------------------------------------------------------------------------- cliff on the log grid
+
+
+def _cliff_log(d, rows):
+    cols = ["model", "drift_type", "convention", "criterion", "auc_clean", "target_auc", "n_seeds", "n_seeds_reached",
+            "angle_deg", "angle_deg_ci_low", "angle_deg_ci_high", "sigma", "sigma_ci_low", "sigma_ci_high",
+            "max_angle_deg", "interval"]
+    pd.DataFrame([dict(zip(cols, r)) for r in rows]).to_csv(d / "cliff_log.csv", index=False)
+
+
+def test_the_cliff_is_read_from_the_log_grid_when_the_run_has_it(tmp_path):
+    """The linear grid of _run puts the per-dimension cliff inside the band; the log grid's interval
+    (stated in σ) decides instead: one wholly above the band disagrees, one inside agrees, a mean curve
+    that never falls lies beyond the grid, and seeds that do not all fall leave it unresolved."""
+    d = _run(tmp_path)
+    base = (MODEL, "gaussian")
+    _cliff_log(d, [(*base, "per_dim", "drop_20", 0.85, 0.65, 3, 3, 40.0, 35.0, 45.0, 0.04, 0.035, 0.05, 75.0, "texts+seeds"),
+                   (*base, "per_dim", "half_excess", 0.85, 0.675, 3, 3, 30.0, 25.0, 35.0, 0.03, 0.02, 0.04, 75.0, "x"),
+                   (*base, "relative", "drop_20", 0.85, 0.65, 3, 0, *[math.nan] * 6, 8.5, "texts+seeds")])
+    df = paper_vs_study(d, _params())
+    per_dim, rel = _one(df, CLIFF), _one(df, CLIFF_REL)
+    assert per_dim.verdict == "disagrees" and (per_dim.ci_low, per_dim.ci_high) == (0.035, 0.05)
+    assert "log-spaced" in per_dim.convention and "texts+seeds" in per_dim.why and "40.0°" in per_dim.why
+    assert rel.verdict == "disagrees" and rel.ci_low == pytest.approx(0.15) and math.isinf(rel.ci_high)
+    _cliff_log(d, [(*base, "per_dim", "drop_20", 0.85, 0.65, 3, 3, 14.0, 12.0, 16.0, 0.012, 0.01, 0.014, 75.0, "x"),
+                   (*base, "relative", "drop_20", 0.85, 0.65, 3, 2, *[math.nan] * 6, 8.5, "x")])
+    df = paper_vs_study(d, _params())
+    assert _verdict(df, CLIFF) == "agrees"
+    rel = _one(df, CLIFF_REL)
+    assert rel.verdict == "unresolved" and "2 of 3 drift seeds fall" in rel.why
+    _cliff_log(d, [(*base, "per_dim", "drop_20", 0.62, math.nan, 3, 0, *[math.nan] * 6, 75.0, "x")])
+    r = _one(paper_vs_study(d, _params()), CLIFF)
+    assert r.verdict == "unresolved" and "no cliff to locate" in r.why

@@ -31,7 +31,8 @@ from .metrics import roc_auc_batch, stratified_bootstrap_indices
 CRITERIA = ("half_excess", "drop_20")
 CLIFF_COLUMNS = ["model", "drift_type", "convention", "criterion", "auc_clean", "target_auc", "n_seeds",
                  "n_seeds_reached", "angle_deg", "angle_deg_ci_low", "angle_deg_ci_high", "angle_se_texts",
-                 "angle_se_draws", "sigma", "max_angle_deg", "bracket_ratio", "n_texts", "interval"]
+                 "angle_se_draws", "sigma", "sigma_ci_low", "sigma_ci_high", "max_angle_deg", "bracket_ratio",
+                 "n_texts", "interval"]
 INTERVAL = ("95% interval over test texts (stratified bootstrap, the same resample for every drift seed) "
             "and drift seeds (s/√k), added in quadrature; NaN where a criterion is not reached on the grid")
 
@@ -78,7 +79,9 @@ def cliff_table(y: np.ndarray, probabilities: np.ndarray, angles_deg: np.ndarray
     """Cliff angles of one drift (``probabilities`` and ``angles_deg``: (k seeds, S σ, n texts)).
 
     Per criterion: the crossing angle of the seed-mean AUC curve against the seed-mean angle, its
-    interval (module docstring), the mean σ at the crossing, and how many seeds reach it.
+    interval (module docstring), the σ at the crossing and at the interval's ends (read off the
+    monotone σ ↦ mean-angle curve of the grid, so they state the same interval in σ), and how many
+    seeds reach it.
     """
     y = np.asarray(y)
     P = np.asarray(probabilities, dtype=float)
@@ -102,12 +105,16 @@ def cliff_table(y: np.ndarray, probabilities: np.ndarray, angles_deg: np.ndarray
         finite_boot = boot_angles[np.isfinite(boot_angles)]
         se_texts = float(np.std(finite_boot, ddof=1)) if finite_boot.size > 1 else math.nan
         half = z * math.sqrt(np.nansum([se_texts ** 2, se_draws ** 2])) if np.isfinite(angle) else math.nan
-        sigma = float(np.interp(angle, curve_ang, sigmas)) if np.isfinite(angle) else math.nan
+        sigma, sigma_lo, sigma_hi = (float(np.interp(a, curve_ang, sigmas)) if np.isfinite(a) else math.nan
+                                     for a in (angle, angle - half, angle + half))
+        if np.isfinite(angle) and angle + half > curve_ang[-1]:
+            sigma_hi = math.inf  # the interval reaches past the grid: only "at least σ_max" is known
         rows.append({"model": model, "drift_type": drift_type, "convention": convention, "criterion": criterion,
                      "auc_clean": float(curve_auc[0]), "target_auc": target, "n_seeds": k,
                      "n_seeds_reached": int(reached.sum()), "angle_deg": angle,
                      "angle_deg_ci_low": angle - half, "angle_deg_ci_high": angle + half,
                      "angle_se_texts": se_texts, "angle_se_draws": se_draws, "sigma": sigma,
+                     "sigma_ci_low": sigma_lo, "sigma_ci_high": sigma_hi,
                      "max_angle_deg": float(curve_ang[-1]), "bracket_ratio": ratio, "n_texts": n,
                      "interval": INTERVAL})
     return pd.DataFrame(rows, columns=CLIFF_COLUMNS)

@@ -11,8 +11,10 @@ verdict from :func:`probedrift.verdicts.judge`:
   construction, a cross-family pair); the value is shown for reference.
 
 The point value never decides a verdict. Inputs, all under ``metrics_dir``: ``drift_sweep.csv`` (one
-row per drift seed), ``probe_baseline.csv`` and ``pairs.csv``. Cliffs are recomputed per drift seed
-from the raw sweep, so ``cliffs.csv`` (a seed-mean curve, no interval) is not read.
+row per drift seed), ``probe_baseline.csv``, ``pairs.csv`` and ``cliff_log.csv``. The cliff is read
+from the log-spaced σ grid of ``cliff_log.csv`` (interval over test texts and drift seeds) when the run
+has it, else recomputed per drift seed from the raw sweep's linear grid; ``cliffs.csv`` (a seed-mean
+curve, no interval) is not read.
 """
 
 from __future__ import annotations
@@ -211,6 +213,7 @@ class _Run:
         self.sweep = self._read("drift_sweep.csv")
         self.baseline = self._read("probe_baseline.csv")
         self.pairs = self._read("pairs.csv")
+        self.cliff_log = self._read("cliff_log.csv")
         summary = self._read("drift_sweep_summary.csv")
         if summary is not None and len(summary):
             # intervals over test texts and drift draws (Study.drift_sweep_summary)
@@ -351,16 +354,62 @@ def _seed_cliff(g: pd.DataFrame) -> float | None:
     return float(s[i] + frac * (s[j] - s[i]))
 
 
-def _cliff_rows(run: _Run) -> list[dict]:
-    """Cliff σ (20-point AUC fall) per drift seed, its t-interval judged against [0.005, 0.03].
+def _log_grid_cliff_row(run: _Run, claim: str, m: str, conv: str) -> dict | None:
+    """The cliff row from the log-spaced σ grid (``cliff_log.csv``, criterion ``drop_20``), or None when
+    the run has no such row: the crossing σ of the seed-mean AUC curve with its interval over test
+    texts and drift seeds, stated in σ (:func:`probedrift.cliff.cliff_table`)."""
+    table = run.cliff_log
+    if table is None or "sigma_ci_low" not in table.columns:
+        return None
+    hit = table[(table.model == m) & (table.drift_type == "gaussian") & (table.convention == conv)
+                & (table.criterion == "drop_20")]
+    if hit.empty:
+        return None
+    r, spec = hit.iloc[0], BANDS["cliff"]
+    convention = (f"gaussian / {conv}, log-spaced σ grid, σ where the seed-mean AUC falls to clean − "
+                  f"{CLIFF_DROP:.2f}")
+    smax = float(run.params.sigma_max)
+    if not np.isfinite(float(r.target_auc)):
+        return _missing(claim, m, spec, convention,
+                        f"clean AUC {float(r.auc_clean):.2f}: a {CLIFF_DROP * 100:.0f}-point fall would end below "
+                        "chance, so this probe has no cliff to locate")
+    reached, seeds = int(r.n_seeds_reached), int(r.n_seeds)
+    if not np.isfinite(float(r.sigma)):
+        if reached:
+            return _missing(claim, m, spec, convention,
+                            f"{reached} of {seeds} drift seeds fall {CLIFF_DROP * 100:.0f} points but their mean "
+                            f"curve does not, up to σ = {smax:g}: no interval")
+        return _row(claim, m, spec, judge(math.nan, smax, math.inf, spec.band), convention,
+                    f"no drift seed's AUC falls {CLIFF_DROP * 100:.0f} points on a log-spaced grid up to σ = {smax:g} "
+                    f"({float(r.max_angle_deg):.1f}°): the cliff lies beyond the grid, [{smax:g}, ∞)",
+                    text=f"> {smax:.3f} (no seed falls 20 points)")
+    if reached < seeds:
+        return _missing(claim, m, spec, convention,
+                        f"{seeds - reached} of {seeds} drift seeds never fall {CLIFF_DROP * 100:.0f} points up to "
+                        f"σ = {smax:g}: the interval over seeds would leave them out", value=float(r.sigma),
+                        text=f"{_fmt(float(r.sigma), 'sigma')} (seed-mean curve)")
+    why = (f"{r.interval}; the crossing angle {float(r.angle_deg):.1f}° [{float(r.angle_deg_ci_low):.1f}, "
+           f"{float(r.angle_deg_ci_high):.1f}°] read as σ on the grid's σ-to-angle curve")
+    return _row(claim, m, spec, judge(float(r.sigma), float(r.sigma_ci_low), float(r.sigma_ci_high), spec.band),
+                convention, why)
 
-    Every seed beyond the grid: the interval is [σ_max, ∞) (disagrees when σ_max exceeds the band),
-    unless a 20-point fall would end below chance; some seeds beyond the grid: unresolved."""
+
+def _cliff_rows(run: _Run) -> list[dict]:
+    """Cliff σ (20-point AUC fall) judged against [0.005, 0.03].
+
+    From the log-spaced σ grid when the run has it (:func:`_log_grid_cliff_row`); otherwise per drift
+    seed on the sweep's linear grid with a t-interval over seeds. Every seed beyond the grid: the
+    interval is [σ_max, ∞) (disagrees when σ_max exceeds the band), unless a 20-point fall would end
+    below chance; some seeds beyond the grid: unresolved."""
     spec, rows = BANDS["cliff"], []
     for conv, label in (("per_dim", "the paper's formula"), ("relative", "the abstract's ≈1° reading")):
         claim = f"the cliff: 85% → 50% between σ ≈ 0.01 and 0.028 ({label})"
         convention = f"gaussian / {conv}, first σ with AUC ≤ clean − {CLIFF_DROP:.2f}"
         for m in run.models:
+            from_log_grid = _log_grid_cliff_row(run, claim, m, conv)
+            if from_log_grid is not None:
+                rows.append(from_log_grid)
+                continue
             g, why = run.group(m, "gaussian", conv)
             if why:
                 rows.append(_missing(claim, m, spec, convention, why))
