@@ -531,14 +531,22 @@ def _loop_sweep(z, y, predict, drift_type, convention, sigmas, seed, reference, 
     return out
 
 
-@pytest.mark.parametrize("d", [48, 17])
-def test_vectorised_sweep_equals_a_loop_over_configurations(labelled, toy_drifts, d):
-    """Every registered (type, convention), odd width included (the true rotation's fixed axis)."""
-    x_ref, y_ref, x, y = labelled if d == 48 else (*two_class(300, d, seed=1), *two_class(200, d, seed=2))
-    clf = LogisticRegression(max_iter=2000).fit(x_ref, y_ref)
+@pytest.mark.parametrize(("d", "probe"), [(48, "sklearn"), (17, "sklearn"), (48, "paper"), (17, "paper")])
+def test_vectorised_sweep_equals_a_loop_over_configurations(labelled, toy_drifts, d, probe):
+    """Every registered (type, convention), odd width included (the true rotation's fixed axis). With the
+    paper's probe the sweep scores from z·w and the drift terms' projections without writing a drifted
+    vector; the loop scores the vectors :func:`drift` writes."""
+    from probedrift.probes import paper_probe
 
-    def predict(m):
-        return clf.predict_proba(m)[:, 1]
+    x_ref, y_ref, x, y = labelled if d == 48 else (*two_class(300, d, seed=1), *two_class(200, d, seed=2))
+    if probe == "paper":
+        predict = paper_probe(0).fit(x_ref, y_ref).predict_proba
+        assert drift_mod._affine_probe(predict) is not None and drift_mod._affine_probe(lambda m: predict(m)) is None
+    else:
+        clf = LogisticRegression(max_iter=2000).fit(x_ref, y_ref)
+
+        def predict(m):
+            return clf.predict_proba(m)[:, 1]
 
     sigmas = np.array([0.0, 0.02, 0.07, 0.15])
     pairs = resolve_conventions(DRIFT_TYPES, "all")

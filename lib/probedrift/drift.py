@@ -759,6 +759,17 @@ class _FormGeometry:
         angle = np.where(norm > 0, np.degrees(np.arctan2(perp, parallel)), np.nan)
         return inverse, angle
 
+    def projections(self, w: np.ndarray, zw: np.ndarray) -> list[np.ndarray]:
+        """Ŷ_j·w per row (n,) for every term, float64: with z·w = ``zw`` they give x·w for every σ in O(n)."""
+        out, w32 = [], w.astype(np.float32)
+        for vectors, scale in zip(self.vectors, self.scales):
+            if vectors.ndim == 2:
+                out.append((vectors @ w32).astype(np.float64))  # float32, as the probe scores a written vector
+            else:
+                along = float(vectors.astype(np.float64) @ w)
+                out.append(np.full(zw.shape, along) if scale is None else along * scale)
+        return out
+
     def write(self, k: int, z: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Write Normalize(a_k z + Σ_j c_jk Ŷ_j) into ``out`` (n, d) float32, C-contiguous; return the
         angles to z in degrees (n,). One scalar multiply, one BLAS axpy per (n, d) term and one rank-1
@@ -966,16 +977,56 @@ def _prepare(entry: DriftConvention, inputs: DriftInputs) -> _FormGeometry | np.
     return _FormGeometry(built, inputs.z) if entry.linear else built
 
 
+def _affine_probe(predict_proba: Callable) -> tuple[np.ndarray, float, float] | None:
+    """(w, b, T) when ``predict_proba`` is :meth:`probedrift.probes.LinearProbe.predict_proba` itself, so that
+    p(x) = sigmoid((x·w/‖x‖ + b)/T) for any x (its scaler folded into w and b); None for any other probe."""
+    from .probes import LinearProbe
+
+    probe = getattr(predict_proba, "__self__", None)
+    if not isinstance(probe, LinearProbe) or getattr(predict_proba, "__func__", None) is not LinearProbe.predict_proba:
+        return None
+    w, b, temperature = probe.affine_form()
+    return w, b, temperature
+
+
 class _SweepScorer:
-    """Scores one prepared drift (all σ of one seed) with the probe, reusing one (n, d) buffer."""
+    """Scores one prepared drift (all σ of one seed) with the probe, reusing one (n, d) buffer.
+
+    For the paper's linear probe no drifted vector is written: the drifted x = (a z + Σ_j c_j Ŷ_j)/‖·‖ is
+    unit, so its logit x·w + b follows from z·w and the per-term Ŷ_j·w (computed once per seed) and the
+    norm the form's geometry already gives, O(n) per σ instead of an (n, d) write and product.
+    """
 
     def __init__(self, z: np.ndarray, sig: np.ndarray, predict_proba: Callable[[np.ndarray], np.ndarray]):
         self.z, self.sig, self.predict_proba = z, sig, predict_proba
         self.buffer = np.empty(z.shape, dtype=np.float32)
         self.clean = _call_probe(predict_proba, z) if (sig == 0).any() else None
+        self.affine = _affine_probe(predict_proba)
+        self.zw = z.astype(np.float64) @ self.affine[0] if self.affine is not None else None
+
+    def _score_affine(self, prepared: _FormGeometry) -> tuple[np.ndarray, np.ndarray]:
+        import scipy.special
+
+        w, b, temperature = self.affine
+        sig, n = self.sig, self.z.shape[0]
+        parts = prepared.projections(w, self.zw)
+        P = np.empty((sig.size, n))
+        angles = np.zeros((sig.size, n))
+        for k in range(sig.size):
+            if sig[k] == 0:
+                P[k] = self.clean
+                continue
+            inverse, angles[k] = prepared.inverse_norm_and_angle(k, n)
+            along = float(prepared.form.z_coefficient[k]) * self.zw
+            for term, part in zip(prepared.form.terms, parts):
+                along = along + float(term.coefficient[k]) * part
+            P[k] = scipy.special.expit((inverse * along + b) / temperature)
+        return P, angles
 
     def score(self, prepared: _FormGeometry | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probe outputs P (S, n) and angles in degrees (S, n) of every σ; σ = 0 is z itself."""
+        if self.affine is not None and isinstance(prepared, _FormGeometry):
+            return self._score_affine(prepared)
         z, sig = self.z, self.sig
         P = np.empty((sig.size, z.shape[0]))
         angles = np.zeros((sig.size, z.shape[0]))

@@ -441,6 +441,14 @@ class LinearProbe(_Probe):
         w = self._w if X.dtype == np.float32 else self._w.astype(X.dtype)
         return (X @ w) / norms + self._b
 
+    def affine_form(self) -> tuple[np.ndarray, float, float]:
+        """(w, b, T) in float64 with ``p(y=1|x) = sigmoid((x̃·w + b)/T)``, x̃ = x/‖x‖₂ (x itself without
+        ``l2_normalize``): the scaler folded in, w = coef/s and b = intercept − m·w."""
+        self._check_fitted()
+        w = np.asarray(self.coef_, dtype=np.float64) / np.asarray(self.scaler_scale_, dtype=np.float64)
+        b = float(self.intercept_) - float(np.asarray(self.scaler_mean_, dtype=np.float64) @ w)
+        return w, b, float(self.temperature)
+
     @classmethod
     def select_C(
         cls,
