@@ -437,6 +437,13 @@ def test_the_cliff_is_read_from_the_log_grid_when_the_run_has_it(tmp_path):
     assert _verdict(df, CLIFF) == "agrees"
     rel = _one(df, CLIFF_REL)
     assert rel.verdict == "unresolved" and "2 of 3 drift seeds fall" in rel.why
+    # some seeds never fall: a lower end above the band still disagrees (those seeds' cliffs lie
+    # further out); one that reaches into the band is unresolved
+    _cliff_log(d, [(*base, "per_dim", "drop_20", 0.85, 0.65, 3, 2, 60.0, 50.0, 70.0, 0.08, 0.05, math.inf, 75.0, "x")])
+    r = _one(paper_vs_study(d, _params()), CLIFF)
+    assert r.verdict == "disagrees" and r.ci_low == 0.05 and math.isinf(r.ci_high) and "1 of 3" in r.why
+    _cliff_log(d, [(*base, "per_dim", "drop_20", 0.85, 0.65, 3, 2, 20.0, 10.0, 30.0, 0.02, 0.01, 0.03, 75.0, "x")])
+    assert _verdict(paper_vs_study(d, _params()), CLIFF) == "unresolved"
     _cliff_log(d, [(*base, "per_dim", "drop_20", 0.62, math.nan, 3, 0, *[math.nan] * 6, 75.0, "x")])
     r = _one(paper_vs_study(d, _params()), CLIFF)
     assert r.verdict == "unresolved" and "no cliff to locate" in r.why

@@ -384,10 +384,19 @@ def _log_grid_cliff_row(run: _Run, claim: str, m: str, conv: str) -> dict | None
                     f"({float(r.max_angle_deg):.1f}°): the cliff lies beyond the grid, [{smax:g}, ∞)",
                     text=f"> {smax:.3f} (no seed falls 20 points)")
     if reached < seeds:
-        return _missing(claim, m, spec, convention,
-                        f"{seeds - reached} of {seeds} drift seeds never fall {CLIFF_DROP * 100:.0f} points up to "
-                        f"σ = {smax:g}: the interval over seeds would leave them out", value=float(r.sigma),
-                        text=f"{_fmt(float(r.sigma), 'sigma')} (seed-mean curve)")
+        # Seeds that never fall have their cliff beyond the grid, so leaving them out can only pull the
+        # interval down: a lower end already above the band still disagrees, [low, ∞); anything else
+        # is unresolved.
+        low = float(r.sigma_ci_low)
+        missing = (f"{seeds - reached} of {seeds} drift seeds never fall {CLIFF_DROP * 100:.0f} points up to "
+                   f"σ = {smax:g}")
+        if np.isfinite(low) and low > spec.high:
+            return _row(claim, m, spec, judge(float(r.sigma), low, math.inf, spec.band), convention,
+                        f"{missing}; their cliffs lie beyond the grid, so the interval of the seeds that fall "
+                        f"({r.interval}) bounds the cliff from below only: [{low:.3f}, ∞)",
+                        text=f"≥ {_fmt(low, 'sigma')} ({_fmt(float(r.sigma), 'sigma')} on the seed-mean curve)")
+        return _missing(claim, m, spec, convention, f"{missing}: the interval over seeds would leave them out",
+                        value=float(r.sigma), text=f"{_fmt(float(r.sigma), 'sigma')} (seed-mean curve)")
     why = (f"{r.interval}; the crossing angle {float(r.angle_deg):.1f}° [{float(r.angle_deg_ci_low):.1f}, "
            f"{float(r.angle_deg_ci_high):.1f}°] read as σ on the grid's σ-to-angle curve")
     return _row(claim, m, spec, judge(float(r.sigma), float(r.sigma_ci_low), float(r.sigma_ci_high), spec.band),
