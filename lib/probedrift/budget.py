@@ -169,8 +169,8 @@ def _check_seeds(seeds: Any) -> list[int]:
 
 
 def _weights_over_scale(probe: LinearProbe) -> np.ndarray:
-    """v = w/s in float64."""
-    return np.asarray(probe.coef_, dtype=np.float64) / np.asarray(probe.scaler_scale_, dtype=np.float64)
+    """v = w/s in float64 (:meth:`probedrift.probes.LinearProbe.affine_form`)."""
+    return probe.affine_form()[0]
 
 
 def _logits64(probe: LinearProbe, Z: np.ndarray) -> np.ndarray:
@@ -278,8 +278,7 @@ def _simulated_curves(
     """
     out = np.empty((len(seeds), angles.size))
     cos, sin = np.cos(np.radians(angles)), np.sin(np.radians(angles))
-    v = _weights_over_scale(probe)
-    offset = float(probe.intercept_) - float(np.asarray(probe.scaler_mean_, dtype=np.float64) @ v)
+    v, offset, _ = probe.affine_form()  # the temperature cannot change an AUC
     zv = Z @ v
     for i, seed in enumerate(seeds):
         uv = _orthogonal_directions(Z, np.random.default_rng(seed)) @ v

@@ -359,6 +359,15 @@ def crossfit_intervals(
     return out
 
 
+def _cell_and_resample_metrics(y: np.ndarray, P: np.ndarray, metric: str, W: np.ndarray, tau: float,
+                               ece_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """A metric of every (split, draw) cell of an (R, k, n) stack, (R·k,), and under every resample of
+    ``W``, (R·k, B) as :func:`weighted_metrics` gives it."""
+    flat = np.asarray(P, dtype=np.float64).reshape(-1, y.size)
+    per = metrics_mod.probe_metrics_batch(y, flat, tau, ece_bins, [metric])[metric]
+    return per, weighted_metrics(y, flat, W, [metric], tau=tau, ece_bins=ece_bins)[metric]
+
+
 def paired_drop_interval(
     y: object,
     P_clean: object,
@@ -369,6 +378,7 @@ def paired_drop_interval(
     level: float = 0.95,
     tau: float = 0.8,
     ece_bins: int = 5,
+    clean_metrics: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, float]:
     """The drop m(clean) − m(drifted) of one metric, with an interval paired over everything shared.
 
@@ -378,20 +388,18 @@ def paired_drop_interval(
     the resamples ``W`` (each applied to both, so what the two share cancels). Interval
     Δ̄ ± z_{(1+level)/2} √(se_texts² + se_splits² + se_draws²). Much narrower than two separate
     intervals when the two are correlated over texts, as a probe before and after a small drift is.
-    Returns ``{mean, ci_low, ci_high, se}``.
+    ``clean_metrics`` may carry :func:`_cell_and_resample_metrics` of ``P_clean``, computed once for
+    many drifted stacks. Returns ``{mean, ci_low, ci_high, se}``.
     """
     y_arr = np.asarray(y).astype(np.int64)
-    P0, P1 = (np.asarray(a, dtype=np.float64) for a in (P_clean, P))
-    if P0.ndim == 2:
-        P0, P1 = P0[None], P1[None]
+    P1 = np.asarray(P, dtype=np.float64)
+    if P1.ndim == 2:
+        P1 = P1[None]
     R, k, n = P1.shape
-    P0 = np.broadcast_to(P0, P1.shape).reshape(R * k, n)
-    P1 = P1.reshape(R * k, n)
-    per0 = metrics_mod.probe_metrics_batch(y_arr, P0, tau, ece_bins, [metric])[metric]
-    per1 = metrics_mod.probe_metrics_batch(y_arr, P1, tau, ece_bins, [metric])[metric]
+    per0, b0 = (_cell_and_resample_metrics(y_arr, np.broadcast_to(np.asarray(P_clean, dtype=np.float64), P1.shape),
+                                           metric, W, tau, ece_bins) if clean_metrics is None else clean_metrics)
+    per1, b1 = _cell_and_resample_metrics(y_arr, P1, metric, W, tau, ece_bins)
     mean, se_s, se_d, _ = variance_components((per0 - per1).reshape(R, k))
-    b0 = weighted_metrics(y_arr, P0, W, [metric], tau=tau, ece_bins=ece_bins)[metric]
-    b1 = weighted_metrics(y_arr, P1, W, [metric], tau=tau, ece_bins=ece_bins)[metric]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a resample where the metric is undefined
         bd = np.nanmean(b0 - b1, axis=1)
@@ -438,6 +446,8 @@ def interval_rows(
         A = np.asarray(angles_deg[(t, c)])
         if P.ndim == 3:
             P, A = P[None], A[None]
+        clean_metrics = {m: _cell_and_resample_metrics(y_arr, P[:, :, clean], m, W, tau, ece_bins)
+                         for m in paired_drops}  # once per drift, not once per σ
         for i, sigma in enumerate(sigmas):
             r = crossfit_intervals(y_arr, P[:, :, i], metrics, W=W, level=level, tau=tau, ece_bins=ece_bins)
             row = {**(keys or {}), "drift_type": t, "convention": c, "sigma": float(sigma),
@@ -445,7 +455,7 @@ def interval_rows(
             row.update({f"{m}_{part}": v for m, parts in r.items() for part, v in parts.items()})
             for m in paired_drops:
                 drop = paired_drop_interval(y_arr, P[:, :, clean], P[:, :, i], m, W=W, level=level, tau=tau,
-                                            ece_bins=ece_bins)
+                                            ece_bins=ece_bins, clean_metrics=clean_metrics[m])
                 row.update({f"{m}_drop_{part}": v for part, v in drop.items()})
             rows.append(row)
     return pd.DataFrame(rows)

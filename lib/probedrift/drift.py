@@ -985,8 +985,7 @@ def _affine_probe(predict_proba: Callable) -> tuple[np.ndarray, float, float] | 
     probe = getattr(predict_proba, "__self__", None)
     if not isinstance(probe, LinearProbe) or getattr(predict_proba, "__func__", None) is not LinearProbe.predict_proba:
         return None
-    w, b, temperature = probe.affine_form()
-    return w, b, temperature
+    return probe.affine_form()
 
 
 class _SweepScorer:
