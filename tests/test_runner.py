@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from probedrift import runner
+from probedrift import rundir, runner
 from probedrift.errors import ProbedriftError
 from probedrift.params import StudyParams, load_params, parse_overrides, repo_root
 
@@ -181,10 +181,11 @@ def test_failing_notebook_stops_the_run_names_it_and_keeps_the_partial_output(tm
     code = runner.run_profile("smoke", results_root=str(tmp_path / "results"), notebooks=[bad])
     assert code == 1
     run_dir = tmp_path / "results" / "smoke"
-    state = runner.run_state(run_dir)
+    staging = rundir.staging_dir(run_dir)  # a failed run never becomes the run: it stays staged
+    state = runner.run_state(staging)
     assert state["state"] == "failed" and state["notebook"] == "01_bad.ipynb" and "boom" in state["error"]
-    assert (run_dir / "notebooks" / "01_bad.ipynb").is_file()
-    with pytest.raises(ProbedriftError, match="failed"):
+    assert (staging / "notebooks" / "01_bad.ipynb").is_file() and not run_dir.exists()
+    with pytest.raises(ProbedriftError, match=f"the last run into it is failed, with partial outputs in '{staging}'"):
         runner.require_complete(run_dir)
 
 

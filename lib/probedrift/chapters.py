@@ -12,6 +12,32 @@ from .study import Study
 from .tables import SIGMA_TOLERANCE
 
 
+def pairs_skip_reason(S: Study) -> str | None:
+    """Why chapter 5 compares no base/instruct pair (None when some pair has both models in the run)."""
+    if S.pairs:
+        return None
+    if not S.params.pairs:
+        return "no base/instruct pair was given (`pairs` is empty)"
+    return "no pair of the profile has both of its models in this run (" + "; ".join(
+        f"{p.base} / {p.instruct}" for p in S.skipped_pairs) + f"; the run's models: {', '.join(S.models)})"
+
+
+def monitors_note(S: Study) -> str | None:
+    """What chapter 4's monitor comparison leaves out in this run (None when an embedding monitor runs)."""
+    from .detectors import DETECTORS
+
+    asked = list(S.params.detectors)
+    others = ", ".join(d for d in DETECTORS if d != "confidence")
+    if not asked:
+        return ("No drift monitor was asked for in this run (`detectors` is empty), so this chapter measures the "
+                f"probe's silent failures and compares no monitor with them; the registered monitors: "
+                f"confidence, {others}")
+    if asked == ["confidence"]:
+        return ("Only the confidence monitor runs in this run (`detectors` is [confidence]): no embedding "
+                f"monitor ({others}) is compared with it")
+    return None
+
+
 def dataset_summary(S: Study) -> pd.DataFrame:
     """Counts per split and class, median characters per class, and the length-only AUC."""
     frame = S.dataset.frame.assign(chars=S.dataset.frame["text"].str.len())

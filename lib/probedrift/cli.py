@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 from .errors import ProbedriftError
 
@@ -61,7 +62,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_book(args: argparse.Namespace) -> int:
     from .book import build_book
 
-    return build_book(args.profile, results_root=args.results, strict=args.strict)
+    return build_book(args.profile, results_root=args.results, strict=args.strict,
+                      out_root=Path(args.out) if args.out else None)
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
@@ -110,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--profile", default="default")
     b.add_argument("--results", default="results")
     b.add_argument("--strict", action="store_true", help="turn warnings into errors (-W)")
+    b.add_argument("--out", default=None, help="folder to build into (<out>/_build/html); default: the repository")
     b.set_defaults(func=_cmd_book)
 
     d = sub.add_parser("diff", help="compare the tables of two runs (exit 1 when any differs beyond tolerance)")

@@ -308,7 +308,12 @@ def converted_dir(name: str) -> Path:
     safe = s.identity.replace("/", "_").replace("@", "__").replace("=", "_")
     out = cache_root() / "models" / safe
     if (out / "config.json").is_file() and (out / "model.safetensors").is_file():
-        return out
+        damaged = _damaged_files(out)
+        if not damaged:
+            return out
+        warnings.warn(f"the converted model {name!r} in {out} is damaged ({', '.join(damaged)} no longer match "
+                      "the hashes recorded at conversion); converting it again", stacklevel=2)
+        shutil.rmtree(out, ignore_errors=True)
     import torch
     from transformers import AutoModel, AutoTokenizer
 
@@ -325,6 +330,7 @@ def converted_dir(name: str) -> Path:
             del model.config.quantization_config
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
+        _write_manifest(tmp)
         if out.exists():  # a concurrent conversion finished first
             shutil.rmtree(tmp)
         else:
@@ -333,6 +339,62 @@ def converted_dir(name: str) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+CONVERSION_MANIFEST = "probedrift-manifest.json"
+_verified: dict[str, tuple] = {}  # directory -> the (size, mtime) of its files when last verified
+
+
+def _file_stats(directory: Path) -> dict[str, tuple[int, int]]:
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(directory.iterdir())
+            if p.is_file() and p.name != CONVERSION_MANIFEST}
+
+
+def _write_manifest(directory: Path) -> None:
+    """Record the sha256 of every file of a converted model, with the (size, mtime) it was hashed at."""
+    stats = _file_stats(directory)
+    manifest = {name: {"sha256": _sha256_file(directory / name), "size": size, "mtime_ns": mtime}
+                for name, (size, mtime) in stats.items()}
+    atomic_write_text(directory / CONVERSION_MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+
+
+def _damaged_files(directory: Path) -> list[str]:
+    """Files of a converted model that differ from its manifest (missing, extra, or another sha256).
+
+    A file is re-hashed only when its size or mtime differs from the manifest's record, and a
+    directory is checked once per process while its files' stats stay the same; a conversion made
+    before manifests existed gets one now (its files are trusted once, as they were before).
+    """
+    stats = _file_stats(directory)
+    key = str(directory)
+    if _verified.get(key) == tuple(sorted(stats.items())):
+        return []
+    try:
+        manifest = json.loads((directory / CONVERSION_MANIFEST).read_text())
+    except FileNotFoundError:
+        _write_manifest(directory)
+        _verified[key] = tuple(sorted(_file_stats(directory).items()))
+        return []
+    except (OSError, ValueError):
+        return [CONVERSION_MANIFEST]
+    damaged = sorted(set(manifest) ^ set(stats))
+    touched = False
+    for name in sorted(set(manifest) & set(stats)):
+        record = manifest[name]
+        if (record.get("size"), record.get("mtime_ns")) == stats[name]:
+            continue
+        if stats[name][0] != record.get("size") or _sha256_file(directory / name) != record.get("sha256"):
+            damaged.append(name)
+        else:  # same bytes, new mtime (copied, touched): remember the new stat so it is not hashed again
+            record["mtime_ns"], touched = stats[name][1], True
+    if not damaged:
+        if touched:
+            try:
+                atomic_write_text(directory / CONVERSION_MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+            except OSError:
+                pass  # a read-only cache only loses the memo, never correctness
+        _verified[key] = tuple(sorted(stats.items()))
+    return damaged
 
 
 def load(

@@ -134,6 +134,16 @@ def _detector_alarms(S: Study, su: _Setup) -> dict[str, bool]:
     return {name: bool(det.test(sample).alarm) for name, det in dets.items()}
 
 
+def skip_reason(S: Study, pairs: dict[str, UpdatePair], skipped: dict[str, str]) -> str | None:
+    """Why chapter 6 has nothing to measure (None when some real drift source applies to this run)."""
+    if pairs:
+        return None
+    if not S.params.real_drift_sources:
+        return "no real drift source was asked for (`real_drift_sources` is empty)"
+    return "none of the real drift sources applies to this run: " + "; ".join(
+        f"`{source}`: {reason}" for source, reason in skipped.items())
+
+
 def _pairs(S: Study, sources, pairs) -> dict[str, UpdatePair]:
     if pairs is None:
         return update_pairs(S, sources)[0]

@@ -1,11 +1,13 @@
 """Execute the study's notebooks for a profile with papermill, and record provenance.
 
-``probedrift run --profile P`` runs ``notebooks/0*.ipynb`` in order into ``results/P/notebooks/``.
-The run's state lives in ``results/P/run.json``: ``running`` while it executes, then ``complete``
-or ``failed`` (with the notebook and cell). A new run first clears the previous run's tables,
-figures and notebooks, so no notebook can read a table left by an earlier (possibly failed) run;
-the expensive embeddings live in the content-addressed cache and are not lost. The book refuses
-to build from a run that is not ``complete``.
+``probedrift run --profile P`` runs ``notebooks/0*.ipynb`` in order. Every check that can be made
+before a notebook runs (parameters, dataset size per class after cleaning, models readable, results
+root writable) is made before anything is written. The run then writes into a staging directory
+``results/.P.partial/`` under a lock (:mod:`probedrift.rundir`), with its state in ``run.json``:
+``running`` while it executes, then ``failed`` (with the notebook and cell) or ``interrupted``. Only
+a run that completes replaces ``results/P/``, atomically, so an earlier complete run is never lost
+to a failed, stopped or concurrent rerun; the expensive embeddings live in the content-addressed
+cache either way. The book refuses to build from a run that is not ``complete``.
 """
 
 from __future__ import annotations
@@ -16,16 +18,17 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from . import rundir
 from .errors import ProbedriftError
-from .params import load_params, parse_overrides, profile_path, repo_root
+from .params import StudyParams, load_params, parse_overrides, profile_path, repo_root
 
 KERNEL = "python3"
-RUN_SUBDIRS = ("notebooks", "metrics", "figures", "probes")
 VERSIONED_PACKAGES = (
     "probedrift", "torch", "transformers", "numpy", "scipy", "scikit-learn", "pandas", "datasets",
     "papermill", "nbval", "jupyter-book", "matplotlib", "seaborn", "torchdrift",
@@ -40,12 +43,12 @@ def notebook_paths() -> list[Path]:
 PROGRESS_MIME = "application/vnd.jupyter.widget-view+json"
 
 
-def machine_paths(run_dir: Path) -> dict[str, str]:
+def machine_paths(run_dir: Path, staging: Path | None = None) -> dict[str, str]:
     """Absolute paths of this machine mapped to portable names, longest first.
 
-    The run directory becomes ``results/<profile>`` (relative to the repository), the embedding cache
-    ``$PROBEDRIFT_CACHE_DIR``, the repository root ``.`` and the home directory ``~``: a committed run
-    shows no path of the machine that made it.
+    The run directory (and the ``staging`` directory it was written in) becomes ``results/<profile>``
+    (relative to the repository), the embedding cache ``$PROBEDRIFT_CACHE_DIR``, the repository root
+    ``.`` and the home directory ``~``: a committed run shows no path of the machine that made it.
     """
     from .models import cache_root
 
@@ -58,6 +61,8 @@ def machine_paths(run_dir: Path) -> dict[str, str]:
     pairs = {str(run_dir): portable_run, str(run_dir.resolve()): portable_run,
              str(cache_root()): "$PROBEDRIFT_CACHE_DIR", str(root): ".", str(root.resolve()): ".",
              str(Path.home()): "~"}
+    if staging is not None:
+        pairs.update({str(staging): portable_run, str(Path(staging).resolve()): portable_run})
     return dict(sorted(pairs.items(), key=lambda kv: -len(kv[0])))
 
 
@@ -69,7 +74,7 @@ def portable(text: str, paths: dict[str, str]) -> str:
     return text
 
 
-def finalize_notebook(path: Path, run_dir: Path | None = None) -> dict:
+def finalize_notebook(path: Path, run_dir: Path | None = None, staging: Path | None = None) -> dict:
     """Make an executed notebook fit to publish, and return papermill's timings for the provenance.
 
     Strips papermill's volatile metadata, hides the injected-parameters cell, renders stored outputs
@@ -99,7 +104,7 @@ def finalize_notebook(path: Path, run_dir: Path | None = None) -> dict:
     nb.metadata["mystnb"] = {"execution_mode": "off"}
     text = nbformat.writes(nb)
     if run_dir is not None:
-        text = portable(text, machine_paths(run_dir))
+        text = portable(text, machine_paths(run_dir, staging))
     path.write_text(text)
     return meta
 
@@ -154,11 +159,34 @@ def _read_json(path: Path) -> dict:
 
 
 def run_state(run_dir: Path) -> dict:
-    """The state recorded in ``run.json`` (``{}`` when the directory holds no run)."""
-    try:
-        return json.loads((Path(run_dir) / "run.json").read_text())
-    except (OSError, ValueError):
-        return {}
+    """The state recorded in ``run.json`` (``{}`` when the directory holds no run); a ``running``
+    state whose process is gone reads ``interrupted``."""
+    return rundir.effective_state(run_dir)
+
+
+class RunStopped(BaseException):
+    """A stop signal (SIGTERM, SIGHUP) turned into an exception, so the run can record where it stopped."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stop(signum, frame):
+    raise RunStopped(signum)
+
+
+def preflight(params: StudyParams) -> None:
+    """Every check that needs no run directory, made before anything is written: the results root is
+    writable, the dataset yields ``n_per_class`` texts per class after cleaning, and each model's
+    configuration and tokenizer can be read (converting an embedded model on first use)."""
+    from . import models
+    from .study import Study
+
+    rundir.check_writable(params.run_dir)
+    Study(params).dataset  # raises the data layer's clear errors (too few texts per class, bad file, ...)
+    for name in dict.fromkeys([*params.models, *([params.finetune_base] if params.finetune_base else [])]):
+        models.model_is_causal(name)  # reads the configuration and tokenizer, no weights
 
 
 def run_profile(
@@ -168,11 +196,13 @@ def run_profile(
     results_root: str = "results",
     notebooks: list[Path] | None = None,
 ) -> int:
-    """Run every notebook for ``profile``; 0 on success, 1 (naming notebook and cell) on failure."""
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
+    """Run every notebook for ``profile``; 0 on success, 1 (naming notebook and cell) on failure.
 
-    # Parse and check every parameter first: bad input must fail before earlier results are cleared.
+    The run is written to a staging directory and replaces ``results_root/<profile>`` only when it
+    completes; a failed or stopped run leaves the previous run as it was and says where its partial
+    outputs are. A second run into the same directory while one is running is refused.
+    """
+    # Parse and check every parameter first: bad input must fail before anything is written.
     override_values = parse_overrides(overrides)
     if device is not None:
         override_values["device"] = device
@@ -181,22 +211,47 @@ def run_profile(
     if not run_dir.is_absolute():
         run_dir = repo_root() / run_dir
     params = params.replace(results_dir=str(run_dir))
-    named = Path(profile).suffix not in {".yaml", ".yml"}
-    nb_parameters = {"profile": profile if named else str(profile_path(profile).resolve()),
-                     "overrides": override_values, "results_dir": str(run_dir)}
+    if rundir.lock_holder(run_dir) is None:  # the lock is taken below; refuse a live run before the checks
+        preflight(params)
+    with rundir.run_lock(run_dir, command=" ".join(sys.argv)):
+        note = rundir.recover(run_dir)
+        if note:
+            print(f"[probedrift run] {note}", flush=True)
+        staging = rundir.staging_dir(run_dir)
+        stale = rundir.read_state(staging)  # this process holds the lock: a "running" writer is gone
+        if stale:
+            what = "interrupted" if stale.get("state") == "running" else stale.get("state")
+            print(f"[probedrift run] discarding the partial outputs of an earlier {what} run "
+                  f"(started {stale.get('started', '?')}) in {staging}", flush=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        (staging / "notebooks").mkdir(parents=True)
+        handlers = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+        try:
+            return _execute(profile, named_profile=Path(profile).suffix not in {".yaml", ".yml"},
+                            params=params, override_values=override_values, run_dir=run_dir, staging=staging,
+                            notebooks=notebooks or notebook_paths())
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+
+
+def _execute(profile: str, *, named_profile: bool, params: StudyParams, override_values: dict, run_dir: Path,
+             staging: Path, notebooks: list[Path]) -> int:
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    nb_parameters = {"profile": profile if named_profile else str(profile_path(profile).resolve()),
+                     "overrides": override_values, "results_dir": str(staging)}
     root = repo_root()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for sub in RUN_SUBDIRS:
-        shutil.rmtree(run_dir / sub, ignore_errors=True)
-    for stale in ("provenance.json", "cache_keys.json", "forward_passes.json", "stage_seconds.json"):
-        (run_dir / stale).unlink(missing_ok=True)
-    (run_dir / "notebooks").mkdir()
-    state = {"state": "running", "profile": params.profile, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    _write_json(run_dir / "run.json", state)
+    state = {"state": "running", "profile": params.profile, "pid": os.getpid(),
+             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "target": str(run_dir)}
+    rundir.write_state(staging, state)
+    kept = (f"the previous run in {run_dir} is unchanged" if (run_dir / "run.json").is_file()
+            else f"nothing was written to {run_dir}")
     timings = {}
     t_run = time.perf_counter()
-    for nb_path in notebooks or notebook_paths():
-        out = run_dir / "notebooks" / nb_path.name
+    for nb_path in notebooks:
+        out = staging / "notebooks" / nb_path.name
         print(f"[probedrift run] {nb_path.name} ...", flush=True)
         t0 = time.perf_counter()
         os.environ["PROBEDRIFT_NOTEBOOK"] = nb_path.name  # the kernel inherits it: probedrift.timing
@@ -208,17 +263,22 @@ def run_profile(
                 stderr_file=sys.stderr,
             )
         except PapermillExecutionError as exc:
+            if exc.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel first
+                return _stopped(state, staging, nb_path, signal.SIGINT, kept)
             state.update(state="failed", notebook=nb_path.name, cell=exc.exec_count, cell_index=exc.cell_index,
                          error=f"{exc.ename}: {exc.evalue}", partial_notebook=str(out))
-            _write_json(run_dir / "run.json", state)
+            rundir.write_state(staging, state)
             print(
                 f"probedrift run: notebook {nb_path.name} failed at cell {exc.exec_count} "
-                f"({exc.ename}: {exc.evalue}).\n  The partial executed notebook is kept at {out} for debugging.",
+                f"({exc.ename}: {exc.evalue}).\n  The partial executed notebook is kept at {out} for debugging; "
+                f"{kept}.",
                 file=sys.stderr,
             )
             return 1
+        except (KeyboardInterrupt, RunStopped) as exc:
+            return _stopped(state, staging, nb_path, getattr(exc, "signum", signal.SIGINT), kept)
         timings[nb_path.name] = round(time.perf_counter() - t0, 2)
-        finalize_notebook(out, run_dir)
+        finalize_notebook(out, run_dir, staging)
         print(f"[probedrift run] {nb_path.name} done in {timings[nb_path.name]:.1f} s", flush=True)
     provenance = {
         "profile": params.profile,
@@ -230,35 +290,55 @@ def run_profile(
         "git": git_commit(),
         "device": device_description(params.device),
         "timings_seconds": {**timings, "total": round(time.perf_counter() - t_run, 2)},
-        "cache_keys": _read_json(run_dir / "cache_keys.json"),
-        "forward_passes": _read_json(run_dir / "forward_passes.json"),
-        "stage_seconds": _read_json(run_dir / "stage_seconds.json"),
+        "cache_keys": _read_json(staging / "cache_keys.json"),
+        "forward_passes": _read_json(staging / "forward_passes.json"),
+        "stage_seconds": _read_json(staging / "stage_seconds.json"),
     }
-    paths = machine_paths(run_dir)
+    paths = machine_paths(run_dir, staging)
     provenance = json.loads(portable(json.dumps(provenance), paths))
-    _write_json(run_dir / "provenance.json", provenance)
-    for table in [*run_dir.glob("*.json"), *(run_dir / "metrics").glob("*.csv")]:
+    _write_json(staging / "provenance.json", provenance)
+    for table in [*staging.glob("*.json"), *(staging / "metrics").glob("*.csv")]:
         text = table.read_text()
         if portable(text, paths) != text:  # e.g. checkpoint paths in the cache keys
             table.write_text(portable(text, paths))
     state.update(state="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                  seconds=provenance["timings_seconds"]["total"])
-    _write_json(run_dir / "run.json", state)
+    del state["pid"], state["target"]
+    rundir.write_state(staging, state)
+    rundir.promote(staging, run_dir)
     print(f"[probedrift run] {params.profile} complete in {state['seconds']:.0f} s -> {run_dir}")
     return 0
 
 
+def _stopped(state: dict, staging: Path, nb_path: Path, signum: int, kept: str) -> int:
+    """Record a run stopped by a signal in its staging directory, say so, and return 128 + signal."""
+    name = signal.Signals(signum).name
+    state.update(state="interrupted", notebook=nb_path.name, signal=name)
+    rundir.write_state(staging, state)
+    print(f"probedrift run: stopped by {name} during {nb_path.name}; {kept}.\n"
+          f"  Partial outputs are in {staging} (the next run replaces them).", file=sys.stderr, flush=True)
+    return 128 + int(signum)
+
+
 def require_complete(run_dir: Path) -> dict:
-    """The run's state, or a clear error if the run is missing, running or failed."""
+    """The run's state, or a clear error if the run is missing, running, interrupted or failed."""
+    run_dir = Path(run_dir)
     state = run_state(run_dir)
-    if state.get("state") != "complete":
-        what = state.get("state", "missing")
-        extra = f" (notebook {state.get('notebook')}, cell {state.get('cell')})" if what == "failed" else ""
-        raise ProbedriftError(
-            f"the run in {str(run_dir)!r} is {what}{extra}, so its outputs cannot be trusted",
-            f"run `probedrift run --profile {Path(run_dir).name}` to completion first",
-        )
-    return state
+    if state.get("state") == "complete":
+        return state
+    what = state.get("state", "missing")
+    extra = f" (notebook {state.get('notebook')}, cell {state.get('cell')})" if what == "failed" else ""
+    fix = f"run `probedrift run --profile {run_dir.name}` to completion first"
+    staging = rundir.staging_dir(run_dir)
+    staged = rundir.effective_state(staging, run_dir)
+    if what == "missing" and staged:
+        extra = f"; the last run into it is {staged['state']}, with partial outputs in {str(staging)!r}"
+        what = "missing"
+        if staged["state"] == "running":
+            fix = "wait for that run to complete"
+    if what == "interrupted" or staged.get("state") == "interrupted":
+        fix = f"the process that wrote it is gone: rerun `probedrift run --profile {run_dir.name}`"
+    raise ProbedriftError(f"the run in {str(run_dir)!r} is {what}{extra}, so its outputs cannot be trusted", fix)
 
 
 def store_check_outputs(run_dir: str | Path) -> list[str]:
