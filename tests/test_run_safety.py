@@ -240,25 +240,45 @@ def _markdown_outputs(notebook: Path) -> str:
 #: Sizes that leave every code path of the smoke profile in place and make its four reruns cheaper.
 CHEAPER = ["drift_types=[gaussian, rotation]", "crossfit_seeds=[0]", "false_alarm_runs=10", "detector_permutations=20"]
 
+EMPTY_INPUTS = {
+    "no-real-drift-sources": ("real_drift_sources=[]", "06_real_drift.ipynb",
+                              "This chapter has nothing to measure in this run:** no real drift source was asked for"),
+    "no-pairs": ("pairs=[]", "05_separability.ipynb",
+                 "No base/instruct comparison in this run:** no base/instruct pair was given"),
+    "no-monitors": ("detectors=[]", "04_silent_failures.ipynb",
+                    "No drift monitor was asked for in this run (`detectors` is empty)"),
+    "confidence-monitor-only": ("detectors=[confidence]", "04_silent_failures.ipynb",
+                                "Only the confidence monitor runs in this run"),
+    "single-model": ("models=[gemma-3-270m]", "05_separability.ipynb",
+                     "No base/instruct comparison in this run:** no pair of the profile has both of its models in "
+                     "this run"),
+}
 
-@pytest.mark.parametrize("override, chapter, words", [
-    ("real_drift_sources=[]", "06_real_drift.ipynb",
-     "This chapter has nothing to measure in this run:** no real drift source was asked for"),
-    ("pairs=[]", "05_separability.ipynb", "No base/instruct comparison in this run:** no base/instruct pair was given"),
-    ("detectors=[confidence]", "04_silent_failures.ipynb", "Only the confidence monitor runs in this run"),
-    ("models=[gemma-3-270m]", "05_separability.ipynb",
-     "No base/instruct comparison in this run:** no pair of the profile has both of its models in this run"),
-], ids=["no-real-drift-sources", "no-pairs", "confidence-monitor-only", "single-model"])
-def test_the_smoke_profile_completes_on_empty_inputs_and_says_what_it_skipped(smoke_run, tmp_path, override, chapter,
-                                                                             words):
-    args = ["run", "--profile", "smoke", "--results", str(tmp_path)]
-    for item in [override, *CHEAPER]:
-        args += ["--set", item]
-    res = subprocess.run(_cli(*args), capture_output=True, text=True, timeout=900)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    run_dir = tmp_path / "smoke"
+
+@pytest.fixture(scope="module")
+def empty_input_runs(smoke_run, tmp_path_factory):
+    """The whole smoke profile once per emptied input, two runs at a time (one per core): case -> (rc, log, run)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(case: str):
+        root = tmp_path_factory.mktemp(case)
+        args = ["run", "--profile", "smoke", "--results", str(root)]
+        for item in [EMPTY_INPUTS[case][0], *CHEAPER]:
+            args += ["--set", item]
+        res = subprocess.run(_cli(*args), capture_output=True, text=True, timeout=1200)
+        return case, (res.returncode, res.stdout[-3000:] + res.stderr[-3000:], root / "smoke")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(run, EMPTY_INPUTS))
+
+
+@pytest.mark.parametrize("case", list(EMPTY_INPUTS))
+def test_the_smoke_profile_completes_on_empty_inputs_and_says_what_it_skipped(empty_input_runs, case, tmp_path):
+    _, chapter, words = EMPTY_INPUTS[case]
+    rc, log, run_dir = empty_input_runs[case]
+    assert rc == 0, log
     assert runner.run_state(run_dir)["state"] == "complete"
     assert {p.name for p in (run_dir / "notebooks").glob("*.ipynb")} == {p.name for p in runner.notebook_paths()}
     assert words in _markdown_outputs(run_dir / "notebooks" / chapter)
-    src = book.stage("smoke", results_root=str(tmp_path), out_root=tmp_path / "book")  # the book's generated pages
+    src = book.stage("smoke", results_root=str(run_dir.parent), out_root=tmp_path)  # the book's generated pages
     assert (src / "generated" / "key_findings.md").read_text().strip()
