@@ -261,6 +261,9 @@ def _execute(profile: str, *, named_profile: bool, params: StudyParams, override
                 progress_bar=False, request_save_on_cell_execute=True,
                 # Progress bars and warnings go to this terminal; finalize_notebook drops them from the notebook.
                 stderr_file=sys.stderr,
+                # The kernel talks to this process over loopback TCP, as every local Jupyter kernel does; its
+                # start-up warning about unencrypted TCP would print once per chapter and says nothing new.
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
         except PapermillExecutionError as exc:
             if exc.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel first
