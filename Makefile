@@ -43,7 +43,7 @@ classroom: setup
 
 # Unit tests, the smoke run, the book build, and every notebook under nbval (smoke defaults).
 test: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests notebooks --nbval-lax --nbval-current-env \
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=30 tests notebooks --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg
 
 # Headless Chromium (Debian package) opens the built book, screenshots it into _build/screenshots/,
