@@ -8,6 +8,7 @@ import pandas as pd
 from . import data as data_mod
 from . import drift as drift_mod
 from . import metrics as metrics_mod
+from .detectors import DETECTORS
 from .study import Study
 from .tables import SIGMA_TOLERANCE
 
@@ -24,8 +25,6 @@ def pairs_skip_reason(S: Study) -> str | None:
 
 def monitors_note(S: Study) -> str | None:
     """What chapter 4's monitor comparison leaves out in this run (None when an embedding monitor runs)."""
-    from .detectors import DETECTORS
-
     asked = list(S.params.detectors)
     others = ", ".join(d for d in DETECTORS if d != "confidence")
     if not asked:

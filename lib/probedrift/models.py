@@ -346,8 +346,9 @@ _verified: dict[str, tuple] = {}  # directory -> the (size, mtime) of its files 
 
 
 def _file_stats(directory: Path) -> dict[str, tuple[int, int]]:
+    # Hidden files are the atomic writer's temporaries (of the manifest itself), never model files.
     return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(directory.iterdir())
-            if p.is_file() and p.name != CONVERSION_MANIFEST}
+            if p.is_file() and p.name != CONVERSION_MANIFEST and not p.name.startswith(".")}
 
 
 def _write_manifest(directory: Path) -> None:
@@ -372,7 +373,10 @@ def _damaged_files(directory: Path) -> list[str]:
     try:
         manifest = json.loads((directory / CONVERSION_MANIFEST).read_text())
     except FileNotFoundError:
-        _write_manifest(directory)
+        try:
+            _write_manifest(directory)
+        except OSError:
+            pass  # a read-only cache: trusted as before manifests existed, and checked again next time
         _verified[key] = tuple(sorted(_file_stats(directory).items()))
         return []
     except (OSError, ValueError):
