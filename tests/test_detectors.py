@@ -344,3 +344,23 @@ def test_mmd_with_mostly_duplicate_embeddings_uses_the_distinct_pairs():
     assert np.isfinite(stat) and 0 < p <= 1
     _, _, all_same = mmd_permutation_test(same, same, 50, np.random.default_rng(0))
     assert all_same == 1.0
+
+
+def test_a_saturated_probe_gives_the_welch_p_value_without_a_precision_warning():
+    """Confidences at 1 − 1e-16: scipy warns of precision loss in their variance; the monitor does not,
+    and its p-value is still the one-sided Welch t-test computed from the formula."""
+    import warnings
+
+    ref = 1.0 - np.r_[np.zeros(47), 1e-16, 2e-16, 3e-16]
+    new = 1.0 - np.r_[np.zeros(46), 2e-16, 2e-16, 4e-16, 4e-16]
+    table = np.r_[ref, new]  # the "embedding" of a text is its row in this table of probabilities
+    monitor = ConfidenceMonitor(predict_proba=lambda x: table[x[:, 0].astype(int)])
+    monitor.fit(np.arange(ref.size, dtype=np.float32)[:, None])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = monitor.test(np.arange(ref.size, table.size, dtype=np.float32)[:, None])
+    va, vb = ref.var(ddof=1) / ref.size, new.var(ddof=1) / new.size
+    t = (ref.mean() - new.mean()) / np.sqrt(va + vb)
+    dof = (va + vb) ** 2 / (va ** 2 / (ref.size - 1) + vb ** 2 / (new.size - 1))
+    assert result.p_value == pytest.approx(scipy.stats.t.sf(t, dof), abs=1e-6)
+    assert not result.alarm
