@@ -35,13 +35,19 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "probedrift.cli", *args]
 
 
+def _as_a_terminal_job() -> None:
+    # A foreground job of an interactive shell gets Ctrl-C; a background job of a script (CI, `make test &`)
+    # inherits SIGINT ignored. The job under test is a terminal's, so SIGINT gets its default disposition.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_run(results: Path) -> subprocess.Popen:
     """``probedrift run --profile smoke`` in a new process group, as a shell job is; its stderr (progress
     bars, warnings) goes to a file so that a full pipe never blocks it (``proc.stderr_text()`` reads it)."""
     results.mkdir(parents=True, exist_ok=True)
     err = open(results.parent / f"stderr-{time.monotonic_ns()}.txt", "w+")
     proc = subprocess.Popen(_cli("run", "--profile", "smoke", "--results", str(results)), stdout=subprocess.PIPE,
-                            stderr=err, text=True, start_new_session=True)
+                            stderr=err, text=True, start_new_session=True, preexec_fn=_as_a_terminal_job)
     proc.stderr_text = lambda: (err.seek(0), err.read())[1]
     return proc
 
@@ -238,7 +244,8 @@ def _markdown_outputs(notebook: Path) -> str:
 
 
 #: Sizes that leave every code path of the smoke profile in place and make its four reruns cheaper.
-CHEAPER = ["drift_types=[gaussian, rotation]", "crossfit_seeds=[0]", "false_alarm_runs=10", "detector_permutations=20"]
+CHEAPER = ["drift_types=[gaussian, rotation]", "crossfit_seeds=[0]", "false_alarm_runs=10", "detector_permutations=20",
+           "n_boot=20", "crossfit_boot=20", "cliff_points=8", "detector_sample_size=30"]
 
 EMPTY_INPUTS = {
     "no-real-drift-sources": ("real_drift_sources=[]", "06_real_drift.ipynb",
