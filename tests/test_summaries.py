@@ -116,6 +116,15 @@ def test_diff_run_tables_finds_real_differences_only(tmp_path):
     assert diff.why["extra"] == "only in b"
 
 
+def test_diff_run_tables_counts_equal_infinities_as_equal_and_unequal_ones_as_different(tmp_path):
+    """A cliff beyond the grid is written as inf in both runs (cliff_log's bracket_ratio): the same value."""
+    for run, ratio in (("a", [np.inf, -np.inf, 2.0]), ("b", [np.inf, -np.inf, 2.0]), ("c", [np.inf, np.inf, 2.0])):
+        (tmp_path / run / "metrics").mkdir(parents=True)
+        pd.DataFrame({"bracket_ratio": ratio}).to_csv(tmp_path / run / "metrics" / "t.csv", index=False)
+    assert tables.diff_run_tables(tmp_path / "a", tmp_path / "b").equal.all()
+    assert not tables.diff_run_tables(tmp_path / "a", tmp_path / "c").equal.any()
+
+
 def test_budget_summary_names_the_layers_where_one_degree_collapses():
     budget = pd.DataFrame([
         {"model": "m", "layer": 9, "angle_half_predicted_deg": 0.8, "angle_half_simulated_deg": 0.75,

@@ -282,9 +282,10 @@ def diff_run_tables(run_a, run_b, *, rtol: float = 1e-6, atol: float = 1e-9) -> 
         other = [c for c in a.columns if c not in numeric]
         same_text = a[other].astype(str).equals(b[other].astype(str))
         x, y = a[numeric].to_numpy(dtype=float), b[numeric].to_numpy(dtype=float)
-        both_nan = np.isnan(x) & np.isnan(y)
-        diff = np.where(both_nan, 0.0, np.abs(x - y))
-        close = both_nan | (diff <= atol + rtol * np.abs(y))
+        same = (np.isnan(x) & np.isnan(y)) | (x == y)  # x == y: equal infinities too (inf − inf is NaN)
+        with np.errstate(invalid="ignore"):
+            diff = np.where(same, 0.0, np.abs(x - y))
+        close = same | (np.isfinite(diff) & (diff <= atol + rtol * np.abs(y)))  # −inf vs inf is no closeness
         row["max_abs_diff"] = float(np.nanmax(diff)) if diff.size else 0.0
         row["equal"] = bool(same_text and close.all())
         row["why"] = "" if row["equal"] else ("text cells differ" if not same_text else
