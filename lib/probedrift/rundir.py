@@ -53,20 +53,30 @@ def _previous_dir(run_dir: Path) -> Path:
     return run_dir.parent / f".{run_dir.name}.previous"
 
 
-def read_state(directory: Path) -> dict:
-    """``run.json`` of a run directory (``{}`` when there is none or it is unreadable)."""
+def read_json(path: Path) -> dict:
+    """A JSON object from ``path`` (``{}`` when the file is missing or unreadable)."""
     try:
-        return json.loads((Path(directory) / "run.json").read_text())
+        return json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return {}
 
 
-def write_state(directory: Path, state: dict) -> None:
-    """Write ``run.json`` atomically (a reader never sees half a file)."""
-    path = Path(directory) / "run.json"
+def write_json(path: Path, obj: dict) -> None:
+    """Write ``obj`` as JSON atomically (a reader never sees half a file)."""
+    path = Path(path)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(state, indent=1, default=str))
+    tmp.write_text(json.dumps(obj, indent=1, default=str))
     os.replace(tmp, path)
+
+
+def read_state(directory: Path) -> dict:
+    """``run.json`` of a run directory (``{}`` when there is none or it is unreadable)."""
+    return read_json(Path(directory) / "run.json")
+
+
+def write_state(directory: Path, state: dict) -> None:
+    """Write ``run.json`` atomically."""
+    write_json(Path(directory) / "run.json", state)
 
 
 def _pid_alive(pid) -> bool:

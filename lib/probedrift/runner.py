@@ -145,19 +145,6 @@ def device_description(device: str) -> dict:
     return info
 
 
-def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def run_state(run_dir: Path) -> dict:
     """The state recorded in ``run.json`` (``{}`` when the directory holds no run); a ``running``
     state whose process is gone reads ``interrupted``."""
@@ -293,13 +280,13 @@ def _execute(profile: str, *, named_profile: bool, params: StudyParams, override
         "git": git_commit(),
         "device": device_description(params.device),
         "timings_seconds": {**timings, "total": round(time.perf_counter() - t_run, 2)},
-        "cache_keys": _read_json(staging / "cache_keys.json"),
-        "forward_passes": _read_json(staging / "forward_passes.json"),
-        "stage_seconds": _read_json(staging / "stage_seconds.json"),
+        "cache_keys": rundir.read_json(staging / "cache_keys.json"),
+        "forward_passes": rundir.read_json(staging / "forward_passes.json"),
+        "stage_seconds": rundir.read_json(staging / "stage_seconds.json"),
     }
     paths = machine_paths(run_dir, staging)
     provenance = json.loads(portable(json.dumps(provenance), paths))
-    _write_json(staging / "provenance.json", provenance)
+    rundir.write_json(staging / "provenance.json", provenance)
     for table in [*staging.glob("*.json"), *(staging / "metrics").glob("*.csv")]:
         text = table.read_text()
         if portable(text, paths) != text:  # e.g. checkpoint paths in the cache keys
