@@ -11,6 +11,7 @@ import scipy.stats
 from sklearn.metrics import roc_auc_score
 
 from probedrift import budget as B
+from probedrift import variance_floor as VF
 from probedrift.drift import angle_deg, drift
 from probedrift.errors import ProbedriftError
 from probedrift.probes import LinearProbe, MLPProbe, paper_probe
@@ -328,12 +329,12 @@ def hanley_mcneil_se(auc: float, n1: int, n0: int) -> float:
 
 
 def test_floor_spec():
-    assert B.floor_spec(0.1) == "median/10"
-    assert B.floor_spec(0.25) == "median/4"
+    assert VF.floor_spec(0.1) == "median/10"
+    assert VF.floor_spec(0.25) == "median/4"
     for bad in (0.0, -0.1, 1.5):
         with pytest.raises(ProbedriftError):
-            B.floor_spec(bad)
-    probe = B.floored_probe(0.1, seed=3)
+            VF.floor_spec(bad)
+    probe = VF.floored_probe(0.1, seed=3)
     reference = paper_probe(3)
     assert (probe.C, probe.class_weight, probe.max_iter, probe.seed) == (
         reference.C, reference.class_weight, reference.max_iter, reference.seed)
@@ -342,11 +343,11 @@ def test_floor_spec():
 
 def test_variance_floor_comparison_rescues_planted_dimensions(planted):
     probe, X, y, Xtr_p, ytr = planted
-    floored = B.floored_probe(0.1, 0).fit(Xtr_p, ytr)
-    df = B.variance_floor_comparison({"none": probe, B.floor_spec(0.1): floored}, X, y,
+    floored = VF.floored_probe(0.1, 0).fit(Xtr_p, ytr)
+    df = VF.variance_floor_comparison({"none": probe, VF.floor_spec(0.1): floored}, X, y,
                                      keys={"model": "m", "layer": 3, "pooling": "last_token"},
                                      seeds=SEEDS, n_boot=400, boot_seed=1)
-    assert list(df.columns) == list(B.VARIANCE_FLOOR_COLUMNS)
+    assert list(df.columns) == list(VF.VARIANCE_FLOOR_COLUMNS)
     none, fl = df.iloc[0], df.iloc[1]
     assert (none.model, none.layer, none.scaler, fl.scaler) == ("m", 3, "none", "median/10")
     # the floor is a tenth of the median training std (ddof 0, as the scaler), and only the planted
@@ -396,14 +397,14 @@ def test_variance_floor_comparison_rescues_planted_dimensions(planted):
     se_draws = per_seed.std(ddof=1) / np.sqrt(len(SEEDS))
     half = (none.auc_1deg_ci_high - none.auc_1deg_ci_low) / 2
     assert 0.75 < half / (1.96 * np.hypot(se_texts, se_draws)) < 1.3
-    assert set(df.interval) == {B.FLOOR_INTERVAL}
+    assert set(df.interval) == {VF.FLOOR_INTERVAL}
 
 
 def test_variance_floor_changes_nothing_without_near_constant_dimensions(problem, clean):
     Xtr, ytr, Xte, yte = problem
     probe = clean[0]
-    floored = B.floored_probe(0.1, 0).fit(Xtr, ytr)
-    df = B.variance_floor_comparison({"none": probe, "median/10": floored}, Xte, yte, seeds=range(4), n_boot=100)
+    floored = VF.floored_probe(0.1, 0).fit(Xtr, ytr)
+    df = VF.variance_floor_comparison({"none": probe, "median/10": floored}, Xte, yte, seeds=range(4), n_boot=100)
     none, fl = df.iloc[0], df.iloc[1]
     assert fl.n_floored == 0
     np.testing.assert_allclose(floored.coef_, probe.coef_, rtol=1e-9, atol=1e-12)

@@ -40,7 +40,7 @@ import scipy.special
 from scipy import stats
 
 from probedrift.errors import ProbedriftError, check_positive
-from probedrift.probes import LinearProbe, _median_divisor
+from probedrift.probes import LinearProbe
 
 __all__ = [
     "AUC_DROP",
@@ -103,7 +103,8 @@ _BISECTION_REL_TOL = 1e-4  # stop when the bracket [lo, hi] has hi/lo < 1 + tol
 # --------------------------------------------------------------------------- inputs
 
 
-def _check_probe(probe: Any) -> LinearProbe:
+def check_probe(probe: Any) -> LinearProbe:
+    """``probe`` itself when it is a fitted LinearProbe, else an error saying how to make one."""
     if not isinstance(probe, LinearProbe):
         raise ProbedriftError(
             f"the drift budget is derived for the linear probe, got {type(probe).__name__}",
@@ -113,7 +114,7 @@ def _check_probe(probe: Any) -> LinearProbe:
     return probe
 
 
-def _unit_rows(X: Any, probe: LinearProbe) -> np.ndarray:
+def unit_rows(X: Any, probe: LinearProbe) -> np.ndarray:
     """Rows as float64 unit vectors of the probe's width (the probe normalises the same way)."""
     arr = np.asarray(X)
     if arr.ndim != 2 or arr.shape[0] == 0 or not np.issubdtype(arr.dtype, np.number):
@@ -135,7 +136,8 @@ def _unit_rows(X: Any, probe: LinearProbe) -> np.ndarray:
     return arr / norms[:, None]
 
 
-def _check_labels(y: Any, n: int) -> np.ndarray:
+def check_labels(y: Any, n: int) -> np.ndarray:
+    """``y`` as n binary labels with both classes present, else an error naming the problem."""
     arr = np.asarray(y)
     if arr.shape != (n,) or not np.isin(arr, (0, 1)).all():
         raise ProbedriftError(
@@ -148,7 +150,8 @@ def _check_labels(y: Any, n: int) -> np.ndarray:
     return arr
 
 
-def _check_angles(angles_deg: Any) -> np.ndarray:
+def check_angles(angles_deg: Any) -> np.ndarray:
+    """``angles_deg`` as a non-empty 1-D float64 grid of angles in [0°, 180°]."""
     arr = np.atleast_1d(np.asarray(angles_deg, dtype=np.float64))
     if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all() or (arr < 0).any() or (arr > 180).any():
         raise ProbedriftError(
@@ -158,7 +161,8 @@ def _check_angles(angles_deg: Any) -> np.ndarray:
     return arr
 
 
-def _check_seeds(seeds: Any) -> list[int]:
+def check_seeds(seeds: Any) -> list[int]:
+    """``seeds`` (one int or an iterable) as a non-empty list of non-negative ints."""
     seed_list = [seeds] if isinstance(seeds, (int, np.integer)) else list(seeds)
     if not seed_list or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seed_list):
         raise ProbedriftError(f"seeds must be non-negative integers, got {seeds!r}", "pass e.g. seeds=range(10)")
@@ -173,13 +177,13 @@ def _weights_over_scale(probe: LinearProbe) -> np.ndarray:
     return probe.affine_form()[0]
 
 
-def _logits64(probe: LinearProbe, Z: np.ndarray) -> np.ndarray:
+def logits64(probe: LinearProbe, Z: np.ndarray) -> np.ndarray:
     """ℓ = w·(x̃ − m)/s + b for the unit rows Z (the centred float64 form of the probe's logit)."""
     Zs = (Z - np.asarray(probe.scaler_mean_, dtype=np.float64)) / np.asarray(probe.scaler_scale_, dtype=np.float64)
     return Zs @ np.asarray(probe.coef_, dtype=np.float64) + float(probe.intercept_)
 
 
-def _auc_rows(y: np.ndarray, S: np.ndarray) -> np.ndarray:
+def auc_rows(y: np.ndarray, S: np.ndarray) -> np.ndarray:
     """Mann-Whitney AUC of every row of S (rows, n) against y, ties counted one half."""
     ranks = stats.rankdata(np.atleast_2d(S), axis=1)
     n1 = int(y.sum())
@@ -195,7 +199,7 @@ def _pair_coefficients(probe: LinearProbe, Z: np.ndarray, y: np.ndarray, max_pai
     """
     v = _weights_over_scale(probe)
     d = Z.shape[1]
-    logits = _logits64(probe, Z)
+    logits = logits64(probe, Z)
     spread2 = np.maximum(v @ v - (Z @ v) ** 2, 0.0) / (d - 1)
     pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     if pos.size * neg.size <= max_pairs:
@@ -235,10 +239,10 @@ def predicted_auc(
     σ̃_i² = (‖v‖² − (v·z_i)²)/(d − 1), v = w/s (module docstring). Rows of ``X_unit`` are
     L2-normalised first. Beyond ``max_pairs`` pairs a fixed-seed random sample of pairs is used.
     """
-    probe = _check_probe(probe)
-    Z = _unit_rows(X_unit, probe)
-    y_arr = _check_labels(y, Z.shape[0])
-    angles = _check_angles(angles_deg)
+    probe = check_probe(probe)
+    Z = unit_rows(X_unit, probe)
+    y_arr = check_labels(y, Z.shape[0])
+    angles = check_angles(angles_deg)
     check_positive("max_pairs", max_pairs)
     c = _pair_coefficients(probe, Z, y_arr, int(max_pairs))
     return np.array([_auc_from_pairs(c, a) for a in angles])
@@ -255,12 +259,12 @@ def exact_angle_drift(X_unit: Any, angle_deg: float, seed: int) -> np.ndarray:
     """
     Z = np.asarray(X_unit, dtype=np.float64)
     Z = Z / np.linalg.norm(Z, axis=1, keepdims=True)
-    U = _orthogonal_directions(Z, np.random.default_rng(_check_seeds(seed)[0]))
+    U = orthogonal_directions(Z, np.random.default_rng(check_seeds(seed)[0]))
     theta = np.radians(float(angle_deg))
     return np.cos(theta) * Z + np.sin(theta) * U
 
 
-def _orthogonal_directions(Z: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def orthogonal_directions(Z: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One uniform unit vector orthogonal to each unit row of Z."""
     G = rng.standard_normal(Z.shape)
     G -= np.einsum("ij,ij->i", G, Z)[:, None] * Z
@@ -281,8 +285,8 @@ def _simulated_curves(
     v, offset, _ = probe.affine_form()  # the temperature cannot change an AUC
     zv = Z @ v
     for i, seed in enumerate(seeds):
-        uv = _orthogonal_directions(Z, np.random.default_rng(seed)) @ v
-        out[i] = _auc_rows(y, cos[:, None] * zv[None, :] + sin[:, None] * uv[None, :] + offset)
+        uv = orthogonal_directions(Z, np.random.default_rng(seed)) @ v
+        out[i] = auc_rows(y, cos[:, None] * zv[None, :] + sin[:, None] * uv[None, :] + offset)
     return out
 
 
@@ -294,10 +298,10 @@ def simulated_auc(
     Returns (mean over seeds, per-seed array of shape (len(seeds), len(angles_deg))). Each seed
     draws one u per text and uses it at every angle, so a seed's curve is smooth in θ.
     """
-    probe = _check_probe(probe)
-    Z = _unit_rows(X_unit, probe)
-    y_arr = _check_labels(y, Z.shape[0])
-    per_seed = _simulated_curves(probe, Z, y_arr, _check_angles(angles_deg), _check_seeds(seeds))
+    probe = check_probe(probe)
+    Z = unit_rows(X_unit, probe)
+    y_arr = check_labels(y, Z.shape[0])
+    per_seed = _simulated_curves(probe, Z, y_arr, check_angles(angles_deg), check_seeds(seeds))
     return per_seed.mean(axis=0), per_seed
 
 
@@ -310,8 +314,8 @@ def scale_spectrum(probe: LinearProbe, X_unit: Any) -> dict[str, float]:
     std_min, std_p1, std_median: smallest, 1st-percentile and median of the scaler's per-dimension
     std s; norm_w_over_s = ‖w/s‖; mean_cosine = mean over i ≠ j of x̃_i·x̃_j = (‖Σ x̃_i‖² − n)/(n(n − 1)).
     """
-    probe = _check_probe(probe)
-    Z = _unit_rows(X_unit, probe)
+    probe = check_probe(probe)
+    Z = unit_rows(X_unit, probe)
     s = np.asarray(probe.scaler_scale_, dtype=np.float64)
     n = Z.shape[0]
     total = Z.sum(axis=0)
@@ -376,15 +380,15 @@ def drift_budget(
     AUC₀ − 0.05 is not when AUC₀ < 0.55; both are NaN when AUC₀ ≤ 0.5. An angle is 0.0 when the
     curve is already at or below the target at the first grid angle (a budget under 1e-3°).
     """
-    probe = _check_probe(probe)
-    Z = _unit_rows(X_unit, probe)
-    y_arr = _check_labels(y, Z.shape[0])
-    grid = np.sort(_check_angles(DEFAULT_GRID_DEG if grid_deg is None else grid_deg))
+    probe = check_probe(probe)
+    Z = unit_rows(X_unit, probe)
+    y_arr = check_labels(y, Z.shape[0])
+    grid = np.sort(check_angles(DEFAULT_GRID_DEG if grid_deg is None else grid_deg))
     if grid[0] <= 0:
         raise ProbedriftError("grid_deg must hold angles > 0 (the search runs on log θ)", "drop the 0")
     check_positive("drop", drop)
     check_positive("max_pairs", max_pairs)
-    auc0 = float(_auc_rows(y_arr, _logits64(probe, Z)[None])[0])
+    auc0 = float(auc_rows(y_arr, logits64(probe, Z)[None])[0])
     targets = {
         "drop5": auc0 - float(drop),
         "half": 0.5 + (auc0 - 0.5) / 2.0 if auc0 > 0.5 else float("nan"),
@@ -400,7 +404,7 @@ def drift_budget(
     for name, target in targets.items():
         out[f"angle_{name}_predicted_deg"] = _first_crossing(predicted, target, grid, on_grid)
     if simulate:
-        seed_list = _check_seeds(seeds)
+        seed_list = check_seeds(seeds)
 
         def simulated(angles: np.ndarray) -> np.ndarray:
             return _simulated_curves(probe, Z, y_arr, angles, seed_list).mean(axis=0)
@@ -441,7 +445,7 @@ def budget_and_curves(
     and the largest |predicted − simulated| AUC over :data:`CURVE_GRID_DEG` (``max_curve_gap``); and
     the :func:`scale_spectrum` figures.
     """
-    seed_list = _check_seeds(seeds)
+    seed_list = check_seeds(seeds)
     rows, curves = [], []
     for key, value in entries.items():
         if not isinstance(key, tuple) or len(key) != 3:
@@ -475,148 +479,3 @@ def budget_and_curves(
     curve_frame = (pd.concat(curves, ignore_index=True) if curves else
                    pd.DataFrame(columns=["model", "layer", "pooling", "angle_deg", "predicted", "simulated"]))
     return pd.DataFrame(rows, columns=list(BUDGET_COLUMNS)), curve_frame
-
-
-# --------------------------------------------------------------------------- variance floor
-
-#: Columns of :func:`variance_floor_comparison` (table ``variance_floor.csv``), in order.
-VARIANCE_FLOOR_COLUMNS = (
-    "model",
-    "layer",
-    "pooling",
-    "scaler",
-    "scale_floor_fraction",
-    "floor_value",
-    "n_floored",
-    "auc_clean",
-    "auc_clean_ci_low",
-    "auc_clean_ci_high",
-    "std_min",
-    "std_median",
-    "norm_w_over_s",
-    "angle_drop5_predicted_deg",
-    "angle_half_predicted_deg",
-    "budget_gain_half",
-    "auc_1deg_predicted",
-    "auc_1deg_simulated",
-    "auc_1deg_ci_low",
-    "auc_1deg_ci_high",
-    "n_texts",
-    "n_drift_draws",
-    "interval",
-)
-#: What the intervals of :func:`variance_floor_comparison` cover.
-FLOOR_INTERVAL = (
-    "auc_clean: 95% percentile interval over test texts (stratified bootstrap); auc_1deg: 95% interval over "
-    "test texts (stratified bootstrap, paired across drift draws) and exact-angle drift draws (between-draw "
-    "variance); one split and one fitted probe per scaler; angles and norms are point values"
-)
-_NO_FLOOR = "none"
-
-
-def floor_spec(fraction: float) -> str:
-    """The ``LinearProbe(scale_floor=...)`` specification of a floor at ``fraction`` × median std:
-    ``"median/K"`` with K = 1/fraction (s_j ← max(s_j, median_j s_j · fraction))."""
-    check_positive("scale_floor_fraction", fraction)
-    if fraction > 1:
-        raise ProbedriftError(f"scale_floor_fraction must be at most 1, got {fraction!r}",
-                              "pass a fraction of the median std such as 0.1")
-    return f"median/{1.0 / float(fraction):.12g}"
-
-
-def floored_probe(fraction: float, seed: int = 0) -> LinearProbe:
-    """The paper's probe (:func:`probedrift.probes.paper_probe`, §1.2) with a variance floor on its scaler:
-    every per-dimension std s_j clamped to at least ``fraction`` × median_j s_j of the training set."""
-    from probedrift.probes import paper_probe
-
-    base = paper_probe(seed)
-    return LinearProbe(C=base.C, class_weight=base.class_weight, max_iter=base.max_iter,
-                       l2_normalize=base.l2_normalize, standardize=base.standardize, seed=base.seed,
-                       scale_floor=floor_spec(fraction))
-
-
-def _rank_scores(logits: np.ndarray) -> np.ndarray:
-    """Average ranks of each row mapped into (0, 1): a monotone stand-in for probabilities, so rank
-    metrics (AUC) read exactly the float64 logits even where a sigmoid would saturate into ties."""
-    L = np.atleast_2d(logits)
-    return stats.rankdata(L, axis=1) / (L.shape[1] + 1.0)
-
-
-def variance_floor_comparison(
-    probes: Mapping[str, LinearProbe],
-    X_unit: Any,
-    y: Any,
-    *,
-    keys: Mapping[str, Any] | None = None,
-    angle_deg: float = 1.0,
-    seeds: Iterable[int] = range(20),
-    n_boot: int = 1000,
-    boot_seed: int = 0,
-) -> pd.DataFrame:
-    """The same test set read by probes that differ in their scaler's variance floor, one row each.
-
-    ``probes`` maps a scaler label (``"none"`` for the paper's probe, else e.g. ``floor_spec(0.1)``) to a
-    fitted :class:`LinearProbe`. Per probe: the clean AUC of its float64 logits with a stratified
-    percentile bootstrap interval over the test texts (:func:`probedrift.metrics.bootstrap_ci`);
-    ``n_floored`` = dimensions whose std the floor raised (s_j = floor); ``std_min``, ``std_median``,
-    ``norm_w_over_s`` = ‖w/s‖ (:func:`scale_spectrum`); the predicted −5-point and half-excess angles of
-    :func:`drift_budget`; ``budget_gain_half`` = half-excess angle / that of the ``"none"`` probe; and
-    the AUC under isotropic drift of exactly ``angle_deg`` (z′ = cos θ z + sin θ u,
-    :func:`exact_angle_drift`, one u per text and seed): closed form (:func:`predicted_auc`), mean over
-    ``seeds`` of the simulated AUC, and its interval over test texts and drift draws
-    (:func:`probedrift.metrics.texts_and_draws_interval`). The ``auc_1deg_*`` columns are at
-    ``angle_deg`` (1° by default). Every probe gets the same drift directions (common random numbers).
-    """
-    from probedrift import metrics as metrics_mod
-
-    if not probes:
-        raise ProbedriftError("no probes given", "pass {'none': probe, floor_spec(0.1): floored probe}")
-    seed_list = _check_seeds(seeds)
-    rows = []
-    reference_half = float("nan")
-    angle = float(_check_angles(angle_deg)[0])
-    cos, sin = np.cos(np.radians(angle)), np.sin(np.radians(angle))
-    for label, probe in probes.items():
-        probe = _check_probe(probe)
-        Z = _unit_rows(X_unit, probe)
-        y_arr = _check_labels(y, Z.shape[0])
-        budget = drift_budget(probe, Z, y_arr)
-        _, lo, hi = metrics_mod.bootstrap_ci("auc", y_arr, _rank_scores(_logits64(probe, Z))[0], n_boot=n_boot,
-                                             seed=boot_seed)
-        drifted = np.stack([_logits64(probe, cos * Z + sin * _orthogonal_directions(Z, np.random.default_rng(s)))
-                            for s in seed_list])
-        at_angle = metrics_mod.texts_and_draws_interval(y_arr, _rank_scores(drifted), ["auc"], n_boot=n_boot,
-                                                        seed=boot_seed)["auc"]
-        spectrum = scale_spectrum(probe, Z)
-        floor = probe.scale_floor_value_
-        s = np.asarray(probe.scaler_scale_, dtype=np.float64)
-        fraction = (1.0 / _median_divisor(probe.scale_floor) if isinstance(probe.scale_floor, str) else float("nan"))
-        row: dict[str, Any] = dict(keys or {})
-        row.update({
-            "scaler": label,
-            "scale_floor_fraction": fraction,
-            "floor_value": float("nan") if floor is None else float(floor),
-            "n_floored": 0 if floor is None else int((s == floor).sum()),
-            "auc_clean": budget["auc_clean"],
-            "auc_clean_ci_low": lo,
-            "auc_clean_ci_high": hi,
-            "std_min": spectrum["std_min"],
-            "std_median": spectrum["std_median"],
-            "norm_w_over_s": spectrum["norm_w_over_s"],
-            "angle_drop5_predicted_deg": budget["angle_drop5_predicted_deg"],
-            "angle_half_predicted_deg": budget["angle_half_predicted_deg"],
-            "auc_1deg_predicted": float(predicted_auc(probe, Z, y_arr, [angle])[0]),
-            "auc_1deg_simulated": float(_auc_rows(y_arr, drifted).mean()),
-            "auc_1deg_ci_low": at_angle["ci_low"],
-            "auc_1deg_ci_high": at_angle["ci_high"],
-            "n_texts": int(Z.shape[0]),
-            "n_drift_draws": len(seed_list),
-            "interval": FLOOR_INTERVAL,
-        })
-        if label == _NO_FLOOR:
-            reference_half = budget["angle_half_predicted_deg"]
-        rows.append(row)
-    out = pd.DataFrame(rows)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["budget_gain_half"] = out["angle_half_predicted_deg"] / reference_half
-    return out[[c for c in VARIANCE_FLOOR_COLUMNS if c in out.columns]]
