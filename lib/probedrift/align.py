@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+from sklearn.linear_model import LinearRegression, Ridge, RidgeCV
 
 from .blas import one_blas_thread
 from .errors import ProbedriftError, check_choice, check_positive
@@ -150,7 +151,6 @@ def fit_linear_map(new_anchors: object, old_anchors: object, alpha: float | str 
     error over the anchors (``RidgeCV``). Any widths; with fewer anchors than dimensions the map only
     reproduces the anchors' span, so the probe sees the part of a new embedding the anchors explain.
     """
-    from sklearn.linear_model import LinearRegression, Ridge, RidgeCV
 
     if isinstance(alpha, str) and alpha != "cv":
         raise ProbedriftError(f"alpha must be a number >= 0 or 'cv', got {alpha!r}", "pass e.g. alpha=1.0 or 'cv'")

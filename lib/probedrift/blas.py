@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import functools
 
+from threadpoolctl import ThreadpoolController
+
 
 @functools.lru_cache(maxsize=1)
 def _blas_controller():
-    from threadpoolctl import ThreadpoolController
-
     return ThreadpoolController()
 
 

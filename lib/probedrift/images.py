@@ -7,6 +7,9 @@ and cuts the file to a third or less; Pillow (a Matplotlib dependency) does the 
 from __future__ import annotations
 
 import io
+from pathlib import Path
+
+from PIL import Image
 
 
 def compress_png(data: bytes, colors: int = 256) -> bytes:
@@ -14,8 +17,6 @@ def compress_png(data: bytes, colors: int = 256) -> bytes:
 
     Returns the original bytes when the re-encoded image would not be smaller.
     """
-    from PIL import Image
-
     with Image.open(io.BytesIO(data)) as img:
         rgba = img.convert("RGBA")
         method = Image.Quantize.FASTOCTREE  # the only Pillow quantiser that keeps an alpha channel
@@ -27,8 +28,6 @@ def compress_png(data: bytes, colors: int = 256) -> bytes:
 
 def save_figure_png(fig, path, dpi: int = 110) -> None:
     """Save a Matplotlib figure as a palette PNG at ``path`` (tight bounding box)."""
-    from pathlib import Path
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     Path(path).write_bytes(compress_png(buf.getvalue()))

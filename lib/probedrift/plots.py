@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from sklearn.decomposition import PCA
+from sklearn.preprocessing import StandardScaler
 
 PALETTE = "colorblind"
 
@@ -25,8 +27,6 @@ use_theme()
 
 def pca_scatter(embeddings: dict[str, tuple[np.ndarray, np.ndarray]], max_points: int = 1500, seed: int = 0):
     """2-D PCA of each model's (standardised) embeddings, coloured by class."""
-    from sklearn.decomposition import PCA
-    from sklearn.preprocessing import StandardScaler
 
     fig, axes = plt.subplots(1, len(embeddings), figsize=(5.2 * len(embeddings), 4.4), squeeze=False)
     rng = np.random.default_rng(seed)

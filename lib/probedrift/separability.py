@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.stats
+from sklearn.covariance import ledoit_wolf
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import silhouette_score
@@ -144,7 +145,6 @@ def _lda_direction(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     least-squares SVD, which dominated the separability reports (4× slower at d = 640). sklearn
     standardises before shrinking, so the directions differ slightly (cosine ≥ 0.95, tested).
     """
-    from sklearn.covariance import ledoit_wolf
 
     X0, X1 = X[y == 0], X[y == 1]
     # As sklearn: each class's covariance shrunk on its own, then weighted by the class priors.
