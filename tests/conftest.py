@@ -33,9 +33,9 @@ def isolated_embedding_cache(tmp_path, monkeypatch):
 
     The model conversions are reused through a symlink so a test does not pay them again.
     """
-    from probedrift import models
+    from probedrift.cache import cache_root
 
-    shared_models = models.cache_root() / "models"
+    shared_models = cache_root() / "models"
     shared_models.mkdir(parents=True, exist_ok=True)
     root = tmp_path / "cache"
     root.mkdir()
@@ -53,11 +53,11 @@ def smoke_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     # A cold embedding cache, so the run's provenance counts every forward pass a whole smoke run makes.
     cache = tmp_path_factory.mktemp("smoke-cache")
-    from probedrift import models
+    from probedrift.cache import cache_root
 
     for shared in ("models", "finetune"):  # converted models and fine-tuned checkpoints are deterministic
-        (models.cache_root() / shared).mkdir(parents=True, exist_ok=True)
-        (cache / shared).symlink_to(models.cache_root() / shared, target_is_directory=True)
+        (cache_root() / shared).mkdir(parents=True, exist_ok=True)
+        (cache / shared).symlink_to(cache_root() / shared, target_is_directory=True)
     # A marker token: tests check that it never reaches any output of the run.
     os.environ["PROBEDRIFT_TEST_TOKEN_VALUE"] = "hf_probedriftMarkerToken0123456789"
     env = {**os.environ, "HF_TOKEN": os.environ["PROBEDRIFT_TEST_TOKEN_VALUE"], "PROBEDRIFT_CACHE_DIR": str(cache)}

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from probedrift import data as D
+from probedrift import datasets as DS
 from probedrift.errors import ProbedriftError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -23,12 +24,12 @@ LEFTOVER_ESCAPE = re.compile(r"\\(?:n|r|t|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4})")
 
 @pytest.fixture(scope="module")
 def comments() -> D.TextDataset:
-    return D.load("comments")
+    return DS.load("comments")
 
 
 @pytest.fixture(scope="module")
 def prompts() -> D.TextDataset:
-    return D.load("prompts")
+    return DS.load("prompts")
 
 
 def tiny(texts, labels, name="tiny") -> D.TextDataset:
@@ -71,7 +72,7 @@ def put(path: Path, content: str) -> Path:
     ],
 )
 def test_clean_comment(raw, clean):
-    assert D.clean_comment(raw) == clean
+    assert DS.clean_comment(raw) == clean
 
 
 def test_no_escapes_left_in_comments(comments):
@@ -117,7 +118,7 @@ def test_fingerprint_known_value():
 
 
 def test_fingerprint_stable_and_sensitive(comments):
-    again = D.load("comments")
+    again = DS.load("comments")
     assert again.fingerprint == comments.fingerprint
     assert len(comments.fingerprint) >= 16
 
@@ -233,14 +234,14 @@ def test_split_rejects_duplicate_texts():
 def test_subset_errors(comments):
     with pytest.raises(ProbedriftError, match="split"):
         comments.subset("train")
-    s = D.prepare("comments", 20)
+    s = DS.prepare("comments", 20)
     with pytest.raises(ProbedriftError, match="unknown split"):
         s.subset("validation")
 
 
 def test_prepare_matches_steps():
-    p = D.prepare("prompts", 100, seed=5, length_matched=True)
-    steps = D.split(D.balanced_sample(D.load("prompts"), 100, seed=5, length_matched=True), seed=5)
+    p = DS.prepare("prompts", 100, seed=5, length_matched=True)
+    steps = D.split(D.balanced_sample(DS.load("prompts"), 100, seed=5, length_matched=True), seed=5)
     assert p.fingerprint == steps.fingerprint
     assert p.frame["split"].tolist() == steps.frame["split"].tolist()
     assert p.notes["split_sizes"] == {"train": 140, "val": 20, "test": 40}
@@ -258,14 +259,14 @@ def test_length_only_auc_direction():
 
 
 def test_civil_comments_local_file():
-    ds = D.load("civil_comments", data_files=CIVIL)
+    ds = DS.load("civil_comments", data_files=CIVIL)
     assert ds.counts() == {0: 40, 1: 20}  # toxicity >= 0.5; the 0.5 row counts as toxic
     by_text = dict(zip(ds.texts, ds.labels))
     assert by_text["This is a foolish and lazy proposal."] == 1  # toxicity 0.5
     assert by_text["What a silly, careless plan."] == 0  # toxicity 0.4999
     assert ds.notes["label_threshold"] == 0.5
-    assert D.load("civil_comments", data_files=[str(CIVIL)], label_threshold=0.8).counts() == {0: 55, 1: 5}
-    other = D.load("civil_comments", data_files=CIVIL, label_column="insult")
+    assert DS.load("civil_comments", data_files=[str(CIVIL)], label_threshold=0.8).counts() == {0: 55, 1: 5}
+    other = DS.load("civil_comments", data_files=CIVIL, label_column="insult")
     assert other.counts() == {0: 41, 1: 19}
 
 
@@ -274,10 +275,10 @@ def test_civil_comments_same_code_for_every_format(tmp_path):
     df = pd.DataFrame(rows)
     df.to_csv(tmp_path / "cc.csv", index=False)
     df.to_parquet(tmp_path / "cc.parquet")
-    ref = D.load("civil_comments", data_files=CIVIL).fingerprint
+    ref = DS.load("civil_comments", data_files=CIVIL).fingerprint
     for f in ("cc.csv", "cc.parquet"):
-        assert D.load("civil_comments", data_files=tmp_path / f).fingerprint == ref
-    p = D.prepare("civil_comments", 20, data_files=CIVIL, fractions=(0.5, 0.25, 0.25))
+        assert DS.load("civil_comments", data_files=tmp_path / f).fingerprint == ref
+    p = DS.prepare("civil_comments", 20, data_files=CIVIL, fractions=(0.5, 0.25, 0.25))
     assert p.notes["split_sizes"] == {"train": 20, "val": 10, "test": 10}
 
 
@@ -285,13 +286,13 @@ def test_civil_comments_schema_errors(tmp_path):
     bad = tmp_path / "cc.jsonl"
     bad.write_text('{"comment_text": "hello there", "toxicity": 0.1}\n')
     with pytest.raises(ProbedriftError, match=r"text column 'text' is missing.*comment_text"):
-        D.load("civil_comments", data_files=bad)
+        DS.load("civil_comments", data_files=bad)
     with pytest.raises(ProbedriftError, match="file not found"):
-        D.load("civil_comments", data_files=tmp_path / "nope.jsonl")
+        DS.load("civil_comments", data_files=tmp_path / "nope.jsonl")
     with pytest.raises(ProbedriftError, match="unsupported file type"):
-        D.load("civil_comments", data_files=tmp_path / "cc.txt")
+        DS.load("civil_comments", data_files=tmp_path / "cc.txt")
     with pytest.raises(ProbedriftError, match=r"label_threshold must lie in \[0, 1\]"):
-        D.load("civil_comments", data_files=CIVIL, label_threshold=1.5)
+        DS.load("civil_comments", data_files=CIVIL, label_threshold=1.5)
 
 
 @pytest.mark.skipif(
@@ -303,7 +304,7 @@ def test_civil_comments_hub_failure_says_how_to_use_a_file():
     if any(Path(datasets.config.HF_DATASETS_CACHE).glob("google___civil_comments*")):
         pytest.skip("Civil Comments is cached here, so an offline load would succeed")
     with pytest.raises(ProbedriftError, match="data_files="):
-        D.load("civil_comments")
+        DS.load("civil_comments")
 
 
 # ---------------------------------------------------------------- local files
@@ -315,17 +316,17 @@ def test_local_formats_agree(tmp_path):
     df.to_json(tmp_path / "d.jsonl", orient="records", lines=True)
     df.to_json(tmp_path / "d.json", orient="records")
     df.to_parquet(tmp_path / "d.parquet")
-    ref = D.load(csv)
+    ref = DS.load(csv)
     assert ref.counts() == {0: 15, 1: 15}
     assert ref.name == "d"
     for ext in ("jsonl", "json", "parquet"):
-        assert D.load(str(tmp_path / f"d.{ext}")).fingerprint == ref.fingerprint
+        assert DS.load(str(tmp_path / f"d.{ext}")).fingerprint == ref.fingerprint
 
 
 def test_local_custom_columns_and_booleans(tmp_path):
     df = pd.DataFrame({"body": [f"row {i}" for i in range(24)], "is_bad": [i % 3 == 0 for i in range(24)]})
     df.to_json(tmp_path / "b.jsonl", orient="records", lines=True)
-    ds = D.load(tmp_path / "b.jsonl", text_column="body", label_column="is_bad")
+    ds = DS.load(tmp_path / "b.jsonl", text_column="body", label_column="is_bad")
     assert ds.counts() == {0: 16, 1: 8}
 
 
@@ -333,8 +334,8 @@ def test_local_scores_need_explicit_threshold(tmp_path):
     scores = np.linspace(0, 1, 30)
     path = write_csv(tmp_path / "s.csv", score=scores)
     with pytest.raises(ProbedriftError, match=r"(?s)not binary.*label_threshold"):
-        D.load(path, label_column="score")
-    ds = D.load(path, label_column="score", label_threshold=0.5)
+        DS.load(path, label_column="score")
+    ds = DS.load(path, label_column="score", label_threshold=0.5)
     assert ds.counts() == {0: int((scores < 0.5).sum()), 1: int((scores >= 0.5).sum())}
 
 
@@ -342,7 +343,7 @@ def test_local_duplicates_and_conflicts_dropped(tmp_path):
     texts = [f"text {i}" for i in range(25)] + ["text 0", "text 1", "text 2"]
     labels = [i % 2 for i in range(25)] + [0, 0, 0]  # "text 1" now has both labels
     pd.DataFrame({"text": texts, "label": labels}).to_csv(tmp_path / "d.csv", index=False)
-    ds = D.load(tmp_path / "d.csv")
+    ds = DS.load(tmp_path / "d.csv")
     assert len(ds) == 24
     assert "text 1" not in ds.texts
     assert ds.notes["n_conflicting_texts"] == 1
@@ -355,18 +356,18 @@ def test_empty_and_missing_texts_warn(tmp_path):
     texts[3], texts[4], texts[5] = "", "   ", None
     pd.DataFrame({"text": texts, "label": [i % 2 for i in range(30)]}).to_csv(tmp_path / "d.csv", index=False)
     with pytest.warns(UserWarning, match="dropped 3 of 30 rows with an empty or missing text"):
-        ds = D.load(tmp_path / "d.csv")
+        ds = DS.load(tmp_path / "d.csv")
     assert len(ds) == 27
     assert ds.notes["n_empty_text"] == 3
     with pytest.warns(UserWarning), pytest.raises(ProbedriftError, match=r"only 27 usable rows.*min_rows=28"):
-        D.load(tmp_path / "d.csv", min_rows=28)
+        DS.load(tmp_path / "d.csv", min_rows=28)
 
 
 def test_missing_labels_warn_and_na_text_is_kept(tmp_path):
     lines = ["text,label"] + [f"text {i},{i % 2}" for i in range(24)] + ["no label here,", "NA,1"]
     path = put(tmp_path / "d.csv", "\n".join(lines) + "\n")
     with pytest.warns(UserWarning, match="dropped 1 of 26 rows with a missing label"):
-        ds = D.load(path)
+        ds = DS.load(path)
     assert "NA" in ds.texts and "no label here" not in ds.texts
     assert ds.notes["n_missing_label"] == 1
     assert ds.counts() == {0: 12, 1: 13}
@@ -394,7 +395,7 @@ def test_missing_labels_warn_and_na_text_is_kept(tmp_path):
 def test_bad_input(tmp_path, setup, kwargs, words):
     target = setup(tmp_path)
     with pytest.raises(ProbedriftError, match=words) as info:
-        D.load(target, **kwargs)
+        DS.load(target, **kwargs)
     assert info.value.fix  # every error says how to fix it
 
 

@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from probedrift import causal_lm as lm
 from probedrift import finetune as ft
 from probedrift import models
 from probedrift.corpus import InstructionCorpus, assert_disjoint, generate_responses
@@ -189,17 +190,17 @@ def test_chat_formatting_masks_the_prompt(tiny):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny)
-    prompt, answer = ft.chat_parts(tok, "Say hello.", "Hello!")
+    prompt, answer = lm.chat_parts(tok, "Say hello.", "Hello!")
     assert prompt.endswith("<|im_start|>assistant\n") and answer.startswith("Hello!<|im_end|>")
     tok.chat_template = None
-    prompt, answer = ft.chat_parts(tok, "Say hello.", "Hello!")
+    prompt, answer = lm.chat_parts(tok, "Say hello.", "Hello!")
     assert prompt == f"{tok.bos_token}<start_of_turn>user\nSay hello.<end_of_turn>\n<start_of_turn>model\n"
     assert answer == "Hello!<end_of_turn>\n"
-    ids, labels = ft.example_ids(tok, "Say hello.", "Hello!", max_length=64)
-    n_prompt = len(ft.prompt_ids(tok, "Say hello."))
-    assert len(ids) == len(labels) and ids[:n_prompt] == ft.prompt_ids(tok, "Say hello.")
-    assert set(labels[:n_prompt]) == {ft.IGNORE_INDEX} and labels[n_prompt:] == ids[n_prompt:]
-    tok.chat_template = ft.FALLBACK_CHAT_TEMPLATE
+    ids, labels = lm.example_ids(tok, "Say hello.", "Hello!", max_length=64)
+    n_prompt = len(lm.prompt_ids(tok, "Say hello."))
+    assert len(ids) == len(labels) and ids[:n_prompt] == lm.prompt_ids(tok, "Say hello.")
+    assert set(labels[:n_prompt]) == {lm.IGNORE_INDEX} and labels[n_prompt:] == ids[n_prompt:]
+    tok.chat_template = lm.FALLBACK_CHAT_TEMPLATE
     rendered = tok.apply_chat_template([{"role": "user", "content": "Say hello."}, {"role": "assistant",
                                         "content": "Hello!"}], tokenize=False)
     assert rendered == prompt + answer
@@ -209,18 +210,18 @@ def test_sample_generations_before_and_after(tiny, corpus, use_cache, monkeypatc
     cache = use_cache("samples")
     cps = ft.finetune(tiny, corpus, steps=[0, 2], seed=0, **FAST)
     asked = ["Name a colour.", "Say hello."]
-    first = [ft.sample_generations(cp.path, asked, max_new_tokens=4) for cp in cps]
+    first = [lm.sample_generations(cp.path, asked, max_new_tokens=4) for cp in cps]
     assert all(len(out) == 2 and all(isinstance(t, str) for t in out) for out in first)
     # greedy answers are remembered: a rerun loads no model and gives the same strings
-    monkeypatch.setattr(ft, "load_causal_lm", lambda *a, **k: pytest.fail("loaded a model for remembered answers"))
-    assert [ft.sample_generations(cp.path, asked, max_new_tokens=4) for cp in cps] == first
+    monkeypatch.setattr(lm, "load_causal_lm", lambda *a, **k: pytest.fail("loaded a model for remembered answers"))
+    assert [lm.sample_generations(cp.path, asked, max_new_tokens=4) for cp in cps] == first
     # a damaged record is recomputed, never returned
     remembered = sorted((cache / "generations").glob("*.json"))
     assert len(remembered) == len(cps)
     remembered[0].write_text("{not json")
     monkeypatch.undo()
     monkeypatch.setenv("PROBEDRIFT_CACHE_DIR", str(cache))
-    again = [ft.sample_generations(cp.path, asked, max_new_tokens=4) for cp in cps]
+    again = [lm.sample_generations(cp.path, asked, max_new_tokens=4) for cp in cps]
     assert again == first and json.loads(remembered[0].read_text())["answers"] in first
 
 

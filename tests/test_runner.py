@@ -127,7 +127,7 @@ def test_smoke_run_writes_every_table_notebook_and_provenance(smoke_run):
     assert all(v == 1 for v in prov["forward_passes"].values()), prov["forward_passes"]
     assert "HF_TOKEN" not in json.dumps(prov)
     # The smoke fixture writes to a temporary directory with its own cache: none of those paths is kept.
-    from probedrift.models import cache_root
+    from probedrift.cache import cache_root
 
     for path in [*run_dir.glob("*.json"), *(run_dir / "metrics").glob("*.csv"), *(run_dir / "notebooks").glob("*")]:
         text = path.read_text()
@@ -206,7 +206,7 @@ def test_finalized_notebook_keeps_no_progress_warning_or_machine_path(tmp_path):
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    from probedrift.models import cache_root
+    from probedrift.cache import cache_root
 
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.plot(range(50), [i ** 0.5 for i in range(50)], label="a curve")

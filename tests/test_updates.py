@@ -9,7 +9,8 @@ import torch
 
 from probedrift import realdrift, updates
 from probedrift.errors import ProbedriftError
-from probedrift.models import LoadedModel, ModelSpec, quantize_int8
+from probedrift.models import LoadedModel, ModelSpec
+from probedrift.variants import quantize_int8
 from probedrift.params import repo_root
 
 
@@ -131,12 +132,12 @@ def test_synthetic_reference_interpolates_the_isotropic_curve():
 
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory):
-    from probedrift import models
+    from probedrift.cache import cache_root
     from probedrift.study import Study
 
     root = tmp_path_factory.mktemp("realdrift")
     (root / "cache").mkdir()
-    shared = models.cache_root() / "models"
+    shared = cache_root() / "models"
     (root / "cache" / "models").symlink_to(shared, target_is_directory=True)
     overrides = dict(n_per_class=15, max_length=24, device="cpu", anchor_sizes=[4, 8], drift_seeds=[0, 1],
                      n_boot=20, detector_permutations=20, real_drift_sources=["truncation", "layer_shift"])
@@ -215,7 +216,7 @@ def test_mitigations_table_is_consistent(tiny_study):
 
 @pytest.mark.slow
 def test_int8_embeddings_are_cached_under_their_own_identity(tiny_study, monkeypatch):
-    from probedrift import models
+    from probedrift import variants
     from probedrift.drift import angle_deg
 
     S, _ = tiny_study
@@ -226,7 +227,7 @@ def test_int8_embeddings_are_cached_under_their_own_identity(tiny_study, monkeyp
     assert first.shape == S.embeddings(m).shape and np.isfinite(first).all()
     assert 0 < np.median(ang) < 90
     # A fresh study finds it in the cache: it must not even build the quantised model.
-    monkeypatch.setitem(models.VARIANTS, "int8-dynamic",
-                        models.Variant("int8-dynamic", "float32", "cpu", lambda *a: pytest.fail("quantised again")))
+    monkeypatch.setitem(variants.VARIANTS, "int8-dynamic",
+                        variants.Variant("int8-dynamic", "float32", "cpu", lambda *a: pytest.fail("quantised again")))
     again = type(S)(S.params)
     assert np.array_equal(again.embeddings(settings), first)

@@ -9,11 +9,15 @@ so a killed or failed write leaves nothing half-written.
 
 Long extractions also keep *chunks* under ``<root>/partial/<job>/`` so a run killed mid-way resumes
 from the chunks it completed (:class:`ChunkStore`).
+
+This is the ground floor every cached input stands on: :func:`cache_root` (the one cache directory),
+the atomic writers, and the content fingerprints (:func:`texts_fingerprint`) that name cached work.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import io
 import json
@@ -27,10 +31,41 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .errors import CacheError
+from .errors import CacheError, ProbedriftError
 
 MANIFEST = "manifest.json"
 ARRAY = "array.npy"
+
+
+def cache_root() -> Path:
+    """The study's cache directory: ``$PROBEDRIFT_CACHE_DIR``, else ``~/.cache/probedrift`` (created if missing).
+
+    A directory that cannot be created is a :class:`ProbedriftError` naming it and the variable.
+    """
+    default = Path.home() / ".cache" / "probedrift"
+    return _usable_dir(str(Path(os.environ.get("PROBEDRIFT_CACHE_DIR", default)).expanduser()))
+
+
+@functools.lru_cache(maxsize=8)
+def _usable_dir(path: str) -> Path:
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProbedriftError(
+            f"the cache directory {path!r} cannot be created ({exc.strerror or exc})",
+            "set PROBEDRIFT_CACHE_DIR to a writable directory (or unset it to use ~/.cache/probedrift)",
+        ) from None
+    return Path(path)
+
+
+def texts_fingerprint(texts: list[str]) -> str:
+    """SHA-256 of the texts in order (length-prefixed, so concatenations cannot collide)."""
+    h = hashlib.sha256()
+    for t in texts:
+        b = t.encode("utf-8")
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return h.hexdigest()
 
 
 def canonical_key(components: dict) -> str:
@@ -40,6 +75,7 @@ def canonical_key(components: dict) -> str:
 
 
 def sha256_bytes(data: bytes) -> str:
+    """SHA-256 hex digest of ``data``."""
     return hashlib.sha256(data).hexdigest()
 
 
@@ -72,6 +108,31 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename (never a half-written file)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj) -> None:
+    """Write ``obj`` as indented JSON through :func:`atomic_write_bytes`."""
+    atomic_write_bytes(path, json.dumps(obj, indent=1).encode())
+
+
+def read_json(path: Path, default):
+    """The JSON value stored at ``path``, or ``default`` when the file is missing or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return default
 
 
 def _load_verified(array_path: Path, expected_sha: str) -> np.ndarray | None:
@@ -197,3 +258,115 @@ class ChunkStore:
 
     def clear(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# Directory manifests: the sha256 of every file of a cached directory (a converted model), so a
+# damaged file is found before it is loaded.
+# ------------------------------------------------------------------------------------------------
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+_verified: dict[str, tuple] = {}  # directory -> the (size, mtime) of its files when last verified
+
+
+def _file_stats(directory: Path, manifest_name: str) -> dict[str, tuple[int, int]]:
+    # Hidden files are the atomic writer's temporaries (of the manifest itself), never payload files.
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(directory.iterdir())
+            if p.is_file() and p.name != manifest_name and not p.name.startswith(".")}
+
+
+def write_directory_manifest(directory: Path, manifest_name: str) -> None:
+    """Record the sha256 of every file of ``directory`` in ``manifest_name``, with the (size, mtime) it was hashed at."""
+    stats = _file_stats(directory, manifest_name)
+    manifest = {name: {"sha256": sha256_file(directory / name), "size": size, "mtime_ns": mtime}
+                for name, (size, mtime) in stats.items()}
+    atomic_write_text(directory / manifest_name, json.dumps(manifest, indent=1, sort_keys=True))
+
+
+def damaged_files(directory: Path, manifest_name: str) -> list[str]:
+    """Files of ``directory`` that differ from its manifest (missing, extra, or another sha256).
+
+    A file is re-hashed only when its size or mtime differs from the manifest's record, and a
+    directory is checked once per process while its files' stats stay the same; a directory written
+    before manifests existed gets one now (its files are trusted once, as they were before).
+    """
+    stats = _file_stats(directory, manifest_name)
+    key = str(directory)
+    if _verified.get(key) == tuple(sorted(stats.items())):
+        return []
+    try:
+        manifest = json.loads((directory / manifest_name).read_text())
+    except FileNotFoundError:
+        try:
+            write_directory_manifest(directory, manifest_name)
+        except OSError:
+            pass  # a read-only cache: trusted as before manifests existed, and checked again next time
+        _verified[key] = tuple(sorted(_file_stats(directory, manifest_name).items()))
+        return []
+    except (OSError, ValueError):
+        return [manifest_name]
+    damaged = sorted(set(manifest) ^ set(stats))
+    touched = False
+    for name in sorted(set(manifest) & set(stats)):
+        record = manifest[name]
+        if (record.get("size"), record.get("mtime_ns")) == stats[name]:
+            continue
+        if stats[name][0] != record.get("size") or sha256_file(directory / name) != record.get("sha256"):
+            damaged.append(name)
+        else:  # same bytes, new mtime (copied, touched): remember the new stat so it is not hashed again
+            record["mtime_ns"], touched = stats[name][1], True
+    if not damaged:
+        if touched:
+            try:
+                atomic_write_text(directory / manifest_name, json.dumps(manifest, indent=1, sort_keys=True))
+            except OSError:
+                pass  # a read-only cache only loses the memo, never correctness
+        _verified[key] = tuple(sorted(stats.items()))
+    return damaged
+
+
+# ------------------------------------------------------------------------------------------------
+# Request memo: lets an identical command-line call be answered without importing torch or
+# re-reading the dataset. The request names its inputs by content (package versions, file hashes),
+# and its record only points at checksummed cache entries, so it can never serve stale arrays.
+# ------------------------------------------------------------------------------------------------
+
+
+def _request_path(request: dict) -> Path:
+    return cache_root() / "requests" / f"{canonical_key(request)}.json"
+
+
+def lookup_request(request: dict) -> tuple[dict[int, np.ndarray], dict] | None:
+    """Arrays and record of a memoised request, if every entry it points to is still valid."""
+    path = _request_path(request)  # an unusable cache directory is an error, not a miss
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    store = ArrayCache(cache_root() / "embeddings")
+    out = {}
+    for layer, key in record["keys"].items():
+        arr = store.get(key)
+        if arr is None:
+            return None
+        out[int(layer)] = arr
+    return out, record
+
+
+def remember_request(request: dict, keys: dict, record: dict) -> None:
+    """Store a request's record (embedding keys plus what the caller wants to print later)."""
+    path = _request_path(request)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps({**record, "keys": {str(k): v for k, v in keys.items()}}))
+    except OSError:
+        pass  # only the shortcut is lost

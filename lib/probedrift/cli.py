@@ -12,28 +12,27 @@ from .errors import ProbedriftError
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
-    from . import embed
-    from .models import spec
+    from . import cache, datasets, embed
+    from .models import cheap_dtype_name, spec
 
     t0 = time.perf_counter()
     request = {
-        "model": spec(args.model).identity, "dataset": embed.dataset_source_identity(args.dataset),
+        "model": spec(args.model).identity, "dataset": datasets.dataset_source_identity(args.dataset),
         "text_column": args.text_column, "label_column": args.label_column,
         "n": args.n, "seed": args.seed, "layers": args.layers, "pooling": args.pooling,
         "max_length": args.max_length, "chat_template": args.chat_template,
-        "dtype": embed.cheap_dtype_name(args.dtype, args.device),
+        "dtype": cheap_dtype_name(args.dtype, args.device),
     }
-    found = embed.lookup_request(request)
+    found = cache.lookup_request(request)
     if found is not None:
         out, record = found
         keys, hit = record["keys"], True
         n_texts, fingerprint, n_tokens, resumed = record["n_texts"], record["fingerprint"], 0, 0
     else:
-        from . import data
-
-        columns = {} if args.dataset in data.DATASETS else {"text_column": args.text_column,
-                                                             "label_column": args.label_column}
-        ds = data.prepare(args.dataset, args.n, seed=args.seed, **columns) if args.n else data.load(args.dataset, **columns)
+        columns = {} if args.dataset in datasets.DATASETS else {"text_column": args.text_column,
+                                                                 "label_column": args.label_column}
+        ds = (datasets.prepare(args.dataset, args.n, seed=args.seed, **columns) if args.n
+              else datasets.load(args.dataset, **columns))
         settings = {layer: embed.ExtractionSettings(args.model, layer, args.pooling, args.max_length, args.chat_template,
                                                     args.dtype) for layer in args.layers}
         info = embed.ExtractionInfo()
@@ -43,7 +42,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         keys = {str(layer): info.keys[s.label] for layer, s in settings.items()}
         hit = info.cache_hit
         n_texts, fingerprint, n_tokens, resumed = len(ds), ds.fingerprint, info.n_tokens, info.resumed_chunks
-        embed.remember_request(request, keys, {"n_texts": n_texts, "fingerprint": fingerprint})
+        cache.remember_request(request, keys, {"n_texts": n_texts, "fingerprint": fingerprint})
     seconds = time.perf_counter() - t0
     print(f"model {args.model}  dataset {args.dataset} ({n_texts} texts, fingerprint {fingerprint[:12]})")
     for layer, arr in out.items():

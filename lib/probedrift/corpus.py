@@ -31,9 +31,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .cache import atomic_write_bytes, canonical_key
+from . import datasets, models
+from .cache import atomic_write_bytes, cache_root, canonical_key, texts_fingerprint
+from .causal_lm import generate_greedy, load_causal_lm
 from .errors import ProbedriftError, check_positive
-from .models import cache_root
 
 DEFAULT_TEACHER = "smollm2-135m-instruct"
 GENERATION_VERSION = 1  # bump when the generation recipe changes, so cached responses are redone
@@ -141,9 +142,7 @@ def assert_disjoint(corpus: InstructionCorpus, texts: Iterable[str], *, what: st
 
 def harmless_instructions() -> list[str]:
     """The harmless instructions of the embedded ``prompts`` data, in file order."""
-    from . import data
-
-    ds = data.load("prompts")
+    ds = datasets.load("prompts")
     return ds.frame.loc[ds.frame["label"] == 0, "text"].tolist()
 
 
@@ -198,9 +197,6 @@ def generate_responses(
     The cache key holds the teacher's identity, the instructions' fingerprint and every generation
     setting; chunks of ``chunk_size`` instructions are stored as they finish, so a killed run resumes.
     """
-    from . import models
-    from .embed import texts_fingerprint
-
     instructions = [str(t) for t in instructions]
     if not instructions:
         raise ProbedriftError("no instructions to answer", "pass at least one instruction")
@@ -282,8 +278,6 @@ def _progress_bar(total: int, desc: str, enabled: bool):
 
 
 def _load_generator(name: str, device: str):
-    from .finetune import load_causal_lm
-
     model, tokenizer = load_causal_lm(name, device=device)
     model.eval()
     return model, tokenizer
@@ -291,8 +285,6 @@ def _load_generator(name: str, device: str):
 
 def _generate(model, tokenizer, instructions, max_new_tokens, repetition_penalty) -> list[str]:
     """Greedy teacher answers; an answer cut off by the token limit is trimmed to its last full sentence."""
-    from .finetune import generate_greedy
-
     answers = generate_greedy(model, tokenizer, instructions, max_new_tokens=max_new_tokens,
                               repetition_penalty=repetition_penalty, return_finished=True)
     return [text if finished else _trim_unfinished(text) for text, finished in answers]
@@ -315,9 +307,7 @@ def build_corpus(
     to one are never drawn, pairs whose response contains one are dropped, and the result is checked
     against them with :func:`assert_disjoint`. Pairs whose response came back empty are dropped too.
     """
-    from . import data
-
-    probe_texts = data.load("comments").texts if exclude is None else list(exclude)
+    probe_texts = datasets.load("comments").texts if exclude is None else list(exclude)
     train, held_out = split_instructions(n, n_held_out, seed=seed, exclude=probe_texts)
     responses = generate_responses(train, teacher=teacher, max_new_tokens=max_new_tokens,
                                    device=device, progress=progress)

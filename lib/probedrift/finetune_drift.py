@@ -175,7 +175,7 @@ def separability_table(S: Study, updates: list[Update]) -> pd.DataFrame:
 def generations(S: Study, updates: list[Update], held_out: list[str], n: int = 3,
                 max_new_tokens: int = 40) -> pd.DataFrame:
     """Greedy answers to ``n`` held-out instructions from the base and the last checkpoint of each strength."""
-    from .finetune import sample_generations
+    from .causal_lm import sample_generations
 
     last = {}
     for u in updates:

@@ -15,7 +15,6 @@ states, and for gemma a causal-LM forward would also build a 262,144-wide logit 
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import importlib.metadata
@@ -28,6 +27,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cache import atomic_write_text, cache_root, damaged_files, sha256_file, write_directory_manifest
 from .errors import ProbedriftError, check_choice
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -69,26 +69,6 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
 }
 
 
-def cache_root() -> Path:
-    """The study's cache directory: ``$PROBEDRIFT_CACHE_DIR``, else ``~/.cache/probedrift`` (created if missing).
-
-    A directory that cannot be created is a :class:`ProbedriftError` naming it and the variable.
-    """
-    return _usable_dir(str(Path(os.environ.get("PROBEDRIFT_CACHE_DIR", Path.home() / ".cache" / "probedrift")).expanduser()))
-
-
-@functools.lru_cache(maxsize=8)
-def _usable_dir(path: str) -> Path:
-    try:
-        Path(path).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ProbedriftError(
-            f"the cache directory {path!r} cannot be created ({exc.strerror or exc})",
-            "set PROBEDRIFT_CACHE_DIR to a writable directory (or unset it to use ~/.cache/probedrift)",
-        ) from None
-    return Path(path)
-
-
 def resolve_device(device: str = "auto"):
     """``auto`` → CUDA when a GPU is visible, else CPU; ``cuda`` without a GPU is an error."""
     import torch
@@ -99,6 +79,15 @@ def resolve_device(device: str = "auto"):
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise ProbedriftError("device 'cuda' was asked for but no CUDA GPU is visible", "use --device cpu or auto")
     return torch.device(device)
+
+
+def cheap_dtype_name(dtype: str, device: str) -> str:
+    """The dtype ``auto`` resolves to, decided without importing torch (GPU = NVIDIA device node)."""
+    if dtype != "auto":
+        return dtype
+    if device == "cpu":
+        return "float32"
+    return "bfloat16" if os.path.exists("/dev/nvidiactl") else "float32"
 
 
 def resolve_dtype(dtype: str, device) -> "torch.dtype":  # noqa: F821
@@ -166,14 +155,6 @@ def _package_dir(package: str) -> Path:
     return Path(spec.submodule_search_locations[0])
 
 
-def _sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _local_weights_hash(path: Path) -> str:
     """Hash of config and weight files; memoised on (size, mtime) so it is paid once per file."""
     memo_file = cache_root() / "models" / "local-hashes.json"
@@ -191,7 +172,7 @@ def _local_weights_hash(path: Path) -> str:
         st = p.stat()
         key = f"{p.resolve()}:{st.st_size}:{st.st_mtime_ns}"
         if key not in memo:
-            memo[key] = _sha256_file(p)
+            memo[key] = sha256_file(p)
             changed = True
         h.update(p.name.encode() + b"\0" + memo[key].encode())
     if changed:
@@ -201,18 +182,6 @@ def _local_weights_hash(path: Path) -> str:
         except OSError:
             pass  # a read-only cache only loses the memo, never correctness
     return h.hexdigest()[:16]
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename (never a half-written file)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _hub_commit(repo_id: str, revision: str | None) -> str | None:
@@ -308,7 +277,7 @@ def converted_dir(name: str) -> Path:
     safe = s.identity.replace("/", "_").replace("@", "__").replace("=", "_")
     out = cache_root() / "models" / safe
     if (out / "config.json").is_file() and (out / "model.safetensors").is_file():
-        damaged = _damaged_files(out)
+        damaged = damaged_files(out, CONVERSION_MANIFEST)
         if not damaged:
             return out
         warnings.warn(f"the converted model {name!r} in {out} is damaged ({', '.join(damaged)} no longer match "
@@ -330,7 +299,7 @@ def converted_dir(name: str) -> Path:
             del model.config.quantization_config
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        _write_manifest(tmp)
+        write_directory_manifest(tmp, CONVERSION_MANIFEST)
         if out.exists():  # a concurrent conversion finished first
             shutil.rmtree(tmp)
         else:
@@ -341,64 +310,7 @@ def converted_dir(name: str) -> Path:
     return out
 
 
-CONVERSION_MANIFEST = "probedrift-manifest.json"
-_verified: dict[str, tuple] = {}  # directory -> the (size, mtime) of its files when last verified
-
-
-def _file_stats(directory: Path) -> dict[str, tuple[int, int]]:
-    # Hidden files are the atomic writer's temporaries (of the manifest itself), never model files.
-    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(directory.iterdir())
-            if p.is_file() and p.name != CONVERSION_MANIFEST and not p.name.startswith(".")}
-
-
-def _write_manifest(directory: Path) -> None:
-    """Record the sha256 of every file of a converted model, with the (size, mtime) it was hashed at."""
-    stats = _file_stats(directory)
-    manifest = {name: {"sha256": _sha256_file(directory / name), "size": size, "mtime_ns": mtime}
-                for name, (size, mtime) in stats.items()}
-    atomic_write_text(directory / CONVERSION_MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
-
-
-def _damaged_files(directory: Path) -> list[str]:
-    """Files of a converted model that differ from its manifest (missing, extra, or another sha256).
-
-    A file is re-hashed only when its size or mtime differs from the manifest's record, and a
-    directory is checked once per process while its files' stats stay the same; a conversion made
-    before manifests existed gets one now (its files are trusted once, as they were before).
-    """
-    stats = _file_stats(directory)
-    key = str(directory)
-    if _verified.get(key) == tuple(sorted(stats.items())):
-        return []
-    try:
-        manifest = json.loads((directory / CONVERSION_MANIFEST).read_text())
-    except FileNotFoundError:
-        try:
-            _write_manifest(directory)
-        except OSError:
-            pass  # a read-only cache: trusted as before manifests existed, and checked again next time
-        _verified[key] = tuple(sorted(_file_stats(directory).items()))
-        return []
-    except (OSError, ValueError):
-        return [CONVERSION_MANIFEST]
-    damaged = sorted(set(manifest) ^ set(stats))
-    touched = False
-    for name in sorted(set(manifest) & set(stats)):
-        record = manifest[name]
-        if (record.get("size"), record.get("mtime_ns")) == stats[name]:
-            continue
-        if stats[name][0] != record.get("size") or _sha256_file(directory / name) != record.get("sha256"):
-            damaged.append(name)
-        else:  # same bytes, new mtime (copied, touched): remember the new stat so it is not hashed again
-            record["mtime_ns"], touched = stats[name][1], True
-    if not damaged:
-        if touched:
-            try:
-                atomic_write_text(directory / CONVERSION_MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
-            except OSError:
-                pass  # a read-only cache only loses the memo, never correctness
-        _verified[key] = tuple(sorted(stats.items()))
-    return damaged
+CONVERSION_MANIFEST = "probedrift-manifest.json"  # sha256 of every file of a converted model
 
 
 def load(
@@ -509,75 +421,30 @@ def is_causal(config) -> bool:
     return kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 
-# ------------------------------------------------------------------------------------------------ variants
+# ------------------------------------------------------------------------------------------------ depth record
 
 
-@dataclass(frozen=True)
-class Variant:
-    """A transformed copy of a model's weights with its own cache identity (e.g. int8 quantisation)."""
-
-    name: str
-    dtype: str  # the dtype the base weights are loaded in before the transform
-    device: str  # where the transformed model runs
-    transform: object  # LoadedModel -> LoadedModel
-    doc: str = ""
+def _num_layers_path(identity: str) -> Path:
+    # One small file per model: concurrent processes never lose each other's records.
+    return cache_root() / "models" / "num-layers" / f"{hashlib.sha256(identity.encode()).hexdigest()[:24]}.json"
 
 
-def quantize_int8(model: LoadedModel) -> LoadedModel:
-    """A copy of a float32 CPU model with every ``nn.Linear`` int8-quantised.
-
-    ``torch.ao.quantization.quantize_dynamic(net, {nn.Linear}, dtype=torch.qint8)``: weights are stored
-    as int8 (per-tensor scale), activations are quantised on the fly per batch, and the matmuls run
-    in int8 on CPU. Everything else (embeddings, norms) stays float32 and is shared with the original
-    rather than copied.
-    """
-    import copy
-
-    import torch
-
-    if model.dtype != torch.float32 or torch.device(model.device).type != "cpu":
-        raise ProbedriftError(
-            f"int8 dynamic quantisation needs the float32 model on CPU, got {model.dtype} on {model.device}",
-            "load the model with dtype='float32', device='cpu'",
-        )
-    net = model.model
-    # Sharing the non-Linear parameters (the 262k-row embedding of gemma above all) makes the copy
-    # cheap; quantize_dynamic replaces the Linear modules and never writes to the others.
-    memo = {id(t): t for m in net.modules() if not isinstance(m, torch.nn.Linear)
-            for t in (*m.parameters(recurse=False), *m.buffers(recurse=False))}
-    net_copy = copy.deepcopy(net, memo)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*deprecated.*")
-        quantized = torch.ao.quantization.quantize_dynamic(net_copy, {torch.nn.Linear}, dtype=torch.qint8,
-                                                           inplace=True)
-    identity = variant_identity(model.identity, "int8-dynamic")
-    return dataclasses.replace(model, model=quantized, spec=dataclasses.replace(model.spec, identity=identity),
-                               variant="int8-dynamic")
+def known_num_layers(identity: str) -> int | None:
+    """A model's block count from its record (written when it was first loaded), or None."""
+    try:
+        record = json.loads(_num_layers_path(identity).read_text())
+    except (OSError, ValueError):
+        return None
+    return record.get("num_layers") if record.get("identity") == identity else None
 
 
-#: Weight variants by name: how to load the base and transform it.
-VARIANTS: dict[str, Variant] = {
-    "int8-dynamic": Variant("int8-dynamic", "float32", "cpu", quantize_int8,
-                            "int8 dynamic quantisation of every nn.Linear (torch.ao, CPU kernels)"),
-}
-
-
-def variant_identity(identity: str, variant: str) -> str:
-    """A model identity with a weight variant's suffix (``+int8-dynamic-<quantisation engine>``)."""
-    if not variant:
-        return identity
-    check_choice("model variant", variant, VARIANTS)
-    if variant == "int8-dynamic":
-        import torch
-
-        return f"{identity}+int8-dynamic-{torch.backends.quantized.engine}"
-    return f"{identity}+{variant}"
-
-
-def load_variant(name: str, *, dtype: str = "auto", device: str = "auto", variant: str = "", **kw) -> LoadedModel:
-    """:func:`load`, then the weight ``variant``'s transform (which fixes its own dtype and device)."""
-    if not variant:
-        return load(name, dtype=dtype, device=device, **kw)
-    check_choice("model variant", variant, VARIANTS)
-    v = VARIANTS[variant]
-    return v.transform(load(name, dtype=v.dtype, device=v.device, **kw))
+def remember_num_layers(model: LoadedModel) -> None:
+    """Record a model's block count so later cache look-ups can skip loading it."""
+    if known_num_layers(model.identity) == model.num_layers:
+        return
+    path = _num_layers_path(model.identity)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps({"identity": model.identity, "num_layers": model.num_layers}))
+    except OSError:
+        pass  # only the shortcut is lost: the next look-up loads the model

@@ -50,7 +50,7 @@ def machine_paths(run_dir: Path, staging: Path | None = None) -> dict[str, str]:
     (relative to the repository), the embedding cache ``$PROBEDRIFT_CACHE_DIR``, the repository root
     ``.`` and the home directory ``~``: a committed run shows no path of the machine that made it.
     """
-    from .models import cache_root
+    from .cache import cache_root
 
     root = repo_root()
     run_dir = Path(run_dir)

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from . import data as data_mod
+from . import datasets as datasets_mod
 from . import drift as drift_mod
 from . import metrics as metrics_mod
 from .blas import one_blas_thread
@@ -164,7 +165,7 @@ class Study:
 
     def record_extraction(self, info: ExtractionInfo) -> None:
         """Merge an extraction's cache keys and forward-pass counts into the run's provenance files."""
-        from .models import cache_root
+        from .cache import cache_root
 
         for name, new, add in (("cache_keys.json", info.keys, False), ("forward_passes.json", info.forward_passes, True)):
             if not new:
@@ -191,9 +192,9 @@ class Study:
             kw["data_files"] = p.data_files
         if p.label_threshold is not None:
             kw["label_threshold"] = p.label_threshold
-        if p.dataset not in data_mod.DATASETS:
+        if p.dataset not in datasets_mod.DATASETS:
             kw.update(text_column=p.text_column, label_column=p.label_column)
-        return data_mod.prepare(p.dataset, p.n_per_class, seed=p.seed, fractions=tuple(p.split_fractions),
+        return datasets_mod.prepare(p.dataset, p.n_per_class, seed=p.seed, fractions=tuple(p.split_fractions),
                                 length_matched=p.length_matched, **kw)
 
     @cached_property
@@ -226,7 +227,7 @@ class Study:
 
     def num_layers(self, model: str) -> int:
         """Number of blocks of ``model`` (from its record, else by loading it once)."""
-        from .embed import known_num_layers
+        from .models import known_num_layers
         from .models import spec
 
         n = known_num_layers(spec(model).identity)
@@ -239,7 +240,7 @@ class Study:
 
     def settings(self, model: str, **changes) -> ExtractionSettings:
         """The run's extraction settings for ``model`` (dtype resolved for the device), with ``changes``."""
-        from .embed import cheap_dtype_name
+        from .models import cheap_dtype_name
 
         p = self.params
         base = ExtractionSettings(model=model, layer=p.layer, pooling=p.pooling, max_length=p.max_length,
@@ -263,8 +264,8 @@ class Study:
 
     def loaded_model(self, model: str, dtype: str | None = None, variant: str = ""):
         """The model loaded once per study (per dtype and weight variant)."""
-        from .embed import remember_num_layers
-        from .models import load_variant
+        from .models import remember_num_layers
+        from .variants import load_variant
 
         dtype = dtype or self.params.dtype
         if (model, dtype, variant) not in self._models:

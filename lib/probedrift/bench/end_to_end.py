@@ -56,7 +56,7 @@ def measure_end_to_end(out_dir: Path, profile: str = "default") -> dict:
     one-off model conversions are not part of the figure. Warm = the same command again on that
     cache. Merges the figures into ``out_dir/end_to_end.json`` (other keys there are kept).
     """
-    from ..models import cache_root
+    from ..cache import cache_root
     from ..params import repo_root
 
     shared_models = cache_root() / "models"

@@ -110,9 +110,9 @@ class ExtractionRun:
 
 def _prepare(sz: Sizes, device: str) -> tuple[ExtractionRun, dict]:
     """Load the texts and the model; the run's shared state and its ``setup`` record."""
-    from .. import data, embed, models
+    from .. import datasets, embed, models
 
-    texts = data.prepare("comments", sz.n_per_class, seed=0).texts
+    texts = datasets.prepare("comments", sz.n_per_class, seed=0).texts
     dtype = primary_dtype(device)
     t_load, model = timed(lambda: models.load(MODEL, dtype=dtype, device=device))
     lengths = np.array([len(x) for x in embed.prepare_inputs(model, texts, sz.max_length, False)])
