@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 from probedrift import crossfit as cf
+from probedrift import intervals as I
 from probedrift import metrics as M
 from probedrift.probes import paper_probe
 from probedrift.synthetic import axes, two_class
@@ -29,10 +30,10 @@ def test_weighted_metrics_equal_the_metrics_of_the_resampled_texts():
     P = 1 / (1 + np.exp(-(rng.standard_normal((5, 150)) + 1.5 * y)))
     P[1] = np.round(P[1], 1)  # ties
     P[2, :40] = 0.5
-    idx = M.stratified_bootstrap_indices(y, 40, 7)
-    W = cf.bootstrap_weights(y, 40, 7)
+    idx = I.stratified_bootstrap_indices(y, 40, 7)
+    W = I.bootstrap_weights(y, 40, 7)
     assert (W.sum(axis=1) == 150).all() and (W[:, y == 1].sum(axis=1) == (y == 1).sum()).all()
-    got = cf.weighted_metrics(y, P, W)
+    got = M.weighted_metrics(y, P, W)
     for name in M.METRIC_NAMES:
         ref = np.stack([M.probe_metrics_batch(y[idx], P[r][idx], 0.8, 5, [name])[name] for r in range(5)], axis=1)
         np.testing.assert_allclose(got[name], ref, rtol=0, atol=1e-12, err_msg=name)
@@ -87,7 +88,7 @@ def test_variance_components_are_unbiased_for_the_variance_of_the_mean():
     est, split, means = [], [], []
     for _ in range(4000):
         m = 0.8 + sa * rng.standard_normal((R, 1)) + sb * rng.standard_normal((1, k)) + se * rng.standard_normal((R, k))
-        mean, s_s, s_d, n = cf.variance_components(m)
+        mean, s_s, s_d, n = I.variance_components(m)
         assert n == R * k and mean == pytest.approx(m.mean())
         est.append(s_s ** 2 + s_d ** 2)
         split.append(s_s ** 2)
@@ -102,9 +103,9 @@ def test_variance_components_are_unbiased_for_the_variance_of_the_mean():
 
 def test_variance_components_single_split_is_the_between_draw_variance():
     m = np.array([[0.7, 0.75, 0.8, 0.72]])
-    mean, s_s, s_d, n = cf.variance_components(m)
+    mean, s_s, s_d, n = I.variance_components(m)
     assert s_s == 0 and s_d == pytest.approx(m.std(ddof=1) / 2) and n == 4
-    mean, s_s, s_d, n = cf.variance_components(np.array([[0.7, np.nan], [0.8, 0.82]]))
+    mean, s_s, s_d, n = I.variance_components(np.array([[0.7, np.nan], [0.8, 0.82]]))
     assert n == 3 and mean == pytest.approx((0.7 + 0.81) / 2)
 
 
@@ -222,7 +223,7 @@ def test_paired_drop_interval_against_explicit_resamples():
     signal = rng.standard_normal(n) + 1.2 * y
     clean = 1 / (1 + np.exp(-signal))
     drifted = 1 / (1 + np.exp(-(signal[None] + 0.6 * rng.standard_normal((k, n)))))
-    W = cf.bootstrap_weights(y, 300, 9)
+    W = I.bootstrap_weights(y, 300, 9)
     out = cf.paired_drop_interval(y, np.tile(clean, (k, 1)), drifted, "auc", W=W)
     per_draw = np.array([roc_auc_score(y, clean) - roc_auc_score(y, d) for d in drifted])
     assert out["mean"] == pytest.approx(per_draw.mean(), abs=1e-12)

@@ -11,9 +11,9 @@ from scipy import stats
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
 from probedrift.errors import ProbedriftError
+from probedrift.intervals import aggregate_seeds, mean_t_interval
 from probedrift.metrics import (
     METRIC_NAMES,
-    aggregate_seeds,
     bootstrap_ci,
     confidence,
     expected_calibration_error,
@@ -350,10 +350,63 @@ def test_aggregate_seeds_counts_only_seeds_where_the_metric_is_defined():
 
 def test_mean_t_interval_matches_the_textbook_value():
     """[1, 2, 3]: mean 2, s = 1, t(0.975, 2) = 4.3027, half-width 4.3027 / √3 = 2.4841; NaNs are skipped."""
-    from probedrift.metrics import mean_t_interval
-
     m, lo, hi = mean_t_interval([1.0, np.nan, 2.0, 3.0])
     assert m == 2.0 and lo == pytest.approx(2 - 2.48414, abs=1e-4) and hi == pytest.approx(2 + 2.48414, abs=1e-4)
     one = mean_t_interval([5.0])
     assert one[0] == 5.0 and np.isnan(one[1]) and np.isnan(one[2])
     assert all(np.isnan(v) for v in mean_t_interval([np.nan]))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_integer_weights_equal_the_metric_on_rows_repeated_that_many_times(seed):
+    """Text i with weight w_i counts as w_i copies of it: every weighted metric equals scikit-learn's (or
+    the direct) value on the explicitly repeated texts, weight 0 dropping a text."""
+    from probedrift.metrics import weighted_metrics
+
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.arange(60) % 2)
+    P = 1 / (1 + np.exp(-(2 * rng.standard_normal((3, 60)) + 1.5 * y)))
+    P[1] = np.round(P[1], 1)  # ties, and confidences on the bin edges
+    W = rng.integers(0, 4, size=(5, 60)).astype(float)
+    W[:, :2] = 1  # texts 0 and 1 (one of each class) always kept
+    got = weighted_metrics(y, P, W, tau=0.8, ece_bins=5)
+    for b in range(W.shape[0]):
+        rep = np.repeat(np.arange(60), W[b].astype(int))
+        yr = y[rep]
+        for r in range(P.shape[0]):
+            pr = P[r][rep]
+            pred = (pr >= 0.5).astype(int)
+            conf = np.maximum(pr, 1 - pr)
+            ok, high = pred == yr, conf >= 0.8
+            bins = np.digitize(conf, 0.5 + 0.1 * np.arange(1, 5))  # [0.5, 0.6), ..., [0.9, 1]
+            ece = sum(abs(ok[bins == m].sum() - conf[bins == m].sum()) for m in range(5)) / yr.size
+            expected = {
+                "auc": roc_auc_score(yr, pr), "accuracy": accuracy_score(yr, pred),
+                "f1": f1_score(yr, pred, zero_division=0.0), "mean_confidence": conf.mean(),
+                "mean_confidence_correct": conf[ok].mean() if ok.any() else np.nan,
+                "mean_confidence_wrong": conf[~ok].mean() if (~ok).any() else np.nan,
+                "silent_failure_share": (high & ~ok).sum() / (~ok).sum() if (~ok).any() else np.nan,
+                "silent_failure_rate": (high & ~ok).mean(), "ece": ece,
+                "high_confidence_accuracy": (high & ok).sum() / high.sum() if high.any() else np.nan,
+            }
+            assert set(expected) == set(METRIC_NAMES)
+            for name, value in expected.items():
+                np.testing.assert_allclose(got[name][b, r], value, rtol=0, atol=1e-12, err_msg=name)
+
+
+def test_unit_weights_give_the_unweighted_metrics():
+    from probedrift.metrics import weighted_metrics
+
+    y, P = _labels_probs(5, 80, rows=4, round_to=2)
+    got = weighted_metrics(y, P, np.ones((1, 80)))
+    ref = probe_metrics_batch(y, P)
+    for name in METRIC_NAMES:
+        np.testing.assert_allclose(got[name][0], ref[name], rtol=0, atol=1e-12, err_msg=name)
+
+
+def test_every_metric_is_registered_once_and_the_sweep_reports_the_default_ones():
+    from probedrift.metrics import METRICS, SWEEP_METRICS
+
+    assert METRIC_NAMES == METRICS.names() and len(set(METRIC_NAMES)) == len(METRIC_NAMES) == 10
+    assert SWEEP_METRICS == ("auc", "accuracy", "f1", "mean_confidence", "silent_failure_share",
+                             "silent_failure_rate", "ece")

@@ -17,9 +17,9 @@ The estimate is m̄ = mean_{r,k} m_{rk}. Its standard error has three parts, add
 
 - texts: the standard deviation of m̄ over stratified bootstrap resamples of the N texts, the same
   resample applied to every split seed, drift draw and σ (paired), computed from bootstrap *weights*
-  (:func:`weighted_metrics`, exactly the metric on the resample, without materialising it);
+  (:func:`probedrift.metrics.weighted_metrics`, exactly the metric on the resample, without materialising it);
 - split/probe seeds and drift draws: the two-way random-effects ANOVA of the R × k table m_{rk}
-  (:func:`variance_components`), m_{rk} = μ + a_r + b_k + e_{rk}, whose mean has variance
+  (:func:`probedrift.intervals.variance_components`), m_{rk} = μ + a_r + b_k + e_{rk}, whose mean has variance
   σ_a²/R + σ_b²/k + σ_e²/(Rk) = (MS_r + MS_k − MS_e)/(Rk). se_splits² = max(MS_r − MS_e, 0)/(Rk)
   estimates σ_a²/R; se_draws² = MS_k/(Rk) estimates σ_b²/k + σ_e²/(Rk) (the split × draw interaction
   is booked with the draws).
@@ -43,7 +43,6 @@ two-sided test at level α detects with probability ``power`` is (z_{1−α/2} +
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -53,12 +52,13 @@ from scipy import stats
 
 from . import drift as drift_mod
 from . import metrics as metrics_mod
-from .errors import ProbedriftError, check_choice
+from .errors import ProbedriftError
+from .intervals import bootstrap_weights, check_level, combined_interval
+from .tables import rows_at_sigma
 
 __all__ = [
     "CROSSFIT_INTERVAL",
     "CrossfitPredictions",
-    "bootstrap_weights",
     "collapse_table",
     "crossfit_intervals",
     "crossfit_sweep",
@@ -68,12 +68,10 @@ __all__ = [
     "paired_drop_interval",
     "power_table",
     "stratified_folds",
-    "variance_components",
-    "weighted_metrics",
 ]
 
 #: Metrics of the cross-fitted table (those of the sweep table).
-CROSSFIT_METRICS = tuple(m for m in drift_mod.SWEEP_COLUMNS if m in metrics_mod.METRIC_NAMES)
+CROSSFIT_METRICS = metrics_mod.SWEEP_METRICS
 
 
 def crossfit_interval_text(folds: int, n_splits: int, level: float = 0.95) -> str:
@@ -179,132 +177,7 @@ def crossfit_sweep(
     return CrossfitPredictions(y_arr, sig, np.array(split_seeds), np.array(seeds), int(folds), fold_ids, probs, angles)
 
 
-# --------------------------------------------------------------------------- bootstrap by weights
-
-
-def bootstrap_weights(y: object, n_boot: int, seed: int) -> np.ndarray:
-    """(n_boot, n) resample counts of :func:`probedrift.metrics.stratified_bootstrap_indices`: W[b, i] is how
-    often text i appears in resample b (class counts kept, so Σ_i W[b, i] = n)."""
-    idx = metrics_mod.stratified_bootstrap_indices(y, n_boot, seed)
-    n = idx.shape[1]
-    flat = (np.arange(n_boot)[:, None] * n + idx).ravel()
-    return np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
-
-
-def _weighted_auc(y: np.ndarray, P: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """AUC of every row of P (rows, n) under every weight row of W (B, n), as (B, rows):
-    Σ_{i∈1} w_i (Σ_{j∈0, p_j<p_i} w_j + ½ Σ_{j∈0, p_j=p_i} w_j) / (Σ_{1} w · Σ_{0} w), the Mann-Whitney AUC
-    of the resample with ties counted half. One sort per row, then cumulative negative weights in score
-    order; float32 is exact here for integer weights (every sum is a half-integer below 2²⁴ for n < 4000)."""
-    exact = W.shape[1] < 4000 and np.array_equal(W, np.round(W))
-    dtype = np.float32 if exact else np.float64
-    WT = np.ascontiguousarray(W.T, dtype=dtype)  # (n, B): gathers and cumsums run over contiguous rows
-    negT = WT * (y == 0)[:, None].astype(dtype)
-    pos = np.flatnonzero(y == 1)
-    Wpos = WT[pos]
-    den = Wpos.sum(axis=0, dtype=np.float64) * negT.sum(axis=0, dtype=np.float64)
-    out = np.empty((W.shape[0], P.shape[0]))
-    cum = np.zeros((y.size + 1, W.shape[0]), dtype=dtype)
-    for r, p in enumerate(P):
-        order = np.argsort(p, kind="stable")
-        ps = p[order]
-        np.cumsum(negT[order], axis=0, out=cum[1:])
-        s = cum[np.searchsorted(ps, p[pos], side="left")]
-        s += cum[np.searchsorted(ps, p[pos], side="right")]
-        out[:, r] = 0.5 * (Wpos * s).sum(axis=0, dtype=np.float64)
-    return metrics_mod._safe_div(out, den[:, None])
-
-
-def weighted_metrics(y: object, P: object, W: object, metrics: Sequence[str] | None = None, *, tau: float = 0.8,
-                     ece_bins: int = 5) -> dict[str, np.ndarray]:
-    """Each metric of every row of P (rows, n) under every weight vector of W (B, n), as (B, rows) arrays.
-
-    With W from :func:`bootstrap_weights` the value equals :func:`probedrift.metrics.probe_metrics_batch`
-    on the resampled texts (counts as weights): ratios of weighted sums (W @ indicator), AUC by
-    :func:`_weighted_auc`, ECE = Σ_m |W @ (1[bin m]·(correct − conf))| / Σw. Undefined ratios are NaN.
-    """
-    y_arr = np.asarray(y).astype(np.int64)
-    P = np.atleast_2d(np.asarray(P, dtype=np.float64))
-    W = np.atleast_2d(np.asarray(W, dtype=np.float64))
-    names = list(metrics_mod.METRIC_NAMES if metrics is None else
-                 [check_choice("metric", m, metrics_mod.METRIC_NAMES) for m in metrics])
-    if P.shape[0] > 1:  # identical rows (σ = 0 under every draw, seed-free directions) are computed once
-        unique, inverse = np.unique(P, axis=0, return_inverse=True)
-        if unique.shape[0] < P.shape[0]:
-            out = weighted_metrics(y_arr, unique, W, names, tau=tau, ece_bins=ece_bins)
-            return {name: v[:, inverse.reshape(-1)] for name, v in out.items()}
-    pred = P >= 0.5
-    pos = (y_arr == 1)[None, :]
-    correct = pred == pos
-    conf = np.maximum(P, 1.0 - P)
-    total = W.sum(axis=1)[:, None]
-
-    def wsum(x):
-        return W @ np.asarray(x, dtype=np.float64).T  # (B, rows)
-
-    out = {}
-    for name in names:
-        if name == "auc":
-            out[name] = _weighted_auc(y_arr, P, W)
-        elif name == "accuracy":
-            out[name] = wsum(correct) / total
-        elif name == "f1":
-            tp, fp, fn = wsum(pred & pos), wsum(pred & ~pos), wsum(~pred & pos)
-            out[name] = np.nan_to_num(metrics_mod._safe_div(2 * tp, 2 * tp + fp + fn), nan=0.0)
-        elif name == "mean_confidence":
-            out[name] = wsum(conf) / total
-        elif name == "mean_confidence_correct":
-            out[name] = metrics_mod._safe_div(wsum(conf * correct), wsum(correct))
-        elif name == "mean_confidence_wrong":
-            out[name] = metrics_mod._safe_div(wsum(conf * ~correct), wsum(~correct))
-        elif name == "silent_failure_share":
-            out[name] = metrics_mod._safe_div(wsum((conf >= tau) & ~correct), wsum(~correct))
-        elif name == "silent_failure_rate":
-            out[name] = wsum((conf >= tau) & ~correct) / total
-        elif name == "high_confidence_accuracy":
-            out[name] = metrics_mod._safe_div(wsum((conf >= tau) & correct), wsum(conf >= tau))
-        elif name == "ece":
-            bins = metrics_mod._bin_index(conf, ece_bins, 0.5, 1.0)
-            gap = correct - conf
-            out[name] = sum(np.abs(wsum(np.where(bins == m, gap, 0.0))) for m in range(ece_bins)) / total
-    return out
-
-
 # --------------------------------------------------------------------------- variance and intervals
-
-
-def variance_components(m: object) -> tuple[float, float, float, int]:
-    """Mean of an (R split seeds × k drift draws) table of a metric and the standard errors of that mean.
-
-    Two-way random-effects ANOVA without replication, m_{rk} = μ + a_r + b_k + e_{rk}:
-    MS_r = k Σ_r (m̄_r· − m̄)²/(R−1), MS_k = R Σ_k (m̄_·k − m̄)²/(k−1),
-    MS_e = Σ (m_{rk} − m̄_r· − m̄_·k + m̄)²/((R−1)(k−1))
-    (each 0 when its degrees of freedom are 0). Returns (m̄, se_splits, se_draws, n) with
-    se_splits² = max(MS_r − MS_e, 0)/(Rk) (≈ σ_a²/R) and se_draws² = MS_k/(Rk) (≈ σ_b²/k + σ_e²/(Rk)),
-    so E[se_splits² + se_draws²] = Var(m̄) when the truncation is inactive. n = defined cells. When
-    some cells are NaN (an undefined metric), means over the defined cells are used instead:
-    se_splits² = var_r(m̄_r·)/R' and se_draws² = mean_r(var_k(m_r·)/k_r)/R' (conservative).
-    """
-    m = np.atleast_2d(np.asarray(m, dtype=np.float64))
-    ok = np.isfinite(m)
-    n = int(ok.sum())
-    if n == 0:
-        return float("nan"), float("nan"), float("nan"), 0
-    R, k = m.shape
-    if ok.all():
-        grand = m.mean()
-        row, col = m.mean(axis=1), m.mean(axis=0)
-        ms_r = k * ((row - grand) ** 2).sum() / (R - 1) if R > 1 else 0.0
-        ms_k = R * ((col - grand) ** 2).sum() / (k - 1) if k > 1 else 0.0
-        resid = m - row[:, None] - col[None, :] + grand
-        ms_e = (resid ** 2).sum() / ((R - 1) * (k - 1)) if R > 1 and k > 1 else 0.0
-        return float(grand), float(np.sqrt(max(ms_r - ms_e, 0.0) / (R * k))), float(np.sqrt(ms_k / (R * k))), n
-    rows = [m[r, ok[r]] for r in range(R) if ok[r].any()]
-    means = np.array([v.mean() for v in rows])
-    r_eff = len(rows)
-    se_s2 = means.var(ddof=1) / r_eff if r_eff > 1 else 0.0
-    se_d2 = np.mean([v.var(ddof=1) / v.size if v.size > 1 else 0.0 for v in rows]) / r_eff
-    return float(means.mean()), float(np.sqrt(se_s2)), float(np.sqrt(se_d2)), n
 
 
 def crossfit_intervals(
@@ -322,9 +195,10 @@ def crossfit_intervals(
     """Mean and interval of each metric over an (R split seeds, k drift draws, n texts) stack of predictions.
 
     m̄ = mean_{r,k} m(y, P_{rk}); se² = se_texts² + se_splits² + se_draws² with se_texts the standard
-    deviation of m̄ over text resamples (weights ``W`` from :func:`bootstrap_weights`, or ``n_boot``
-    drawn with ``seed``; the same resample for every r and k) and se_splits, se_draws from
-    :func:`variance_components`. Interval m̄ ± z_{(1+level)/2}·se clipped to [0, 1]. Returns
+    deviation of m̄ over text resamples (weights ``W`` from :func:`probedrift.intervals.bootstrap_weights`,
+    or ``n_boot`` drawn with ``seed``; the same resample for every r and k) and se_splits, se_draws from
+    :func:`probedrift.intervals.variance_components`. Interval m̄ ± z_{(1+level)/2}·se clipped to [0, 1]
+    (:func:`probedrift.intervals.combined_interval`). Returns
     ``{metric: {mean, ci_low, ci_high, se, se_texts, se_splits, se_draws, n}}`` (n = defined (r, k) cells).
     A (k, n) stack is read as one split seed.
     """
@@ -335,37 +209,23 @@ def crossfit_intervals(
     if P.ndim != 3 or P.shape[-1] != y_arr.size:
         raise ProbedriftError(f"P must be (splits, draws, {y_arr.size}), got {P.shape}",
                               "stack the out-of-fold predictions of every split seed and drift draw")
-    if not 0 < level < 1:
-        raise ProbedriftError(f"level must lie in (0, 1), got {level!r}", "use e.g. level=0.95")
+    check_level(level)
     names = list(CROSSFIT_METRICS if metrics is None else metrics)
     R, k, n = P.shape
     flat = P.reshape(R * k, n)
     W = bootstrap_weights(y_arr, n_boot, seed) if W is None else W
     per = metrics_mod.probe_metrics_batch(y_arr, flat, tau, ece_bins, names)
-    boot = weighted_metrics(y_arr, flat, W, names, tau=tau, ece_bins=ece_bins)
-    z = float(stats.norm.ppf((1.0 + level) / 2.0))
-    out = {}
-    for name in names:
-        mean, se_s, se_d, cells = variance_components(per[name].reshape(R, k))
-        b = boot[name]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a resample where the metric is undefined
-            bm = np.nanmean(b, axis=1)
-        bm = bm[np.isfinite(bm)]
-        se_t = float(bm.std(ddof=1)) if bm.size > 1 else float("nan")
-        se = float(np.sqrt(se_t ** 2 + se_s ** 2 + se_d ** 2))
-        out[name] = {"mean": mean, "ci_low": max(mean - z * se, 0.0), "ci_high": min(mean + z * se, 1.0), "se": se,
-                     "se_texts": se_t, "se_splits": se_s, "se_draws": se_d, "n": cells}
-    return out
+    boot = metrics_mod.weighted_metrics(y_arr, flat, W, names, tau=tau, ece_bins=ece_bins)
+    return {name: combined_interval(per[name].reshape(R, k), boot[name], level) for name in names}
 
 
 def _cell_and_resample_metrics(y: np.ndarray, P: np.ndarray, metric: str, W: np.ndarray, tau: float,
                                ece_bins: int) -> tuple[np.ndarray, np.ndarray]:
     """A metric of every (split, draw) cell of an (R, k, n) stack, (R·k,), and under every resample of
-    ``W``, (R·k, B) as :func:`weighted_metrics` gives it."""
+    ``W``, (B, R·k) as :func:`probedrift.metrics.weighted_metrics` gives it."""
     flat = np.asarray(P, dtype=np.float64).reshape(-1, y.size)
     per = metrics_mod.probe_metrics_batch(y, flat, tau, ece_bins, [metric])[metric]
-    return per, weighted_metrics(y, flat, W, [metric], tau=tau, ece_bins=ece_bins)[metric]
+    return per, metrics_mod.weighted_metrics(y, flat, W, [metric], tau=tau, ece_bins=ece_bins)[metric]
 
 
 def paired_drop_interval(
@@ -384,8 +244,8 @@ def paired_drop_interval(
 
     ``P_clean`` and ``P`` are (R, k, n) predictions on the same texts (split seed r, drift draw k).
     Per cell Δ_rk = m(y, P_clean,rk) − m(y, P_rk); Δ̄ and its split and draw standard errors come from
-    :func:`variance_components` of the Δ table, the text part from the standard deviation of Δ̄ over
-    the resamples ``W`` (each applied to both, so what the two share cancels). Interval
+    :func:`probedrift.intervals.variance_components` of the Δ table, the text part from the standard
+    deviation of Δ̄ over the resamples ``W`` (each applied to both, so what the two share cancels). Interval
     Δ̄ ± z_{(1+level)/2} √(se_texts² + se_splits² + se_draws²). Much narrower than two separate
     intervals when the two are correlated over texts, as a probe before and after a small drift is.
     ``clean_metrics`` may carry :func:`_cell_and_resample_metrics` of ``P_clean``, computed once for
@@ -399,15 +259,8 @@ def paired_drop_interval(
     per0, b0 = (_cell_and_resample_metrics(y_arr, np.broadcast_to(np.asarray(P_clean, dtype=np.float64), P1.shape),
                                            metric, W, tau, ece_bins) if clean_metrics is None else clean_metrics)
     per1, b1 = _cell_and_resample_metrics(y_arr, P1, metric, W, tau, ece_bins)
-    mean, se_s, se_d, _ = variance_components((per0 - per1).reshape(R, k))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a resample where the metric is undefined
-        bd = np.nanmean(b0 - b1, axis=1)
-    bd = bd[np.isfinite(bd)]
-    se_t = float(bd.std(ddof=1)) if bd.size > 1 else float("nan")
-    se = float(np.sqrt(se_t ** 2 + se_s ** 2 + se_d ** 2))
-    z = float(stats.norm.ppf((1.0 + level) / 2.0))
-    return {"mean": mean, "ci_low": mean - z * se, "ci_high": mean + z * se, "se": se}
+    drop = combined_interval((per0 - per1).reshape(R, k), b0 - b1, level, clip=False)
+    return {part: drop[part] for part in ("mean", "ci_low", "ci_high", "se")}
 
 
 def interval_rows(
@@ -502,8 +355,6 @@ def power_table(designs: dict[str, pd.DataFrame], *, sigma: float = 0.0, drift_t
 
     Columns: design, model, metric, drift_type, convention, sigma, n_texts, value, se, mde, alpha, power.
     """
-    from .tables import rows_at_sigma
-
     out = []
     for design, table in designs.items():
         rows = rows_at_sigma(table, sigma, drift_type=drift_type, convention=convention)
