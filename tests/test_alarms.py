@@ -8,15 +8,9 @@ import pytest
 import scipy.stats
 
 from probedrift import tables
-from probedrift.detectors import (
-    FALSE_ALARM_COLUMNS,
-    KSDetector,
-    MeanCosineDetector,
-    NullDesign,
-    clopper_pearson,
-    false_alarm_table,
-    ks_columns,
-)
+from probedrift.detectors import KSDetector, MeanCosineDetector
+from probedrift.false_alarms import FALSE_ALARM_COLUMNS, NullDesign, clopper_pearson, false_alarm_table
+from probedrift.two_sample import ks_columns
 
 SIGMAS = np.r_[0.0, np.linspace(0.01, 0.15, 9)]  # K = 10 points, σ = 0 included
 

@@ -24,8 +24,8 @@ from probedrift.detectors import (
     MeanCosineDetector,
     MMDDetector,
     make_detector,
-    mmd_permutation_test,
 )
+from probedrift.two_sample import mmd_permutation_test
 from probedrift.errors import ProbedriftError
 from probedrift.probes import LinearProbe
 from probedrift.synthetic import two_class
@@ -49,7 +49,7 @@ NULL_RUNS = 400
 
 
 def accepts(name: str, parameter: str) -> bool:
-    return parameter in inspect.signature(DETECTORS[name]).parameters
+    return parameter in inspect.signature(DETECTORS.get(name).cls).parameters
 
 
 @pytest.mark.parametrize("name", sorted(DETECTORS))
@@ -364,3 +364,29 @@ def test_a_saturated_probe_gives_the_welch_p_value_without_a_precision_warning()
     dof = (va + vb) ** 2 / (va ** 2 / (ref.size - 1) + vb ** 2 / (new.size - 1))
     assert result.p_value == pytest.approx(scipy.stats.t.sf(t, dof), abs=1e-6)
     assert not result.alarm
+
+
+def test_configured_monitors_give_each_monitor_its_parameters_in_the_profile_order():
+    from probedrift.detectors import configured_monitors, threshold_monitors
+    from probedrift.params import load_params
+
+    p = load_params("smoke", {"detectors": ["ks", "confidence", "mean_cosine", "mmd", "domain_classifier"],
+                              "alpha": 0.01, "seed": 7, "detector_permutations": 30, "confidence_drop": 0.2})
+
+    def proba(x):
+        return x
+
+    expected = {
+        "ks": {"alpha": 0.01},
+        "confidence": {"predict_proba": proba, "max_relative_drop": 0.2},
+        "mean_cosine": {"n_permutations": 30, "alpha": 0.01, "seed": 7},
+        "mmd": {"n_permutations": 30, "alpha": 0.01, "seed": 7},
+        "domain_classifier": {"alpha": 0.01, "seed": 7},
+    }
+    got = configured_monitors(p, proba)
+    assert list(got) == list(expected) and got == expected
+    assert configured_monitors(p, proba, n_permutations=99)["mmd"]["n_permutations"] == 99
+    assert all(make_detector(name, **kw) for name, kw in got.items())
+    assert threshold_monitors() == ("confidence",)
+    assert {n: DETECTORS.get(n).reference for n in DETECTORS} == {
+        "confidence": "val", "mmd": "train", "ks": "train", "domain_classifier": "train", "mean_cosine": "train"}

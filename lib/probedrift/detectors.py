@@ -14,17 +14,13 @@ every call, so testing the same sample twice gives the same answer.
 
 from __future__ import annotations
 
-import functools
 import inspect
-import os
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import scipy.linalg
 import scipy.stats
 from sklearn.linear_model import LogisticRegression
@@ -32,9 +28,13 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .blas import one_blas_thread
 from .errors import ProbedriftError, check_choice, check_positive
 from .probes import check_embeddings
+from .registry import Registry
+from .two_sample import ks_columns, mmd_permutation_test, observed_and_permuted_masks, permutation_p
+
+if TYPE_CHECKING:
+    from .params import StudyParams
 
 
 @dataclass(frozen=True)
@@ -55,32 +55,15 @@ def check_alpha(alpha: float) -> float:
     return float(alpha)
 
 
-def _permutation_p(observed: float, null: np.ndarray) -> float:
-    return float((1 + np.count_nonzero(null >= observed)) / (1 + null.size))
-
-
-def _group_masks(n: int, m: int, n_permutations: int, rng: np.random.Generator) -> np.ndarray:
-    """(B, n+m) 0/1 masks: row b marks which pooled points form the first group under permutation b."""
-    order = np.argsort(rng.random((n_permutations, n + m)), axis=1)
-    masks = np.zeros((n_permutations, n + m))
-    np.put_along_axis(masks, order[:, :n], 1.0, axis=1)
-    return masks
-
-
-@functools.lru_cache(maxsize=8)
-def _observed_and_permuted_masks(n: int, m: int, n_permutations: int, seed: int) -> np.ndarray:
-    """Row 0 marks the observed first group, rows 1.. the :func:`_group_masks` of a fresh
-    ``default_rng(seed)``: the same for every test of a detector, so drawn once (read-only)."""
-    masks = _group_masks(n, m, n_permutations, np.random.default_rng(seed))
-    masks = np.concatenate([np.r_[np.ones(n), np.zeros(m)][None, :], masks])
-    masks.flags.writeable = False
-    return masks
-
-
 class Detector:
-    """Base class: ``fit(reference)`` then ``test(sample) -> DetectorResult``; ``name`` names it."""
+    """Base class: ``fit(reference)`` then ``test(sample) -> DetectorResult``; ``name`` names it.
+
+    A two-sample test alarms when ``p_value < alpha``; a *threshold rule* (``threshold_rule``) alarms on
+    its statistic and has no level α.
+    """
 
     name = ""
+    threshold_rule = False
 
     def __init__(self) -> None:
         self.reference_: np.ndarray | None = None
@@ -110,6 +93,10 @@ class Detector:
         """Test ``sample`` (m, d) against the reference."""
         raise NotImplementedError
 
+    def describe_rule(self) -> str:
+        """When the monitor alarms, in words (the false-alarm table's ``rule`` column)."""
+        return f"test: p < {self.alpha:g}"
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -135,6 +122,7 @@ class ConfidenceMonitor(Detector):
     """
 
     name = "confidence"
+    threshold_rule = True
 
     def __init__(self, predict_proba: Callable[[np.ndarray], Any] | None = None, max_relative_drop: float = 0.10):
         super().__init__()
@@ -171,6 +159,10 @@ class ConfidenceMonitor(Detector):
 
     def __repr__(self) -> str:
         return f"ConfidenceMonitor(max_relative_drop={self.max_relative_drop})"
+
+    def describe_rule(self) -> str:
+        """The threshold in words."""
+        return f"threshold: mean confidence falls more than {self.max_relative_drop:.0%}"
 
 
 class MMDDetector(Detector):
@@ -217,81 +209,6 @@ class MMDDetector(Detector):
 
     def __repr__(self) -> str:
         return f"MMDDetector(n_permutations={self.n_permutations}, alpha={self.alpha}, seed={self.seed})"
-
-
-def mmd_permutation_test(
-    x: np.ndarray, y: np.ndarray, n_permutations: int, rng: np.random.Generator, bandwidth: float | None = None
-) -> tuple[float, float, float]:
-    """Unbiased MMD² (RBF kernel, median-heuristic bandwidth unless given) and its permutation p-value.
-
-    Returns ``(mmd2, p_value, bandwidth)``; see :class:`MMDDetector` for the formulas.
-    """
-    n, m = x.shape[0], y.shape[0]
-    z = np.concatenate([x, y])
-    sq = np.einsum("ij,ij->i", z, z)
-    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (z @ z.T), 0.0)
-    if bandwidth is None:
-        off = d2[np.triu_indices(n + m, k=1)]
-        bandwidth = float(np.sqrt(np.median(off)))
-        if bandwidth <= 0:
-            # More than half of the pooled points coincide (duplicate texts, or a model that maps many
-            # texts to one vector): the median heuristic degenerates, so use the distinct pairs only.
-            distinct = off[off > 0]
-            bandwidth = float(np.sqrt(np.median(distinct))) if distinct.size else 1.0
-    if bandwidth <= 0:
-        raise ProbedriftError(f"the kernel bandwidth must be positive, got {bandwidth}",
-                              "pass bandwidth=None for the median heuristic, or a positive value")
-    k = np.exp(-d2 / (2.0 * bandwidth**2))
-    np.fill_diagonal(k, 0.0)  # the unbiased statistic leaves out the i = j terms
-
-    def stat(masks: np.ndarray) -> np.ndarray:
-        km = masks @ k  # (B, N): row b, column j = Σ_{i in group x} k(i, j)
-        kxx = np.einsum("bj,bj->b", km, masks)
-        total_x = km.sum(axis=1)  # Σ_{i∈x, j} k(i, j) = kxx + kxy
-        kxy = total_x - kxx
-        kyy = k.sum() - kxx - 2.0 * kxy
-        return kxx / (n * (n - 1)) + kyy / (m * (m - 1)) - 2.0 * kxy / (n * m)
-
-    observed = float(stat(np.r_[np.ones(n), np.zeros(m)][None, :])[0])
-    null = stat(_group_masks(n, m, n_permutations, rng))
-    return observed, _permutation_p(observed, null), bandwidth
-
-
-# Two-sample KS p-values by (n, m, n·m·D): the p-value depends on nothing else (scipy's "auto" method
-# is chosen from n and m), and a monitor grid meets the same few hundred levels thousands of times.
-_KS_P_VALUES: dict[tuple[int, int, int], float] = {}
-
-
-def ks_columns(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column two-sample KS statistics and p-values, equal to ``scipy.stats.ks_2samp(x, y, axis=0)``.
-
-    ``D_j = max_t |F_x,j(t) − F_y,j(t)|`` is computed for all columns at once from one sort of the
-    pooled sample (``n·m·D_j`` is the largest |Σ (m·[from x] − n·[from y])| over the sorted values,
-    read only where the value changes, so ties count as in scipy). The p-value depends on ``D_j``
-    only (for fixed n, m), so scipy is called once per distinct ``n·m·D_j`` not seen before (in
-    this process) and its answer copied to the other columns.
-    """
-    dtype = np.result_type(np.asarray(x).dtype, np.asarray(y).dtype, np.float32)
-    x = np.atleast_2d(np.asarray(x, dtype=dtype).T).T
-    y = np.atleast_2d(np.asarray(y, dtype=dtype).T).T
-    n, m = x.shape[0], y.shape[0]
-    z = np.concatenate([x, y])
-    order = np.argsort(z, axis=0, kind="stable")
-    zs = np.take_along_axis(z, order, axis=0)
-    steps = np.where(order < n, m, -n).astype(np.int64)
-    cum = np.abs(np.cumsum(steps, axis=0))
-    changes = np.ones_like(zs, dtype=bool)
-    changes[:-1] = zs[1:] != zs[:-1]
-    d_int = np.where(changes, cum, 0).max(axis=0)
-    levels, first, inverse = np.unique(d_int, return_index=True, return_inverse=True)
-    new = [i for i, level in enumerate(levels) if (n, m, int(level)) not in _KS_P_VALUES]
-    if new:
-        columns = first[new]
-        res = scipy.stats.ks_2samp(x[:, columns].astype(np.float64), y[:, columns].astype(np.float64), axis=0)
-        for i, p in zip(new, np.atleast_1d(res.pvalue)):
-            _KS_P_VALUES[(n, m, int(levels[i]))] = float(p)
-    p_levels = np.array([_KS_P_VALUES[(n, m, int(level))] for level in levels])
-    return (levels / (n * m))[inverse.ravel()], p_levels[inverse.ravel()]
 
 
 class KSDetector(Detector):
@@ -444,30 +361,88 @@ class MeanCosineDetector(Detector):
         n, m = R.shape[0], S.shape[0]
         z = np.concatenate([R, S])
         total = z.sum(axis=0)
-        sums_a = _observed_and_permuted_masks(n, m, self.n_permutations, self.seed) @ z
+        sums_a = observed_and_permuted_masks(n, m, self.n_permutations, self.seed) @ z
         sums_b = total[None, :] - sums_a
         # cosine is scale-free, so group sums stand in for group means
         num = np.einsum("bj,bj->b", sums_a, sums_b)
         den = np.linalg.norm(sums_a, axis=1) * np.linalg.norm(sums_b, axis=1)
         dist = 1.0 - num / np.where(den == 0, 1.0, den)
         observed = float(dist[0])
-        p = _permutation_p(observed, dist[1:])
+        p = permutation_p(observed, dist[1:])
         return DetectorResult(observed, p, bool(p < self.alpha))
 
     def __repr__(self) -> str:
         return f"MeanCosineDetector(n_permutations={self.n_permutations}, alpha={self.alpha}, seed={self.seed})"
 
 
-DETECTORS: dict[str, type[Detector]] = {
-    cls.name: cls
-    for cls in (ConfidenceMonitor, MMDDetector, KSDetector, DomainClassifierDetector, MeanCosineDetector)
-}
+# --------------------------------------------------------------------------------------------------
+# the monitor registry
+
+
+@dataclass(frozen=True)
+class MonitorSpec:
+    """A drift monitor a run can use: its class and how the run configures and fits it.
+
+    ``kwargs(params, predict_proba, n_permutations)`` builds the class's keyword arguments from the
+    run's :class:`~probedrift.params.StudyParams`, the probe's ``predict_proba`` and the permutation
+    count. ``reference`` is the clean split it is fitted on: ``"train"`` (a sample of the training
+    split) or ``"val"`` (texts the probe never saw; the confidence monitor needs them, since on its own
+    training texts the probe is more confident than on any unseen text). ``threshold`` marks a
+    threshold rule (no level α, so nothing to correct over the σ grid).
+    """
+
+    name: str
+    cls: type[Detector]
+    kwargs: Callable[[StudyParams, Callable, int], dict]
+    reference: str = "train"
+    default: bool = True
+    doc: str = ""
+
+    @property
+    def threshold(self) -> bool:
+        """Whether the monitor is a threshold rule (its class's ``threshold_rule``)."""
+        return self.cls.threshold_rule
+
+
+#: Monitor name → :class:`MonitorSpec`, in registration order (the order of the run's tables).
+DETECTORS: Registry[MonitorSpec] = Registry("monitor")
+
+DETECTORS.add(MonitorSpec(
+    "confidence", ConfidenceMonitor,
+    lambda p, proba, perms: {"predict_proba": proba, "max_relative_drop": p.confidence_drop},
+    reference="val", doc="mean confidence falls by more than confidence_drop (relative)"))
+DETECTORS.add(MonitorSpec(
+    "mmd", MMDDetector, lambda p, proba, perms: {"n_permutations": perms, "alpha": p.alpha, "seed": p.seed},
+    doc="kernel two-sample test (RBF MMD², permutation p-value)"))
+DETECTORS.add(MonitorSpec(
+    "ks", KSDetector, lambda p, proba, perms: {"alpha": p.alpha},
+    doc="per-dimension Kolmogorov–Smirnov tests, Bonferroni-corrected"))
+DETECTORS.add(MonitorSpec(
+    "domain_classifier", DomainClassifierDetector, lambda p, proba, perms: {"alpha": p.alpha, "seed": p.seed},
+    doc="classifier two-sample test (cross-validated AUC of reference vs sample)"))
+DETECTORS.add(MonitorSpec(
+    "mean_cosine", MeanCosineDetector,
+    lambda p, proba, perms: {"n_permutations": perms, "alpha": p.alpha, "seed": p.seed},
+    doc="cosine between the mean embeddings (permutation p-value)"))
+
+
+def configured_monitors(params: StudyParams, predict_proba: Callable, n_permutations: int | None = None) -> dict[str, dict]:
+    """Keyword arguments of each monitor the run configures (``params.detectors``, in that order).
+
+    ``n_permutations`` overrides the profile's ``detector_permutations``.
+    """
+    perms = params.detector_permutations if n_permutations is None else int(n_permutations)
+    return {name: DETECTORS.get(name).kwargs(params, predict_proba, perms) for name in params.detectors}
+
+
+def threshold_monitors() -> tuple[str, ...]:
+    """Names of the monitors that are threshold rules (no level to correct over the σ grid)."""
+    return tuple(s.name for s in DETECTORS.specs() if s.threshold)
 
 
 def make_detector(name: str, **kw: Any) -> Detector:
-    """Build the detector registered under ``name`` in :data:`DETECTORS` with keywords ``kw``."""
-    check_choice("detector", name, DETECTORS)
-    cls = DETECTORS[name]
+    """Build the monitor registered under ``name`` in :data:`DETECTORS` with keywords ``kw``."""
+    cls = DETECTORS.get(name).cls
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
     unknown = sorted(set(kw) - set(accepted))
     if unknown:
@@ -476,96 +451,3 @@ def make_detector(name: str, **kw: Any) -> Detector:
             f"use some of: {', '.join(accepted)}",
         )
     return cls(**kw)
-
-
-# --------------------------------------------------------------------------------------------------
-# false alarms under no drift
-
-FALSE_ALARM_COLUMNS = ["model", "detector", "design", "n_runs", "n_alarms", "rate", "ci_low", "ci_high", "alpha", "rule",
-                       "n_permutations", "n_reference", "n_sample", "seconds", "interval"]
-FALSE_ALARM_INTERVAL = ("Clopper–Pearson 95% interval for the detector's no-drift alarm rate over redraws of the "
-                        "reference and the sample from this run's clean texts (runs counted as independent)")
-
-
-@dataclass(frozen=True)
-class NullDesign:
-    """How one detector is tested under no drift: ``n_reference`` rows drawn from ``reference_pool`` and
-    ``n_sample`` rows from ``sample_pool``, both without replacement and fresh each run. When the two
-    pools are the same array the draws are disjoint (one permutation split in two)."""
-
-    reference_pool: np.ndarray
-    sample_pool: np.ndarray
-    n_reference: int
-    n_sample: int
-
-
-def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Exact (Clopper–Pearson) interval for a binomial rate: ``scipy.stats.binomtest(k, n).proportion_ci``."""
-    ci = scipy.stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="exact")
-    return float(ci.low), float(ci.high)
-
-
-def _rule(det: Detector) -> str:
-    if isinstance(det, ConfidenceMonitor):
-        return f"threshold: mean confidence falls more than {det.max_relative_drop:.0%}"
-    return f"test: p < {det.alpha:g}"
-
-
-def false_alarm_table(
-    factories: dict[str, Callable[[], Detector]],
-    designs: dict[str, NullDesign],
-    *,
-    n_runs: int = 200,
-    seed: int = 0,
-    model: str = "model",
-    design: str = "",
-) -> pd.DataFrame:
-    """Each detector's alarm rate when nothing drifted, with a Clopper–Pearson 95% interval.
-
-    For detector ``name``, each of ``n_runs`` runs draws a fresh reference and a fresh sample from the
-    clean pools of ``designs[name]`` (:class:`NullDesign`), fits ``factories[name]()`` on the reference
-    and tests the sample. ``rate = n_alarms / n_runs``; ``[ci_low, ci_high]`` is the exact binomial
-    interval (:func:`clopper_pearson`). A valid test at level α has rate ≤ α up to Monte-Carlo error;
-    the confidence monitor is a threshold rule (``alpha`` NaN) whose rate is whatever its threshold
-    gives. Columns :data:`FALSE_ALARM_COLUMNS`; ``n_permutations`` is NaN for detectors without one;
-    ``design`` is the caller's label for how the pools were chosen.
-    """
-    import time
-
-    check_positive("n_runs", n_runs)
-    rows = []
-    for name, factory in factories.items():
-        nd = designs[name]
-        same = nd.reference_pool is nd.sample_pool
-        n_ref, n_s = int(nd.n_reference), int(nd.n_sample)
-        if same and n_ref + n_s > len(nd.reference_pool):
-            raise ProbedriftError(f"{name}: a pool of {len(nd.reference_pool)} cannot give disjoint draws of "
-                                  f"{n_ref} and {n_s}", "draw smaller reference and sample")
-        if not same and (n_ref > len(nd.reference_pool) or n_s > len(nd.sample_pool)):
-            raise ProbedriftError(f"{name}: the draws are larger than their pools", "draw fewer rows")
-        rng = np.random.default_rng([seed, len(rows)])
-        start = time.perf_counter()
-        draws = []
-        for _ in range(int(n_runs)):
-            if same:
-                idx = rng.permutation(len(nd.reference_pool))
-                draws.append((idx[:n_ref], idx[n_ref:n_ref + n_s]))
-            else:
-                draws.append((rng.choice(len(nd.reference_pool), n_ref, replace=False),
-                              rng.choice(len(nd.sample_pool), n_s, replace=False)))
-
-        def one_run(draw, nd=nd, factory=factory) -> bool:
-            return bool(factory().fit(nd.reference_pool[draw[0]]).test(nd.sample_pool[draw[1]]).alarm)
-
-        # Runs are independent and seeded by their draws: one per core, one BLAS thread each.
-        with one_blas_thread(), ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            alarms = sum(pool.map(one_run, draws))
-        det = factory()
-        lo, hi = clopper_pearson(alarms, n_runs)
-        threshold = isinstance(det, ConfidenceMonitor)
-        rows.append({"model": model, "detector": name, "design": design, "n_runs": int(n_runs), "n_alarms": alarms,
-                     "rate": alarms / n_runs, "ci_low": lo, "ci_high": hi,
-                     "alpha": np.nan if threshold else det.alpha, "rule": _rule(det),
-                     "n_permutations": getattr(det, "n_permutations", np.nan), "n_reference": n_ref,
-                     "n_sample": n_s, "seconds": time.perf_counter() - start, "interval": FALSE_ALARM_INTERVAL})
-    return pd.DataFrame(rows, columns=FALSE_ALARM_COLUMNS)
