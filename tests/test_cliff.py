@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from probedrift import cliff
-from probedrift.drift import sweep
+from probedrift import cliff, grids
 from probedrift.probes import paper_probe
+from probedrift.sweep import sweep
 from probedrift.synthetic import axes, two_class
 
 from .test_budget import PLANT_NOISE, plant, reference_half_budget_deg
@@ -24,6 +24,40 @@ def test_crossing_is_exact_on_a_curve_linear_in_log_angle():
     assert all(math.isnan(v) for v in cliff.crossing_angle(angles, aucs, math.nan))
 
 
+def test_first_crossing_on_a_hand_made_curve():
+    x = np.array([0.0, 1.0, 2.0, 3.0])
+    y = np.array([0.9, 0.8, 0.6, 0.5])
+    assert cliff.first_crossing(x, y, 0.7) == pytest.approx(1.5)  # halfway from 0.8 to 0.6
+    assert cliff.first_crossing(x, y, 0.6) == 2.0  # exactly on a grid point
+    assert cliff.first_crossing(x, y, 0.5) == 3.0
+    assert math.isnan(cliff.first_crossing(x, y, 0.4))  # never that low
+    assert cliff.first_crossing(x, y, 0.4, never=math.inf) == math.inf
+    assert math.isnan(cliff.first_crossing(x, y, math.nan))
+    # a fall already at the first point: its x, NaN, or (skip) a search from the second point on
+    assert cliff.first_crossing(x, y, 0.95) == 0.0
+    assert math.isnan(cliff.first_crossing(x, y, 0.95, at_start="nan"))
+    assert cliff.first_crossing(x, y, 0.7, at_start="skip") == pytest.approx(1.5)
+    assert cliff.first_crossing(x, np.array([0.9, 0.7, 0.7, 0.7]), 0.7) == 1.0  # flat after the fall
+    with pytest.raises(ValueError):
+        cliff.first_crossing(x, y, 0.7, at_start="first")
+
+
+def test_first_crossing_in_log_x_and_from_zero():
+    x = np.array([0.0, 0.1, 0.2, 0.4])
+    y = np.array([0.9, 0.9, 0.8, 0.7])
+    assert cliff.first_crossing(x, y, 0.75, log_x=True) == pytest.approx(0.2 * math.sqrt(2), rel=1e-12)
+    assert cliff.first_crossing(x, y, 0.75) == pytest.approx(0.3)
+    # the lower bracketing point is 0: no logarithm, linear in x
+    assert cliff.first_crossing(np.array([0.0, 1.0]), np.array([0.9, 0.7]), 0.8, log_x=True) == pytest.approx(0.5)
+
+
+def test_linear_sweep_grid_is_the_linspace_with_the_extra_sigmas():
+    grid = grids.sweep_sigma_grid(0.15, 8, [0.02, 0.15, 0.0])
+    assert grid[0] == 0 and grid[-1] == 0.15 and np.all(np.diff(grid) > 0)
+    assert 0.02 in grid and len(grid) == 9  # 0.15 and 0 are on the linspace already
+    np.testing.assert_allclose(grids.linear_sigma_grid(0.15, 8), np.arange(8) * 0.15 / 7, rtol=0, atol=1e-15)
+
+
 def test_criteria_are_defined_only_where_they_can_be_reached():
     assert cliff.target_auc(0.84, "half_excess") == pytest.approx(0.67)
     assert cliff.target_auc(0.84, "drop_20") == pytest.approx(0.64)
@@ -34,7 +68,7 @@ def test_criteria_are_defined_only_where_they_can_be_reached():
 
 
 def test_log_grid_keeps_consecutive_angles_within_a_factor_of_two():
-    sig = cliff.log_sigma_grid(1e-4, 0.15, 24)
+    sig = grids.log_sigma_grid(1e-4, 0.15, 24)
     assert sig[0] == 0 and sig[1] == pytest.approx(1e-4) and sig[-1] == pytest.approx(0.15)
     ratios = sig[2:] / sig[1:-1]
     assert np.allclose(ratios, ratios[0]) and ratios[0] < 2

@@ -26,7 +26,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .metrics import roc_auc_batch, stratified_bootstrap_indices
+from .grids import log_sigma_grid  # noqa: F401 (the cliff's grid; its home is grids)
+from .intervals import stratified_bootstrap_indices
+from .metrics import roc_auc_batch
+from .paper import CLIFF_DROP
+
+__all__ = ["CLIFF_COLUMNS", "CRITERIA", "INTERVAL", "cliff_table", "crossing_angle", "first_crossing", "target_auc"]
 
 CRITERIA = ("half_excess", "drop_20")
 CLIFF_COLUMNS = ["model", "drift_type", "convention", "criterion", "auc_clean", "target_auc", "n_seeds",
@@ -37,40 +42,70 @@ INTERVAL = ("95% interval over test texts (stratified bootstrap, the same resamp
             "and drift seeds (s/√k), added in quadrature; NaN where a criterion is not reached on the grid")
 
 
-def log_sigma_grid(sigma_min: float, sigma_max: float, n: int) -> np.ndarray:
-    """σ = 0 followed by ``n`` log-spaced values from ``sigma_min`` to ``sigma_max`` (ratio (max/min)^(1/(n−1)))."""
-    if not 0 < sigma_min < sigma_max or n < 2:
-        raise ValueError("need 0 < sigma_min < sigma_max and n >= 2")
-    return np.concatenate([[0.0], np.geomspace(sigma_min, sigma_max, n)])
-
-
 def target_auc(auc_clean: float, criterion: str) -> float:
     """The AUC that marks the criterion (NaN where it is undefined for this clean AUC)."""
     if criterion == "half_excess":
         return 0.5 + (auc_clean - 0.5) / 2 if auc_clean > 0.5 else math.nan
     if criterion == "drop_20":
-        return auc_clean - 0.20 if auc_clean >= 0.70 else math.nan
+        return auc_clean - CLIFF_DROP if auc_clean >= 0.5 + CLIFF_DROP else math.nan
     raise ValueError(f"unknown criterion {criterion!r}; one of {CRITERIA}")
+
+
+AT_START = ("x0", "nan", "skip")
+
+
+def _bracket(y: np.ndarray, target: float, at_start: str) -> tuple[int, int, float] | None:
+    """(i, j, frac) of the first fall of ``y`` to ``target``: j the first index with y[j] ≤ target, i = j − 1
+    and frac = (y_i − target)/(y_i − y_j) (0 when y_i = y_j); None when y never falls that far. A fall
+    already at j = 0 gives (0, 0, 0.0) with ``at_start="x0"``, None with "nan"; "skip" looks from j = 1."""
+    if at_start not in AT_START:
+        raise ValueError(f"unknown at_start {at_start!r}; one of {AT_START}")
+    first = 1 if at_start == "skip" else 0
+    below = np.flatnonzero(np.asarray(y)[first:] <= target)
+    if below.size == 0:
+        return None
+    j = int(below[0]) + first
+    if j == 0:
+        return (0, 0, 0.0) if at_start == "x0" else None
+    i = j - 1
+    return i, j, (0.0 if y[i] == y[j] else (y[i] - target) / (y[i] - y[j]))
+
+
+def _interpolate(x: np.ndarray, i: int, j: int, frac: float, log_x: bool) -> float:
+    if log_x and x[i] > 0:
+        return float(math.exp(math.log(x[i]) + frac * (math.log(x[j]) - math.log(x[i]))))
+    return float(x[i] + frac * (x[j] - x[i]))
+
+
+def first_crossing(x: np.ndarray, y: np.ndarray, target: float, *, log_x: bool = False, at_start: str = "x0",
+                   never: float = math.nan) -> float:
+    """The first x where the curve y(x) (x increasing) falls to ``target``, interpolated between the two grid
+    points that bracket the fall: x_i + f (x_j − x_i) with f = (y_i − target)/(y_i − y_j), j the first
+    point with y_j ≤ target and i = j − 1 (f = 0 when y_i = y_j); ``never`` when y stays above target
+    (NaN by default; a NaN target never falls).
+
+    ``log_x``: interpolate linearly in log x instead, exp(log x_i + f (log x_j − log x_i)), in x when x_i
+    is 0 (the cliff on its log-spaced grid, :func:`crossing_angle`). ``at_start``: what a fall already at
+    the first point gives -- "x0" its x (the seed-mean cliff of :func:`probedrift.tables.cliff_points`),
+    "nan" NaN (the per-seed cliffs of findings and the paper comparison), "skip" nothing: the first point
+    is the clean reference and the search starts at the second (:func:`crossing_angle`).
+    """
+    bracket = _bracket(y, target, at_start)
+    return never if bracket is None else _interpolate(x, *bracket, log_x)
 
 
 def crossing_angle(angles: np.ndarray, aucs: np.ndarray, target: float) -> tuple[float, float]:
     """First angle where the AUC curve (angles increasing, angles[0] = 0) falls to ``target``.
 
-    Linear interpolation in log-angle between the bracketing grid points (in angle when the lower
-    one is 0). Returns (angle, bracket ratio), NaN for both when the curve never falls that far.
+    :func:`first_crossing` in log-angle, from the second point on (in angle when the lower bracketing
+    point is 0). Returns (angle, bracket ratio a_j/a_i, ∞ when a_i = 0), NaN for both when the curve
+    never falls that far.
     """
-    if not np.isfinite(target):
+    bracket = _bracket(aucs, target, "skip")
+    if bracket is None:
         return math.nan, math.nan
-    below = np.flatnonzero(aucs[1:] <= target)
-    if below.size == 0:
-        return math.nan, math.nan
-    j = below[0] + 1
-    i = j - 1
-    a0, a1, u0, u1 = angles[i], angles[j], aucs[i], aucs[j]
-    frac = 0.0 if u0 == u1 else (u0 - target) / (u0 - u1)
-    if a0 <= 0:
-        return float(a0 + frac * (a1 - a0)), math.inf
-    return float(math.exp(math.log(a0) + frac * (math.log(a1) - math.log(a0)))), float(a1 / a0)
+    i, j = bracket[:2]
+    return _interpolate(angles, *bracket, True), (math.inf if angles[i] <= 0 else float(angles[j] / angles[i]))
 
 
 def cliff_table(y: np.ndarray, probabilities: np.ndarray, angles_deg: np.ndarray, sigmas: np.ndarray, *,

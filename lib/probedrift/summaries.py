@@ -10,9 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .paper import SIGMA as PAPER_SIGMA  # the abstract's σ, under the name the notebooks read
 from .tables import fmt_ci, row_at_sigma
-
-PAPER_SIGMA = 0.02  # the abstract's σ
 
 
 def embeddings_summary(dataset: str, n_texts: int, extraction: pd.DataFrame, length_only_auc: float) -> str:

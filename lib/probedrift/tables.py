@@ -8,13 +8,15 @@ row at σ".
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import drift as drift_mod
-from . import metrics as metrics_mod
+from .cliff import first_crossing
 from .errors import ProbedriftError
+from .intervals import aggregate_seeds
 
 SWEEP_COLUMNS = list(drift_mod.SWEEP_COLUMNS)
 PAIR_COLUMNS = ["base", "instruct", "note", "metric", "base_value", "base_ci_low", "base_ci_high", "instruct_value",
@@ -56,8 +58,7 @@ def row_at_sigma(table: pd.DataFrame, sigma: float, *, required: bool = False, *
 def aggregate_sweep(sweep: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Mean and t-interval across drift seeds for every metric of a sweep, per model/type/convention/σ."""
     metric_cols = [c for c in SWEEP_COLUMNS if c not in ("model", "drift_type", "convention", "sigma", "seed")]
-    agg = metrics_mod.aggregate_seeds(sweep, by=["model", "drift_type", "convention", "sigma"],
-                                      metrics=metric_cols, level=level)
+    agg = aggregate_seeds(sweep, by=["model", "drift_type", "convention", "sigma"], metrics=metric_cols, level=level)
     # With few seeds a t-interval can leave [0, 1]; the metrics cannot.
     for m in metric_cols:
         if not m.startswith("angle"):
@@ -69,7 +70,8 @@ def aggregate_sweep(sweep: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
 def cliff_points(sweep: pd.DataFrame, drops=(0.05, 0.20)) -> pd.DataFrame:
     """σ and mean angle at which the seed-mean AUC first falls ``drop`` (absolute) below σ = 0.
 
-    Linear interpolation between grid points; NaN when the AUC never falls that far on the grid.
+    Linear interpolation between grid points (:func:`probedrift.cliff.first_crossing`, a fall already at
+    σ = 0 read as σ = 0); NaN when the AUC never falls that far on the grid.
     """
     agg = aggregate_sweep(sweep)
     rows = []
@@ -79,21 +81,9 @@ def cliff_points(sweep: pd.DataFrame, drops=(0.05, 0.20)) -> pd.DataFrame:
         base = auc[0]
         row = {"model": model, "drift_type": t, "convention": c, "auc_clean": base, "auc_at_max_sigma": auc[-1]}
         for drop in drops:
-            target = base - drop
-            below = np.nonzero(auc <= target)[0]
             tag = f"{round(drop * 100)}pt"
-            if len(below) == 0:
-                row[f"sigma_{tag}"], row[f"angle_deg_{tag}"] = np.nan, np.nan
-                continue
-            j = below[0]
-            if j == 0:
-                frac = 0.0
-                i = 0
-            else:
-                i = j - 1
-                frac = (auc[i] - target) / (auc[i] - auc[j]) if auc[i] != auc[j] else 0.0
-            row[f"sigma_{tag}"] = s[i] + frac * (s[j] - s[i])
-            row[f"angle_deg_{tag}"] = a[i] + frac * (a[j] - a[i])
+            row[f"sigma_{tag}"] = first_crossing(s, auc, base - drop)
+            row[f"angle_deg_{tag}"] = first_crossing(a, auc, base - drop)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -261,8 +251,6 @@ def diff_run_tables(run_a, run_b, *, rtol: float = 1e-6, atol: float = 1e-9) -> 
     """Compare every ``metrics/*.csv`` of two runs: one row per table with its shape in each run, the
     largest absolute difference of its numeric columns, and whether the two agree within
     ``|a − b| ≤ atol + rtol·|b|`` (same columns, same rows, equal non-numeric cells, NaN where NaN)."""
-    from pathlib import Path
-
     a_dir, b_dir = Path(run_a) / "metrics", Path(run_b) / "metrics"
     names = sorted({p.stem for p in a_dir.glob("*.csv")} | {p.stem for p in b_dir.glob("*.csv")})
     rows = []
