@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .metrics import mean_t_interval
+from .cliff import first_crossing
+from .intervals import mean_t_interval
+from .paper import CLIFF_DROP, SIGMA as PAPER_SIGMA
 from .tables import fmt_ci, row_at_sigma
 
 __all__ = ["key_findings_markdown", "discussion_numbers_markdown", "seed_cliff_angles"]
 
-PAPER_SIGMA = 0.02   # the abstract's σ
-CLIFF_DROP = 0.20    # "85% → 50%" is a fall of 35 points; 20 points is the study's cliff criterion
 NOT_IN_RUN = "not in this run"
 
 
@@ -78,7 +78,8 @@ def _models(*tables: pd.DataFrame | None) -> list[str]:
 
 def seed_cliff_angles(sweep: pd.DataFrame, drop: float = CLIFF_DROP) -> pd.DataFrame:
     """Per model, drift type, convention and drift seed: the measured angle (and σ) at which that seed's
-    AUC first falls ``drop`` below its σ = 0 value, by linear interpolation on the grid; NaN beyond it."""
+    AUC first falls ``drop`` below its σ = 0 value, by linear interpolation on the grid
+    (:func:`probedrift.cliff.first_crossing`); NaN beyond it."""
     rows = []
     for (m, t, c, seed), g in sweep.groupby(["model", "drift_type", "convention", "seed"], sort=False):
         g = g.sort_values("sigma")
@@ -86,13 +87,8 @@ def seed_cliff_angles(sweep: pd.DataFrame, drop: float = CLIFF_DROP) -> pd.DataF
         if len(s) == 0 or s[0] > 1e-9:
             continue
         target = auc[0] - drop
-        below = np.nonzero(auc <= target)[0]
-        angle = sigma = np.nan
-        if len(below) and below[0] > 0:
-            j = below[0]
-            i = j - 1
-            frac = (auc[i] - target) / (auc[i] - auc[j]) if auc[i] != auc[j] else 0.0
-            angle, sigma = a[i] + frac * (a[j] - a[i]), s[i] + frac * (s[j] - s[i])
+        angle = first_crossing(a, auc, target, at_start="nan")
+        sigma = first_crossing(s, auc, target, at_start="nan")
         rows.append({"model": m, "drift_type": t, "convention": c, "seed": seed, "angle_deg": angle, "sigma": sigma,
                      "max_angle_deg": float(np.nanmax(a)), "auc_clean": auc[0]})
     return pd.DataFrame(rows, columns=["model", "drift_type", "convention", "seed", "angle_deg", "sigma",
