@@ -19,8 +19,10 @@ from probedrift.errors import ProbedriftError
 from probedrift.probes import (
     C_GRID,
     PROBE_KINDS,
+    AffineForm,
     LinearProbe,
     MLPProbe,
+    affine_form_of,
     binary_nll,
     load_probe,
     train_probe,
@@ -284,3 +286,37 @@ def test_floor_round_trips_through_save_and_load(tmp_path, data):
 def test_bad_scale_floor_is_refused(bad):
     with pytest.raises(ProbedriftError, match="scale_floor"):
         LinearProbe(scale_floor=bad)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.5])
+def test_affine_form_is_the_probe_on_the_unit_sphere(data, temperature):
+    """sigmoid((x̃·w + b)/T), x̃ = x/‖x‖, equals predict_proba on random inputs, and the sklearn pipeline
+    (Normalizer → StandardScaler → LogisticRegression) at T = 1."""
+    (X, y), _ = data
+    probe = LinearProbe(temperature=temperature).fit(X, y)
+    form = probe.affine_form()
+    assert isinstance(form, AffineForm) and form.weights.shape == (D,) and form.weights.dtype == np.float64
+    w, b, t = form  # unpacks as (weights, intercept, temperature)
+    assert t == temperature
+    x = np.random.default_rng(7).standard_normal((500, D)) * 3 + 1
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    expected = 1 / (1 + np.exp(-(unit @ w + b) / temperature))
+    np.testing.assert_allclose(probe.predict_proba(x.astype(np.float32)), expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(probe.predict_proba(unit), expected, rtol=0, atol=1e-6)
+    if temperature == 1.0:
+        pipe = make_pipeline(Normalizer(), StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=2000))
+        np.testing.assert_allclose(pipe.fit(X, y).predict_proba(x)[:, 1], expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_only_the_linear_probe_and_its_own_predict_proba_have_an_affine_form(linear, data):
+    (X, y), _ = data
+    mlp = MLPProbe(hidden=8, max_iter=30).fit(X, y)
+    assert mlp.affine_form() is None and affine_form_of(mlp) is None and affine_form_of(mlp.predict_proba) is None
+    np.testing.assert_array_equal(affine_form_of(linear).weights, linear.affine_form().weights)
+    assert affine_form_of(linear.predict_proba) is not None
+    assert affine_form_of(linear.decision_function) is None  # logits, not probabilities
+    assert affine_form_of(lambda m: linear.predict_proba(m)) is None
+    assert affine_form_of(LogisticRegression().fit(X, y)) is None
+    with pytest.raises(ProbedriftError, match="not fitted"):
+        LinearProbe().affine_form()

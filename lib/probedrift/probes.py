@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
-import scipy.optimize
 import scipy.special
 import sklearn
 from safetensors.numpy import load_file, save_file
@@ -33,6 +32,11 @@ from sklearn.utils.class_weight import compute_sample_weight
 
 from . import __version__
 from .errors import ProbedriftError, check_choice, check_positive
+from .probe_fits import binary_nll  # noqa: F401  (re-exported for the probes' users)
+from .probe_fits import (check_embeddings, check_finite, check_labels, check_scale_floor, floored_scale, l2_normalize,
+                         median_divisor, nonzero_row_norms, temperature_by_nll)
+
+_median_divisor = median_divisor  # transitional: budget.py imports it under this name
 
 PROBE_KINDS = ("logistic", "mlp")
 C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
@@ -41,94 +45,26 @@ _ARRAYS_NAME = "probe.safetensors"
 
 
 # --------------------------------------------------------------------------------------------------
-# input checks
-
-
-def check_embeddings(X: Any, name: str = "X", *, width: int | None = None) -> np.ndarray:
-    """Return ``X`` as a 2-D float32 array of finite values, or raise a :class:`ProbedriftError`.
-
-    ``width`` (if given) is the feature width the caller expects; a mismatch names the alignment
-    adapter (:mod:`probedrift.align`) and retraining as the two fixes.
-    """
-    arr = np.asarray(X)
-    if arr.ndim != 2:
-        raise ProbedriftError(
-            f"{name} must be a 2-D array (n_samples, d), got shape {arr.shape}",
-            "stack the embeddings into one (n, d) array; for one embedding use x.reshape(1, -1)",
-        )
-    if arr.shape[0] == 0:
-        raise ProbedriftError(f"{name} has no rows", "pass at least one embedding")
-    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise ProbedriftError(f"{name} must hold real numbers, got dtype {arr.dtype}", "pass a float array")
-    if width is not None and arr.shape[1] != width:
-        raise _width_error(width, arr.shape[1])
-    arr = arr.astype(np.float32, copy=False)
-    _check_finite(arr, name)
-    return arr
-
-
-def _width_error(expected: int, got: int) -> ProbedriftError:
-    return ProbedriftError(
-        f"probe expects d={expected}, got d={got}",
-        "these embeddings come from another model or layer: map them into the probe's space with "
-        "probedrift.align (fit a map from the new embeddings to the old ones), or retrain the probe "
-        "on the new embeddings",
-    )
-
-
-def _check_finite(arr: np.ndarray, name: str) -> None:
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        rows = np.flatnonzero(bad.any(axis=1))
-        raise ProbedriftError(
-            f"{name} holds {int(bad.sum())} non-finite values (NaN or inf) in {rows.size} rows, "
-            f"first rows {rows[:5].tolist()}",
-            "drop or re-embed those rows; NaN/inf usually come from float16 overflow during "
-            "extraction (embed in float32 or bfloat16)",
-        )
-
-
-def check_labels(y: Any, n: int, name: str = "y") -> np.ndarray:
-    """Return ``y`` as an int array of 0/1 of length ``n`` holding both classes, or raise."""
-    arr = np.asarray(y)
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise ProbedriftError(
-            f"{name} must be a 1-D array of {n} labels (one per embedding), got shape {arr.shape}",
-            "pass one 0/1 label per row of X",
-        )
-    values = set(np.unique(arr).tolist())
-    if not values <= {0, 1}:
-        raise ProbedriftError(
-            f"{name} must be binary 0/1 (1 = unsafe), got values {sorted(values)[:5]}",
-            "binarise the labels, e.g. y = (toxicity >= 0.5).astype(int)",
-        )
-    if len(values) < 2:
-        raise ProbedriftError(
-            f"{name} holds only class {values.pop()}", "pass a sample that holds both classes"
-        )
-    return arr.astype(np.int64)
-
-
-def _row_norms(X: np.ndarray) -> np.ndarray:
-    norms = np.sqrt(np.einsum("ij,ij->i", X, X))
-    # Zero rows stay zero after normalisation, as in sklearn's Normalizer, instead of becoming NaN.
-    norms[norms == 0] = 1.0
-    return norms
-
-
-def l2_normalize(X: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm, ``x / ‖x‖₂`` (zero rows are left at zero)."""
-    return X / _row_norms(X)[:, None]
-
-
-def binary_nll(logits: np.ndarray, y: np.ndarray) -> float:
-    """Mean binary cross-entropy of ``sigmoid(logits)`` against 0/1 labels, computed stably."""
-    signed = np.where(y == 1, logits, -logits)
-    return float(np.mean(np.logaddexp(0.0, -signed)))
-
-
-# --------------------------------------------------------------------------------------------------
 # probes
+
+
+class AffineForm(NamedTuple):
+    """An affine probe in the unit-embedding space: ``p(y=1|x) = sigmoid((x·weights + intercept)/temperature)``
+    for unit x (float64 weights, shape (d,))."""
+
+    weights: np.ndarray
+    intercept: float
+    temperature: float
+
+
+def affine_form_of(predictor: object) -> AffineForm | None:
+    """The :class:`AffineForm` of a probe, or of a probe's own ``predict_proba`` method; None for any
+    other callable (a lambda, another bound method) or a probe whose decision function is not affine."""
+    owner = getattr(predictor, "__self__", predictor)
+    if owner is not predictor and getattr(owner, "predict_proba", None) != predictor:
+        return None
+    affine_form = getattr(owner, "affine_form", None)
+    return affine_form() if callable(affine_form) else None
 
 
 class _Probe:
@@ -190,6 +126,12 @@ class _Probe:
         """The scaler's per-dimension std as used for z-scoring; the base probes use it unchanged."""
         return scale
 
+    def affine_form(self) -> AffineForm | None:
+        """(w, b, T) with ``p(y=1|x) = sigmoid((x̃·w + b)/T)`` for unit x̃ when the decision function is
+        affine in the unit embedding, else None (the base probes: not affine). A subclass that changes
+        :meth:`predict_proba` must change this too: the drift sweep scores from it."""
+        return None
+
     def _check_fitted(self) -> None:
         if self.n_features_ is None:
             raise ProbedriftError(f"this {type(self).__name__} is not fitted", "call .fit(X, y) first")
@@ -204,12 +146,12 @@ class _Probe:
         if arr.ndim != 2 or arr.shape[1] != self.n_features_ or arr.dtype not in (np.float32, np.float64):
             arr = check_embeddings(arr, width=self.n_features_)
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            norms = _row_norms(arr) if self.l2_normalize else np.ones(arr.shape[0], dtype=arr.dtype)
+            norms = nonzero_row_norms(arr) if self.l2_normalize else np.ones(arr.shape[0], dtype=arr.dtype)
             z = self._raw_logits(arr, norms)
         # NaN/inf in the input always reach the logits (inf·0 and inf/inf are NaN), so checking the
         # n outputs instead of the n·d inputs keeps the hot path at one matmul.
         if not np.all(np.isfinite(z)):
-            _check_finite(arr, "X")
+            check_finite(arr, "X")
             raise ProbedriftError(
                 "the probe produced non-finite logits from finite input (values too large for float32)",
                 "rescale the embeddings or pass them as float64",
@@ -242,11 +184,7 @@ class _Probe:
         """
         self._check_fitted()
         z = self._logits(X_val).astype(np.float64)
-        y = check_labels(y_val, z.shape[0], "y_val")
-        res = scipy.optimize.minimize_scalar(
-            lambda log_t: binary_nll(z / np.exp(log_t), y), bounds=(-5.0, 5.0), method="bounded"
-        )
-        self.temperature = float(np.exp(res.x))
+        self.temperature = temperature_by_nll(z, check_labels(y_val, z.shape[0], "y_val"))
         return self
 
     # ----------------------------------------------------------------------------------------------
@@ -316,40 +254,6 @@ class _Probe:
         return f"{type(self).__name__}({args}, temperature={self.temperature:.4g})"
 
 
-def _median_divisor(spec: str) -> float:
-    """K of a relative floor ``"median/K"``, or raise."""
-    head, _, tail = spec.partition("/")
-    try:
-        k = float(tail) if head.strip() == "median" else float("nan")
-    except ValueError:
-        k = float("nan")
-    if not np.isfinite(k) or k <= 0:
-        raise ProbedriftError(
-            f"scale_floor {spec!r} is not of the form 'median/K' with K > 0",
-            "pass e.g. scale_floor='median/10' (a tenth of the median std) or an absolute std such as 1e-4",
-        )
-    return k
-
-
-def _check_scale_floor(spec: Any) -> float | str | None:
-    """A valid ``scale_floor``: None, a finite float > 0, or ``"median/K"`` with K > 0."""
-    if spec is None:
-        return None
-    if isinstance(spec, str):
-        _median_divisor(spec)
-        return spec
-    if isinstance(spec, bool) or not isinstance(spec, (int, float, np.integer, np.floating)):
-        raise ProbedriftError(
-            f"scale_floor must be None, a number or 'median/K', got {spec!r}",
-            "pass e.g. scale_floor='median/10' or scale_floor=1e-4",
-        )
-    if not np.isfinite(spec) or spec <= 0:
-        raise ProbedriftError(
-            f"scale_floor must be a finite std > 0, got {spec!r}", "pass e.g. scale_floor=1e-4 or 'median/10'"
-        )
-    return float(spec)
-
-
 class LinearProbe(_Probe):
     """The paper's probe (§1.2): ``L2-normalise → StandardScaler → LogisticRegression``.
 
@@ -370,17 +274,9 @@ class LinearProbe(_Probe):
 
     kind = "logistic"
 
-    def __init__(
-        self,
-        C: float = 1.0,
-        class_weight: str | None = "balanced",
-        max_iter: int = 2000,
-        l2_normalize: bool = True,
-        standardize: bool = True,
-        temperature: float = 1.0,
-        seed: int = 0,
-        scale_floor: float | str | None = None,
-    ):
+    def __init__(self, C: float = 1.0, class_weight: str | None = "balanced", max_iter: int = 2000,
+                 l2_normalize: bool = True, standardize: bool = True, temperature: float = 1.0, seed: int = 0,
+                 scale_floor: float | str | None = None):
         super().__init__(l2_normalize=l2_normalize, standardize=standardize, temperature=temperature, seed=seed)
         check_positive("C", C)
         check_positive("max_iter", max_iter)
@@ -389,7 +285,7 @@ class LinearProbe(_Probe):
         self.C = float(C)
         self.class_weight = class_weight
         self.max_iter = int(max_iter)
-        self.scale_floor = _check_scale_floor(scale_floor)
+        self.scale_floor = check_scale_floor(scale_floor)
         self.scale_floor_value_: float | None = None
         self.coef_: np.ndarray | None = None
         self.intercept_: float | None = None
@@ -403,15 +299,8 @@ class LinearProbe(_Probe):
 
     def _floor_scale(self, scale: np.ndarray) -> np.ndarray:
         """``s_j ← max(s_j, floor)`` with floor = ``scale_floor`` or median_j s_j / K for ``"median/K"``."""
-        if self.scale_floor is None:
-            self.scale_floor_value_ = None
-            return scale
-        if isinstance(self.scale_floor, str):
-            floor = float(np.median(scale)) / _median_divisor(self.scale_floor)
-        else:
-            floor = float(self.scale_floor)
-        self.scale_floor_value_ = floor
-        return np.maximum(scale, floor)
+        floored, self.scale_floor_value_ = floored_scale(scale, self.scale_floor)
+        return floored
 
     def _fit_model(self, Xs: np.ndarray, y: np.ndarray) -> None:
         clf = LogisticRegression(
@@ -441,24 +330,17 @@ class LinearProbe(_Probe):
         w = self._w if X.dtype == np.float32 else self._w.astype(X.dtype)
         return (X @ w) / norms + self._b
 
-    def affine_form(self) -> tuple[np.ndarray, float, float]:
+    def affine_form(self) -> AffineForm:
         """(w, b, T) in float64 with ``p(y=1|x) = sigmoid((x̃·w + b)/T)``, x̃ = x/‖x‖₂ (x itself without
-        ``l2_normalize``): the scaler folded in, w = coef/s and b = intercept − m·w."""
+        ``l2_normalize``): the scaler folded in, w = coef/s and b = intercept − m·w (module docstring)."""
         self._check_fitted()
         w = np.asarray(self.coef_, dtype=np.float64) / np.asarray(self.scaler_scale_, dtype=np.float64)
         b = float(self.intercept_) - float(np.asarray(self.scaler_mean_, dtype=np.float64) @ w)
-        return w, b, float(self.temperature)
+        return AffineForm(w, b, float(self.temperature))
 
     @classmethod
-    def select_C(
-        cls,
-        X_train: Any,
-        y_train: Any,
-        X_val: Any,
-        y_val: Any,
-        grid: tuple[float, ...] = C_GRID,
-        **kw: Any,
-    ) -> LinearProbe:
+    def select_C(cls, X_train: Any, y_train: Any, X_val: Any, y_val: Any, grid: tuple[float, ...] = C_GRID,
+                 **kw: Any) -> LinearProbe:
         """Fit one probe per ``C`` in ``grid``; return the one with the highest validation ROC-AUC.
 
         Ties go to the first ``C`` in ``grid``. The returned probe's ``selection_`` maps each C to
@@ -492,18 +374,9 @@ class MLPProbe(_Probe):
 
     kind = "mlp"
 
-    def __init__(
-        self,
-        hidden: int = 256,
-        alpha: float = 1e-4,
-        class_weight: str | None = "balanced",
-        max_iter: int = 200,
-        early_stopping: bool = True,
-        l2_normalize: bool = True,
-        standardize: bool = True,
-        temperature: float = 1.0,
-        seed: int = 0,
-    ):
+    def __init__(self, hidden: int = 256, alpha: float = 1e-4, class_weight: str | None = "balanced",
+                 max_iter: int = 200, early_stopping: bool = True, l2_normalize: bool = True,
+                 standardize: bool = True, temperature: float = 1.0, seed: int = 0):
         super().__init__(l2_normalize=l2_normalize, standardize=standardize, temperature=temperature, seed=seed)
         check_positive("hidden", hidden)
         check_positive("alpha", alpha, allow_zero=True)
