@@ -11,17 +11,22 @@ from probedrift import realdrift, updates
 from probedrift.errors import ProbedriftError
 from probedrift.models import LoadedModel, ModelSpec
 from probedrift.variants import quantize_int8
-from probedrift.params import repo_root
 
 
 def test_registry_covers_every_profile_source():
-    import yaml
+    from probedrift.params import PROFILES, load_params
 
     assert tuple(updates.REGISTRY) == updates.SOURCES
-    assert all(name == source.name for name, source in updates.REGISTRY.items())
-    for profile in ("smoke", "default", "paper"):
-        listed = yaml.safe_load((repo_root() / "params" / f"{profile}.yaml").read_text())["real_drift_sources"]
-        assert set(listed) <= set(updates.SOURCES)
+    assert all(name == updates.REGISTRY.get(name).name for name in updates.REGISTRY)
+    for profile in PROFILES:
+        assert set(load_params(profile).real_drift_sources) <= set(updates.SOURCES)
+
+
+def test_a_study_satisfies_the_sources_protocol():
+    from probedrift.study import Study
+
+    for member in ("models", "pairs", "embeddings", "settings", "num_layers"):
+        assert hasattr(Study, member), member
 
 
 def test_unknown_source_lists_the_valid_ones():

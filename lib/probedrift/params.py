@@ -1,19 +1,24 @@
 """The study's parameters: one frozen, typed definition, loaded from ``params/<profile>.yaml``.
 
-Every parameter of every notebook is a field of :class:`StudyParams`, with its type, its valid range
-or choices and a one-line description. A profile YAML must name exactly these fields; ``--set
-key=value`` overrides (``probedrift run``) and a notebook's ``overrides`` mapping are parsed and
-checked against the same definition, so bad input fails with one line naming the key and its valid
-range *before* any notebook runs. Adding a parameter is one field here plus its YAML lines.
+Every parameter of every notebook is a field of :class:`StudyParams`, with its type, its default, its
+valid range or choices and a one-line description. A profile YAML lists only what differs from the
+defaults (an unknown key is an error); ``--set key=value`` overrides (``probedrift run``) and a
+notebook's ``overrides`` mapping are parsed and checked against the same definition, so bad input
+fails with one line naming the key and its valid range *before* any notebook runs. Adding a
+parameter is one field here (and a YAML line only in the profiles that want another value).
 
-``smoke`` is the tiny CPU run that CI and nbval execute, ``default`` the offline main run of
-``make study``, ``paper`` the paper's Table 1 protocol on Qwen3 pairs (GPU and hub access).
+The choices and defaults of ``drift_types``, ``detectors`` and ``real_drift_sources`` come from their
+registries (:data:`REGISTRIES`), read when a parameter set is checked, so a new drift type, monitor
+or source needs no edit here. The profiles are the YAML files of ``params/`` (:data:`PROFILES`):
+``smoke`` the tiny CPU run that CI and nbval execute, ``classroom`` a lab session, ``default`` the
+offline main run of ``make study``, ``paper`` the paper's Table 1 protocol on Qwen3 pairs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import math
 import typing
 from dataclasses import dataclass, field
@@ -24,7 +29,27 @@ import yaml
 
 from .errors import ProbedriftError
 
-PROFILES = ("smoke", "default", "paper")
+#: Where each registry-backed choice is read from: kind → (module, attribute). A registry
+#: (:class:`probedrift.registry.Registry`) also gives the defaults (its entries flagged ``default``).
+REGISTRIES = {
+    "pooling": ("probedrift.embed", "POOLINGS"),
+    "drift_type": ("probedrift.drift", "DRIFT_TYPES"),
+    "detector": ("probedrift.detectors", "DETECTORS"),
+    "real_drift_source": ("probedrift.updates", "REGISTRY"),
+    "finetune_method": ("probedrift.finetune", "METHODS"),
+    "dtype": ("probedrift.models", "DTYPES"),
+    "device": ("probedrift.models", "DEVICES"),
+}
+
+
+class _RegistryDefaults:
+    """Field default meaning "the entries the field's registry flags as default" (resolved on checking)."""
+
+    def __repr__(self) -> str:
+        return "the registry's defaults"
+
+
+REGISTRY_DEFAULTS = _RegistryDefaults()
 
 
 @dataclass(frozen=True)
@@ -73,25 +98,23 @@ class Rule:
         return True
 
 
+def _registry(kind: str):
+    # Imported when a parameter set is checked, not when this module is: the registries live beside
+    # the code they choose between (drift, monitors, models), which params must not pull in.
+    module, attribute = REGISTRIES[kind]
+    return getattr(importlib.import_module(module), attribute)
+
+
 def _choices(kind: str) -> tuple[str, ...]:
-    # Read from the registries, so a new drift type, detector or source needs no edit here.
-    if kind == "pooling":
-        from .embed import POOLINGS as out
-    elif kind == "drift_type":
-        from .drift import DRIFT_TYPES as out
-    elif kind == "detector":
-        from .detectors import DETECTORS as out
-    elif kind == "real_drift_source":
-        from .updates import REGISTRY as out
-    elif kind == "finetune_method":
-        from .finetune import METHODS as out
-    elif kind == "dtype":
-        from .models import DTYPES as out
-    elif kind == "device":
-        from .models import DEVICES as out
-    else:  # pragma: no cover - a programming error
-        raise KeyError(kind)
-    return tuple(out)
+    """The valid names of a registry-backed parameter."""
+    return tuple(_registry(kind))
+
+
+def registry_defaults(kind: str) -> tuple[str, ...]:
+    """The names a run uses unless told otherwise: the registry's entries flagged ``default``."""
+    registry = _registry(kind)
+    names = getattr(registry, "names", None)
+    return tuple(names(default_only=True)) if callable(names) else tuple(registry)
 
 
 def param(default: Any = dataclasses.MISSING, doc: str = "", *, choices_from: str | None = None, **rule: Any):
@@ -132,7 +155,7 @@ class StudyParams:
     sigma_max: float = param(0.15, doc="largest σ (paper Table 1: linspace(0, 0.15, 8))", lo=0)
     n_sigmas: int = param(8, doc="points of the linspace σ grid", lo=2)
     extra_sigmas: tuple[float, ...] = param((0.01, 0.02), doc="σ values added to the grid (the abstract's 0.02)", lo=0)
-    drift_types: tuple[str, ...] = param(("gaussian", "directional", "rotation"), doc="drift families (paper §2.1)",
+    drift_types: tuple[str, ...] = param(REGISTRY_DEFAULTS, doc="drift families (paper §2.1)",
                                          choices_from="drift_type", min_items=1)
     conventions: Any = param("all", doc="all | paper | {drift_type: [conventions]}")
     tau: float = param(0.8, doc="high-confidence threshold (paper)", lo=0.5, hi=1, lo_open=True, hi_open=True)
@@ -152,8 +175,7 @@ class StudyParams:
                                         lo_open=True)
     reliability_checkpoints: tuple[int, ...] = param((0, 2, 4, 7), doc="indices into the linspace σ grid (paper Fig. 3)",
                                                      lo=0)
-    detectors: tuple[str, ...] = param(("confidence", "mmd", "ks", "domain_classifier", "mean_cosine"),
-                                       doc="drift monitors", choices_from="detector")
+    detectors: tuple[str, ...] = param(REGISTRY_DEFAULTS, doc="drift monitors", choices_from="detector")
     detector_sample_size: int = param(200, doc="embeddings per monitor test", lo=4)
     detector_permutations: int = param(200, doc="permutations of the permutation tests", lo=10)
     false_alarm_runs: int = param(200, doc="no-drift runs per detector in the false-alarm table", lo=10)
@@ -161,7 +183,7 @@ class StudyParams:
     confidence_drop: float = param(0.10, doc="the confidence monitor alarms at this relative drop",
                                    lo=0, hi=1, lo_open=True, hi_open=True)
     anchor_sizes: tuple[int, ...] = param((16, 64, 256), doc="anchor texts for alignment", lo=2, min_items=1)
-    real_drift_sources: tuple[str, ...] = param((), doc="real model changes of chapter 6",
+    real_drift_sources: tuple[str, ...] = param(REGISTRY_DEFAULTS, doc="real model changes of chapter 6",
                                                 choices_from="real_drift_source")
     finetune_base: str | None = param(None, doc="the model chapter 7 fine-tunes; None = the first of models")
     finetune_method: str = param("lora", doc="lora (adapters merged into each checkpoint) or full fine-tuning",
@@ -224,17 +246,20 @@ class StudyParams:
         missing = [n for n in required if n not in values]
         if missing:
             raise ProbedriftError(f"{source}: missing parameter(s) {', '.join(missing)}",
-                                  "add them (params/default.yaml lists every parameter)")
+                                  "add them to the profile (every other parameter has a default)")
         return cls(**values)
 
 
 def describe_parameters() -> list[dict]:
-    """One row per parameter: name, type, default, rule in words and description (for the method page)."""
+    """One row per parameter: name, type, default (None where a profile must give it), rule in words and
+    description (the method page's parameter table, :func:`probedrift.book.parameter_table`)."""
     hints = _type_hints()
     rows = []
     for f in dataclasses.fields(StudyParams):
         rule = _rule(f)
         default = None if f.default is dataclasses.MISSING else f.default
+        if default is REGISTRY_DEFAULTS:
+            default = registry_defaults(f.metadata["choices_from"])
         rows.append({"parameter": f.name, "type": _type_name(hints[f.name]), "default": default,
                      "valid": rule.describe(), "meaning": f.metadata["doc"]})
     return rows
@@ -252,6 +277,14 @@ def repo_root() -> Path:
     return Path.cwd()
 
 
+def profile_names() -> tuple[str, ...]:
+    """The named profiles: the stems of the YAML files in ``params/``."""
+    return tuple(sorted(p.stem for p in (repo_root() / "params").glob("*.yaml")))
+
+
+PROFILES = profile_names()
+
+
 def profile_path(name_or_path: str) -> Path:
     """Path of a named profile in ``params/``, or the given YAML path."""
     path = Path(name_or_path)
@@ -261,9 +294,8 @@ def profile_path(name_or_path: str) -> Path:
         return path
     candidate = repo_root() / "params" / f"{name_or_path}.yaml"
     if not candidate.is_file():
-        names = sorted(p.stem for p in (repo_root() / "params").glob("*.yaml"))
         raise ProbedriftError(f"unknown profile {name_or_path!r}",
-                              f"use one of: {', '.join(names)}, or the path to a YAML file with the same keys")
+                              f"use one of: {', '.join(profile_names())}, or the path to a YAML file of parameters")
     return candidate
 
 
@@ -285,12 +317,15 @@ def parse_overrides(items: list[str] | None) -> dict:
 def load_params(profile: str, overrides: dict | None = None, *, results_dir: str | None = None) -> StudyParams:
     """The checked parameters of ``profile`` (a name in ``params/`` or a YAML path) with ``overrides``.
 
-    Override keys must be parameters; every value is checked against its type and range.
+    The profile lists what differs from the :class:`StudyParams` defaults (its ``profile`` name defaults
+    to the file's stem); profile and override keys must be parameters, and every value is checked
+    against its type and range.
     """
     path = profile_path(profile)
     values = yaml.safe_load(path.read_text()) or {}
     if not isinstance(values, dict):
         raise ProbedriftError(f"profile {str(path)!r} is not a mapping of key: value", "fix the YAML")
+    values.setdefault("profile", path.stem)
     names = {f.name for f in dataclasses.fields(StudyParams)}
     for key in overrides or {}:
         if key not in names:
@@ -330,6 +365,8 @@ def _coerce(f: dataclasses.Field, value: Any) -> Any:
     """Bring a YAML value to the field's declared type and check it against the field's rule."""
     tp = _type_hints()[f.name]
     rule = _rule(f)
+    if value is REGISTRY_DEFAULTS:
+        value = registry_defaults(f.metadata["choices_from"])
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     optional = origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and type(None) in args
     if optional:

@@ -15,27 +15,30 @@ actually makes, and gives a "before" and an "after" embedding of every text of t
 | ``pooling_change`` | ``models[0]`` | the profile's pooling → ``mean`` (or ``last_token`` if it is ``mean``) |
 | ``model_swap`` | ``models[0]`` → instruct of the first pair | one model → another (widths may differ) |
 
-Each source is a :class:`Source` in :data:`REGISTRY`: a function building the pair, a check that
-says why the source does not apply to this run (no chat template, no partner model, nothing before
-layer 0), and the extraction settings it reads from the base model's own forward pass. A source
-that does not apply is skipped with its reason; the run goes on.
+Each source is a :class:`Source` registered in :data:`REGISTRY`: a function building the pair, a
+check that says why the source does not apply to this run (no chat template, no partner model,
+nothing before layer 0), and the extraction settings it reads from the base model's own forward
+pass. A source that does not apply is skipped with its reason; the run goes on. Sources read the run
+through the small :class:`UpdateContext` protocol (a :class:`probedrift.study.Study` is one).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .errors import ProbedriftError, check_choice
+from .embed import ExtractionSettings, normalize_layer
+from .errors import ProbedriftError
+from .models import model_has_chat_template, model_is_causal
+from .registry import Registry
 
 if TYPE_CHECKING:
-    from .embed import ExtractionSettings
-    from .study import Study
+    from .params import Pair, StudyParams
 
-__all__ = ["REGISTRY", "SOURCES", "Source", "UpdatePair", "base_model", "instruct_model", "planned_settings",
+__all__ = ["REGISTRY", "SOURCES", "Source", "UpdateContext", "UpdatePair", "base_model", "instruct_model", "planned_settings",
            "skip_reason", "truncated_length", "update_pair", "update_pairs"]
 
 
@@ -57,25 +60,44 @@ class UpdatePair:
         return self.before.shape[1] == self.after.shape[1]
 
 
+class UpdateContext(Protocol):
+    """What a drift source reads from the run: its parameters, models and pairs, and its embeddings."""
+
+    params: StudyParams
+
+    @property
+    def models(self) -> list[str]: ...
+
+    @property
+    def pairs(self) -> list[Pair]: ...
+
+    def embeddings(self, model_or_settings, layer: int | None = None, **changes) -> np.ndarray: ...
+
+    def settings(self, model: str, **changes) -> ExtractionSettings: ...
+
+    def num_layers(self, model: str) -> int: ...
+
+
 @dataclass(frozen=True)
 class Source:
     """One real drift source: how to build its pair, when it does not apply, what it reads from the base pass."""
 
     name: str
-    build: Callable[[Study], UpdatePair]
-    skip: Callable[[Study], str | None] = lambda S: None
-    shared_settings: Callable[[Study], list] = field(default=lambda S: [])
+    build: Callable[[UpdateContext], UpdatePair]
+    skip: Callable[[UpdateContext], str | None] = lambda S: None
+    shared_settings: Callable[[UpdateContext], list] = field(default=lambda S: [])
     doc: str = ""
+    default: bool = True
 
 
-def base_model(S: Study) -> str:
+def base_model(S: UpdateContext) -> str:
     """The model most sources change: the first of ``models``."""
     if not S.models:
         raise ProbedriftError("the profile lists no models", "add at least one model to `models`")
     return S.models[0]
 
 
-def instruct_model(S: Study) -> str | None:
+def instruct_model(S: UpdateContext) -> str | None:
     """The instruct model of the first base/instruct pair of this run (None without a pair)."""
     return S.pairs[0].instruct if S.pairs else None
 
@@ -96,29 +118,27 @@ def _other_pooling(pooling: str) -> str:
     return "last_token" if pooling == "mean" else "mean"
 
 
-def _probe_layer(S: Study, model: str) -> int:
-    from .embed import normalize_layer
-
+def _probe_layer(S: UpdateContext, model: str) -> int:
     return normalize_layer(S.params.layer, S.num_layers(model))
 
 
 # ------------------------------------------------------------------------------------------------ sources
 
 
-def _precision_bf16(S: Study) -> UpdatePair:
+def _precision_bf16(S: UpdateContext) -> UpdatePair:
     m = base_model(S)
     return UpdatePair("precision_bf16", m, m, S.embeddings(m, dtype="float32"), S.embeddings(m, dtype="bfloat16"),
                       "float32 → bfloat16")
 
 
-def _precision_int8(S: Study) -> UpdatePair:
+def _precision_int8(S: UpdateContext) -> UpdatePair:
     m = base_model(S)
     after = S.embeddings(S.settings(m, dtype="float32", variant="int8-dynamic"))
     return UpdatePair("precision_int8", m, m, S.embeddings(m, dtype="float32"), after,
                       "float32 → int8 dynamic (Linear layers)")
 
 
-def _chat_template(S: Study) -> UpdatePair:
+def _chat_template(S: UpdateContext) -> UpdatePair:
     m = instruct_model(S)
     before = S.params.chat_template
     name = {False: "raw text", True: "chat template"}
@@ -126,22 +146,18 @@ def _chat_template(S: Study) -> UpdatePair:
                       f"{name[before]} → {name[not before]}")
 
 
-def _chat_template_skip(S: Study) -> str | None:
+def _chat_template_skip(S: UpdateContext) -> str | None:
     m = instruct_model(S)
     if m is None:
         return "no base/instruct pair among this run's models"
-    from .models import model_has_chat_template
-
     if not model_has_chat_template(m):
         return f"model {m!r} has no chat template"
     return None
 
 
-def _truncation(S: Study) -> UpdatePair:
+def _truncation(S: UpdateContext) -> UpdatePair:
     m = base_model(S)
     n, short = S.params.max_length, truncated_length(S.params.max_length)
-    from .models import model_is_causal
-
     notes = () if model_is_causal(m) else (
         "a bidirectional encoder: a prefix's states differ from the truncated forward's, so the truncated "
         "texts had a forward pass of their own",)
@@ -149,32 +165,32 @@ def _truncation(S: Study) -> UpdatePair:
                       f"max_length {n} → {short}", notes)
 
 
-def _layer_shift(S: Study) -> UpdatePair:
+def _layer_shift(S: UpdateContext) -> UpdatePair:
     m = base_model(S)
     layer = _probe_layer(S, m)
     return UpdatePair("layer_shift", m, m, S.embeddings(m), S.embeddings(m, layer - 1),
                       f"hidden state {layer} → {layer - 1}")
 
 
-def _layer_shift_skip(S: Study) -> str | None:
+def _layer_shift_skip(S: UpdateContext) -> str | None:
     if _probe_layer(S, base_model(S)) == 0:
         return "the probe reads hidden state 0, so there is no earlier one to shift to"
     return None
 
 
-def _pooling_change(S: Study) -> UpdatePair:
+def _pooling_change(S: UpdateContext) -> UpdatePair:
     m = base_model(S)
     before = S.params.pooling
     after = _other_pooling(before)
     return UpdatePair("pooling_change", m, m, S.embeddings(m), S.embeddings(m, pooling=after), f"{before} → {after}")
 
 
-def _model_swap(S: Study) -> UpdatePair:
+def _model_swap(S: UpdateContext) -> UpdatePair:
     before, after = base_model(S), instruct_model(S)
     return UpdatePair("model_swap", before, after, S.embeddings(before), S.embeddings(after), f"{before} → {after}")
 
 
-def _model_swap_skip(S: Study) -> str | None:
+def _model_swap_skip(S: UpdateContext) -> str | None:
     partner = instruct_model(S)
     if partner is None:
         return "no base/instruct pair among this run's models, so there is no partner to swap to"
@@ -183,22 +199,23 @@ def _model_swap_skip(S: Study) -> str | None:
     return None
 
 
-def _truncation_settings(S: Study) -> list:
+def _truncation_settings(S: UpdateContext) -> list:
     return [S.settings(base_model(S), max_length=truncated_length(S.params.max_length))]
 
 
-def _layer_shift_settings(S: Study) -> list:
+def _layer_shift_settings(S: UpdateContext) -> list:
     m = base_model(S)
     layer = _probe_layer(S, m)
     return [S.settings(m, layer=layer - 1)] if layer > 0 else []
 
 
-def _pooling_settings(S: Study) -> list:
+def _pooling_settings(S: UpdateContext) -> list:
     return [S.settings(base_model(S), pooling=_other_pooling(S.params.pooling))]
 
 
-#: Drift source name → :class:`Source`. Adding a source: one build function and one entry.
-REGISTRY: dict[str, Source] = {s.name: s for s in (
+#: Drift source name → :class:`Source`. Adding a source: one build function and one ``REGISTRY.add``.
+REGISTRY: Registry[Source] = Registry("real drift source")
+for _source in (
     Source("precision_bf16", _precision_bf16, doc="float32 → bfloat16"),
     Source("precision_int8", _precision_int8, doc="float32 → int8 dynamic quantisation (CPU)"),
     Source("chat_template", _chat_template, _chat_template_skip, doc="raw text ↔ the chat template"),
@@ -206,45 +223,44 @@ REGISTRY: dict[str, Source] = {s.name: s for s in (
     Source("layer_shift", _layer_shift, _layer_shift_skip, _layer_shift_settings, doc="probed layer → one before"),
     Source("pooling_change", _pooling_change, shared_settings=_pooling_settings, doc="last-token ↔ mean pooling"),
     Source("model_swap", _model_swap, _model_swap_skip, doc="base model → the first pair's instruct model"),
-)}
-SOURCES = tuple(REGISTRY)
+):
+    REGISTRY.add(_source)
+SOURCES = REGISTRY.names()
 
 
-def planned_settings(S: Study, model: str) -> list[ExtractionSettings]:
+def planned_settings(S: UpdateContext, model: str) -> list[ExtractionSettings]:
     """Settings the configured sources read from ``model``'s own forward pass (the base model only)."""
     if not S.models or model != base_model(S):
         return []
     out = []
     for name in S.params.real_drift_sources:
-        out += REGISTRY[name].shared_settings(S)
+        out += REGISTRY.get(name).shared_settings(S)
     return out
 
 
-def skip_reason(S: Study, source: str) -> str | None:
+def skip_reason(S: UpdateContext, source: str) -> str | None:
     """Why ``source`` does not apply to this run, or None when it does."""
-    check_choice("real drift source", source, REGISTRY)
-    return REGISTRY[source].skip(S)
+    return REGISTRY.get(source).skip(S)
 
 
-def update_pair(S: Study, source: str) -> UpdatePair:
+def update_pair(S: UpdateContext, source: str) -> UpdatePair:
     """Before/after embeddings of every dataset text for one drift ``source`` (see :data:`REGISTRY`)."""
-    check_choice("real drift source", source, REGISTRY)
     reason = skip_reason(S, source)
     if reason is not None:
         raise ProbedriftError(f"the {source} source does not apply to this run: {reason}",
                               f"drop {source} from real_drift_sources")
-    pair = REGISTRY[source].build(S)
+    pair = REGISTRY.get(source).build(S)
     if pair.before.shape[0] != pair.after.shape[0]:
         raise ProbedriftError(f"{source}: {pair.before.shape[0]} rows before but {pair.after.shape[0]} after",
                               "clear the embedding cache entry of this source and run again")
     return pair
 
 
-def update_pairs(S: Study, sources: Sequence[str] | None = None) -> tuple[dict[str, UpdatePair], dict[str, str]]:
+def update_pairs(S: UpdateContext, sources: Sequence[str] | None = None) -> tuple[dict[str, UpdatePair], dict[str, str]]:
     """The pairs of every source that applies (default ``real_drift_sources``) and the skipped ones' reasons."""
     sources = list(S.params.real_drift_sources if sources is None else sources)
     for s in sources:
-        check_choice("real drift source", s, REGISTRY)
+        REGISTRY.get(s)  # an unknown name fails before any embedding is computed
     pairs, skipped = {}, {}
     for s in sources:
         reason = skip_reason(S, s)
