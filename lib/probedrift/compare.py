@@ -28,7 +28,11 @@ import pandas as pd
 
 from .drift import PAPER_CONVENTIONS
 from .params import StudyParams
-from .metrics import TEXTS_AND_DRAWS, mean_t_interval
+from .cliff import first_crossing
+from .intervals import mean_t_interval
+from .metrics import TEXTS_AND_DRAWS
+from .paper import AUC_AT_SIGMA, CLIFF_DROP, CONFIDENCE_DROP, SEPARABILITY_CHANGE, SILENT_FAILURE_SHARE
+from .paper import SIGMA as HEADLINE_SIGMA
 from .tables import aggregate_sweep, row_at_sigma
 from .verdicts import Band, Verdict, band, context, judge
 
@@ -36,8 +40,6 @@ __all__ = ["BANDS", "COLUMNS", "ClaimBand", "SEPARABILITY_MEASURES", "Separabili
            "to_markdown"]
 
 LEVEL = 0.95
-HEADLINE_SIGMA = 0.02
-CLIFF_DROP = 0.20
 SEED_INTERVAL = "95% t-interval over drift seeds (one split, one probe)"
 PAIR_INTERVAL = ("conservative range from the base and instruct models' 95% stratified-bootstrap intervals "
                  "over texts (last layer, probe input space)")
@@ -73,7 +75,7 @@ class ClaimBand:
 
 BANDS: dict[str, ClaimBand] = {
     "collapse": ClaimBand(
-        "AUC at σ = 0.02", band(0.50, 0.05), "0.50, from 0.85 (abstract; Table 1)", "auc",
+        "AUC at σ = 0.02", band(AUC_AT_SIGMA, 0.05), "0.50, from 0.85 (abstract; Table 1)", "auc",
         "chance ± 5 points: a probe that close to 0.50 has lost its signal as surely as one at 0.50"),
     "angle": ClaimBand(
         "σ = 0.02 is ≈ 1° of angle", (0.5, 2.0), "≈ 1° (abstract; drift protocol of paper Table 1)", "deg",
@@ -82,10 +84,11 @@ BANDS: dict[str, ClaimBand] = {
         "the cliff", (0.005, 0.03), "σ ≈ 0.01–0.028 (Table 1)", "sigma",
         "the paper's 0.01–0.028, widened slightly (0.005–0.03) for interpolation between grid points"),
     "confidence_drop": ClaimBand(
-        "mean confidence drops only 14%", band(0.14, 0.07), "14% drop, 0.85 → 0.73 (abstract; Fig. 3)", "pct",
+        "mean confidence drops only 14%", band(CONFIDENCE_DROP, 0.07), "14% drop, 0.85 → 0.73 (abstract; Fig. 3)",
+        "pct",
         "half the claimed drop either side: no drop (< 7%) or a drop half again as large (> 21%) contradicts it"),
     "share": ClaimBand(
-        "silent-failure share", band(0.72, 0.10), "72% of errors (abstract; Fig. 3)", "pct",
+        "silent-failure share", band(SILENT_FAILURE_SHARE, 0.10), "72% of errors (abstract; Fig. 3)", "pct",
         "±10 points: a share of a few dozen errors at one threshold τ moves by several points between splits"),
     "rate": ClaimBand(
         "silent-failure rate", band(0.384, 0.10), "38.4% of all texts (Fig. 3)", "pct",
@@ -98,7 +101,7 @@ BANDS: dict[str, ClaimBand] = {
         "auc", "the paper's 0.46–0.52 widened by 6 points each side: the claim is \"all near chance\", not a "
         "precise number"),
     "separability": ClaimBand(
-        "instruct models separate ~20% worse", band(-0.20, 0.15),
+        "instruct models separate ~20% worse", band(SEPARABILITY_CHANGE, 0.15),
         "≈ −20%: silhouette −19%, Fisher −26% (Table 2)", "rel",
         "−20% ± 15 points holds both of the paper's measures (−19%, −26%) and excludes no change"),
 }
@@ -344,14 +347,7 @@ def _seed_cliff(g: pd.DataFrame) -> float | None:
     s, auc = g.sigma.to_numpy(dtype=float), g.auc.to_numpy(dtype=float)
     if not len(s) or abs(s[0]) > 1e-9 or not np.isfinite(auc[0]):
         return None
-    target = auc[0] - CLIFF_DROP
-    below = np.nonzero(auc <= target)[0]
-    if not len(below):
-        return math.inf
-    j = below[0]
-    i = j - 1
-    frac = (auc[i] - target) / (auc[i] - auc[j]) if auc[i] != auc[j] else 0.0
-    return float(s[i] + frac * (s[j] - s[i]))
+    return first_crossing(s, auc, auc[0] - CLIFF_DROP, at_start="nan", never=math.inf)
 
 
 def _log_grid_cliff_row(run: _Run, claim: str, m: str, conv: str) -> dict | None:
