@@ -9,6 +9,7 @@ from . import data as data_mod
 from . import drift as drift_mod
 from . import metrics as metrics_mod
 from .detectors import DETECTORS
+from .grids import linear_sigma_grid
 from .study import Study
 from .tables import SIGMA_TOLERANCE
 
@@ -108,7 +109,7 @@ def confidence_by_outcome(S: Study, model: str, conventions: str = "paper") -> p
 def reliability_at_checkpoints(S: Study, model: str, drift_type: str, convention: str) -> dict[str, pd.DataFrame]:
     """Reliability tables at the checkpoints of paper Fig. 3 (indices into the linspace grid), first seed."""
     p = S.params
-    grid = np.linspace(0.0, p.sigma_max, p.n_sigmas)
+    grid = linear_sigma_grid(p.sigma_max, p.n_sigmas)
     wanted = np.array([grid[i] for i in p.reliability_checkpoints if i < len(grid)])
     ds = S.drifted_test(model, drift_type, convention, p.drift_seeds[0])
     _, y = S.unit(model)["test"]
