@@ -29,6 +29,7 @@ import pandas as pd
 from .drift import PAPER_CONVENTIONS
 from .params import StudyParams
 from .cliff import first_crossing
+from .grids import linear_sigma_grid
 from .intervals import mean_t_interval
 from .metrics import TEXTS_AND_DRAWS
 from .paper import AUC_AT_SIGMA, CLIFF_DROP, CONFIDENCE_DROP, SEPARABILITY_CHANGE, SILENT_FAILURE_SHARE
@@ -226,7 +227,7 @@ class _Run:
             self.interval = SEED_INTERVAL
         self.models = (list(dict.fromkeys(self.sweep.model)) if self.sweep is not None and len(self.sweep)
                        else list(params.models))
-        grid = np.linspace(0.0, params.sigma_max, params.n_sigmas)
+        grid = linear_sigma_grid(params.sigma_max, params.n_sigmas)
         self.checkpoint = float(np.round(grid[1], 6))
 
     def _read(self, name: str) -> pd.DataFrame | None:
