@@ -188,3 +188,88 @@ def test_discussion_page_has_run_numbers_and_glossary_links(built_book):
     assert "{include}" not in html and "d ≈ " in html
     assert re.search(r"tan θ / σ = \d", html)
     assert "glossary.html#term-" in html
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Which checkout `probedrift book` builds (no book is built here)
+
+
+def _skeleton(root: Path) -> Path:
+    """The minimal files of a study checkout: book configuration, table of contents, pages, notebooks/."""
+    from probedrift.params import repo_root
+
+    root.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        (root / name).write_text((repo_root() / name).read_text())
+    (root / "book").mkdir()
+    (root / "book" / "intro.md").write_text("# A second clone\n")
+    (root / "notebooks").mkdir()
+    return root
+
+
+@pytest.fixture
+def captured_build(monkeypatch):
+    """Runs of `probedrift book` record where they would stage and build, instead of building."""
+    import subprocess
+
+    calls = {}
+
+    def fake_stage(profile, results_root, out_root, repository):
+        calls["stage"] = {"out_root": Path(out_root), "repository": Path(repository), "results_root": results_root}
+        return Path(out_root) / "_build" / "src"
+
+    def fake_run(cmd, cwd=None, **kw):
+        calls["build"] = {"cmd": cmd, "cwd": Path(cwd)}
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(book, "stage", fake_stage)
+    monkeypatch.setattr(book.subprocess, "run", fake_run)
+    return calls
+
+
+def test_book_builds_the_checkout_containing_the_working_directory(tmp_path, monkeypatch, captured_build):
+    from probedrift import cli
+
+    clone = _skeleton(tmp_path / "second-clone")
+    monkeypatch.chdir(clone / "book")
+    assert cli.main(["book", "--profile", "smoke"]) == 0
+    assert captured_build["stage"]["repository"] == clone.resolve()
+    assert captured_build["stage"]["out_root"] == clone.resolve()
+    cmd = captured_build["build"]["cmd"]
+    assert cmd[cmd.index("--path-output") + 1] == str(clone.resolve())
+    assert captured_build["build"]["cwd"] == clone.resolve()
+
+
+def test_book_takes_the_repository_and_output_folder_from_options(tmp_path, monkeypatch, captured_build):
+    from probedrift import cli
+
+    clone = _skeleton(tmp_path / "clone")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["book", "--repo", str(clone), "--out", str(tmp_path / "site")]) == 0
+    assert captured_build["stage"]["repository"] == clone.resolve()
+    assert captured_build["stage"]["out_root"] == (tmp_path / "site").resolve()
+
+
+def test_book_outside_a_checkout_says_so(tmp_path, monkeypatch, capsys, captured_build):
+    from probedrift import cli
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["book"]) == 2
+    err = capsys.readouterr().err
+    assert "not inside a probedrift checkout" in err and "--repo" in err
+    assert cli.main(["book", "--repo", str(tmp_path)]) == 2 and "holds no _config.yml" in capsys.readouterr().err
+    assert not captured_build
+
+
+def test_method_page_lists_every_parameter_with_its_default():
+    import dataclasses
+
+    from probedrift.params import StudyParams, repo_root
+
+    table = book.parameter_table_markdown().splitlines()
+    fields = dataclasses.fields(StudyParams)
+    rows = {line.split("|")[1].strip().strip("`"): line for line in table[2:]}
+    assert list(rows) == [f.name for f in fields]
+    assert "`0.8`" in rows["tau"] and "`256`" in rows["max_length"] and "profile gives it" in rows["models"]
+    assert '"confidence", "mmd"' in rows["detectors"]
+    assert "../generated/parameters.md" in (repo_root() / "book" / "method.md").read_text()

@@ -1,10 +1,11 @@
 """Build the Jupyter Book from a completed run: ``probedrift book --profile P`` → ``_build/html``.
 
-The book's sources are staged into ``_build/src``: ``_config.yml`` and ``_toc.yml`` from the
-repository root, the prose pages of ``book/``, the executed notebooks of ``results/P/notebooks/``
+The book is built from a *repository*: the checkout that holds ``_config.yml`` and ``notebooks/``
+(:func:`find_repository`; the command line uses the one containing the working directory). Its
+sources are staged into ``_build/src``: ``_config.yml`` and ``_toc.yml`` from the repository root, the prose pages of ``book/``, the executed notebooks of ``results/P/notebooks/``
 as ``notebooks/`` — the path of each notebook in the repository, so a launch button opens the
-notebook it shows — and generated pages (the paper-vs-study table and the status page) computed from
-the run's tables and provenance. MathJax is copied into the book's static files, so formulas render
+notebook it shows — and generated pages (the paper-vs-study table, the status page, the method page's
+parameter table) computed from the run's tables and provenance and from the typed parameters. MathJax is copied into the book's static files, so formulas render
 without network. Jupyter Book 1.x then builds ``_build/html`` (``-W`` in strict mode).
 """
 
@@ -17,11 +18,42 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from .errors import ProbedriftError
-from .params import StudyParams, repo_root
+from .params import StudyParams, describe_parameters, repo_root
 from .publish import write_book_config
 from .runner import require_complete
+
+
+def is_repository(path: Path) -> bool:
+    """Whether ``path`` is the root of a study checkout (it holds ``_config.yml`` and ``notebooks/``)."""
+    return (path / "_config.yml").is_file() and (path / "notebooks").is_dir()
+
+
+def find_repository(start: Path | str | None = None) -> Path:
+    """The study checkout containing ``start`` (default: the working directory): the nearest folder,
+    ``start`` itself or one above it, holding ``_config.yml`` and ``notebooks/``."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if is_repository(folder):
+            return folder
+    raise ProbedriftError(f"{here} is not inside a probedrift checkout (no folder from it upwards holds "
+                          "_config.yml and notebooks/)",
+                          "run the command inside your clone of the study, or name it with --repo PATH")
+
+
+def parameter_table_markdown() -> str:
+    """Every parameter as a Markdown table row (name, type, default, valid values, meaning), from the
+    typed definition :class:`probedrift.params.StudyParams` (the method page includes it)."""
+    def cell(text: str) -> str:
+        return str(text).replace("|", "\\|")
+
+    rows = ["| parameter | type | default | valid | meaning |", "| --- | --- | --- | --- | --- |"]
+    for r in describe_parameters():
+        default = "*(the profile gives it)*" if r["required"] else f"`{json.dumps(r['default'])}`"
+        rows.append(f"| `{r['parameter']}` | `{cell(r['type'])}` | {cell(default)} | {cell(r['valid'])} "
+                    f"| {cell(r['meaning'])} |")
+    return "\n".join(rows) + "\n"
+
 
 def mathjax_dir() -> Path:
     """MathJax 3 (es5 build) shipped by the ``django-static-mathjax`` package."""
@@ -92,8 +124,9 @@ def freshness_markdown(prov: dict, root: Path | None = None) -> str:
             "to see what the current code gives.\n:::\n")
 
 
-def status_markdown(run_dir: Path) -> str:
-    """The status page: profile, device, commit (and whether the code changed since), timings, versions."""
+def status_markdown(run_dir: Path, root: Path | None = None) -> str:
+    """The status page: profile, device, commit (and whether the code changed since in the checkout
+    ``root``), timings, versions."""
     prov = json.loads((run_dir / "provenance.json").read_text())
     dev = prov["device"]
     git = prov["git"]
@@ -104,7 +137,7 @@ def status_markdown(run_dir: Path) -> str:
     commit = git.get("commit") or "unknown"
     return f"""# Status of this run
 
-{freshness_markdown(prov)}
+{freshness_markdown(prov, root)}
 | | |
 | --- | --- |
 | profile | `{prov['profile']}` |
@@ -180,11 +213,16 @@ def timings_markdown(run_dir: Path) -> str:
     return "\n".join([note, "", head, sep, *body, ""])
 
 
-def stage(profile: str, results_root: str = "results", out_root: Path | None = None) -> Path:
-    """Assemble the book's sources for ``profile`` in ``<out_root>/_build/src`` and return that directory."""
+def stage(profile: str, results_root: str = "results", out_root: Path | None = None,
+          repository: Path | None = None) -> Path:
+    """Assemble the book's sources for ``profile`` in ``<out_root>/_build/src`` and return that directory.
+
+    The pages, configuration and (relative) ``results_root`` are those of ``repository`` (default: the
+    checkout of the installed package); ``out_root`` defaults to the repository.
+    """
     from .compare import paper_vs_study, to_markdown
 
-    root = repo_root()
+    root = Path(repository or repo_root())
     run_dir = Path(results_root) / profile
     if not run_dir.is_absolute():
         run_dir = root / run_dir
@@ -213,7 +251,8 @@ def stage(profile: str, results_root: str = "results", out_root: Path | None = N
     table.to_csv(run_dir / "metrics" / "paper_vs_study.csv", index=False)
     power = power_markdown(run_dir)
     (src / "generated" / "paper_vs_study.md").write_text(to_markdown(table) + "\n## What this run can resolve\n\n" + power)
-    (src / "generated" / "status.md").write_text(status_markdown(run_dir) + "\n## What this run can resolve\n\n" + power)
+    (src / "generated" / "status.md").write_text(status_markdown(run_dir, root) + "\n## What this run can resolve\n\n" + power)
+    (src / "generated" / "parameters.md").write_text(parameter_table_markdown())
     (src / "generated" / "run_timings.md").write_text(timings_markdown(run_dir))
     from .findings import discussion_numbers_markdown, key_findings_markdown  # included by intro and discussion
 
@@ -228,21 +267,23 @@ def stage(profile: str, results_root: str = "results", out_root: Path | None = N
 
 
 def build_book(profile: str = "default", results_root: str = "results", strict: bool = False,
-               out_root: Path | None = None) -> int:
-    """Stage and build the book into ``<out_root>/_build/html`` (default: the repository root).
+               out_root: Path | None = None, repository: Path | None = None) -> int:
+    """Stage and build the book of ``repository`` (default: the checkout of the installed package) into
+    ``<out_root>/_build/html`` (default: the repository root).
 
     Returns jupyter-book's exit code; ``strict`` adds ``-W -n --keep-going`` so a broken reference or
     any warning fails the build.
     """
-    root = Path(out_root or repo_root())
-    src = stage(profile, results_root, root)
+    repository = Path(repository or repo_root())
+    root = Path(out_root or repository)
+    src = stage(profile, results_root, root, repository)
     shutil.rmtree(root / "_build" / "html", ignore_errors=True)
     shutil.rmtree(root / "_build" / "jupyter_execute", ignore_errors=True)
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe), "build", str(src), "--path-output", str(root), "--builder", "html"]
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
-    res = subprocess.run(cmd, cwd=repo_root())
+    res = subprocess.run(cmd, cwd=repository)
     if res.returncode == 0:
         print(f"[probedrift book] {root / '_build' / 'html' / 'index.html'}")
     return res.returncode

@@ -58,11 +58,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_profile(args.profile, overrides=args.set, device=args.device, results_root=args.results)
 
 
+def book_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The repository ``probedrift book`` builds (``--repo``, else the checkout containing the working
+    directory) and the folder it builds into (``--out``, else that repository)."""
+    from .book import find_repository, is_repository
+
+    if args.repo:
+        repository = Path(args.repo).resolve()
+        if not is_repository(repository):
+            raise ProbedriftError(f"--repo {args.repo}: {repository} holds no _config.yml and notebooks/",
+                                  "name the root of your clone of the study")
+    else:
+        repository = find_repository(Path.cwd())
+    return repository, Path(args.out).resolve() if args.out else repository
+
+
 def _cmd_book(args: argparse.Namespace) -> int:
     from .book import build_book
 
-    return build_book(args.profile, results_root=args.results, strict=args.strict,
-                      out_root=Path(args.out) if args.out else None)
+    repository, out = book_paths(args)
+    return build_book(args.profile, results_root=args.results, strict=args.strict, out_root=out,
+                      repository=repository)
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
@@ -107,10 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--results", default="results", help="root directory of run outputs")
     r.set_defaults(func=_cmd_run)
 
-    b = sub.add_parser("book", help="build the Jupyter Book from results/<profile>/")
+    b = sub.add_parser("book", help="build the Jupyter Book of this checkout from results/<profile>/")
     b.add_argument("--profile", default="default")
-    b.add_argument("--results", default="results")
+    b.add_argument("--results", default="results", help="root of the run outputs (relative: to the repository)")
     b.add_argument("--strict", action="store_true", help="turn warnings into errors (-W)")
+    b.add_argument("--repo", default=None,
+                   help="the checkout whose book to build; default: the one containing the working directory")
     b.add_argument("--out", default=None, help="folder to build into (<out>/_build/html); default: the repository")
     b.set_defaults(func=_cmd_book)
 

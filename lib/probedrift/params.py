@@ -251,8 +251,8 @@ class StudyParams:
 
 
 def describe_parameters() -> list[dict]:
-    """One row per parameter: name, type, default (None where a profile must give it), rule in words and
-    description (the method page's parameter table, :func:`probedrift.book.parameter_table`)."""
+    """One row per parameter: name, type, default, whether a profile must give it, rule in words and
+    description (the method page's parameter table, :func:`probedrift.book.parameter_table_markdown`)."""
     hints = _type_hints()
     rows = []
     for f in dataclasses.fields(StudyParams):
@@ -261,7 +261,8 @@ def describe_parameters() -> list[dict]:
         if default is REGISTRY_DEFAULTS:
             default = registry_defaults(f.metadata["choices_from"])
         rows.append({"parameter": f.name, "type": _type_name(hints[f.name]), "default": default,
-                     "valid": rule.describe(), "meaning": f.metadata["doc"]})
+                     "required": f.default is dataclasses.MISSING, "valid": rule.describe(),
+                     "meaning": f.metadata["doc"]})
     return rows
 
 
@@ -358,7 +359,9 @@ def _error(name: str, value: Any, valid: str) -> ProbedriftError:
 
 
 def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+    if typing.get_origin(tp) is None and hasattr(tp, "__name__"):
+        return tp.__name__
+    return str(tp).replace("typing.", "").replace(f"{__name__}.", "")
 
 
 def _coerce(f: dataclasses.Field, value: Any) -> Any:
