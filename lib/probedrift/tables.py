@@ -17,6 +17,7 @@ from . import drift as drift_mod
 from .cliff import first_crossing
 from .errors import ProbedriftError
 from .intervals import aggregate_seeds
+from .paper import CLIFF_DROP
 
 SWEEP_COLUMNS = list(drift_mod.SWEEP_COLUMNS)
 PAIR_COLUMNS = ["base", "instruct", "note", "metric", "base_value", "base_ci_low", "base_ci_high", "instruct_value",
@@ -67,7 +68,7 @@ def aggregate_sweep(sweep: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     return agg
 
 
-def cliff_points(sweep: pd.DataFrame, drops=(0.05, 0.20)) -> pd.DataFrame:
+def cliff_points(sweep: pd.DataFrame, drops=(0.05, CLIFF_DROP)) -> pd.DataFrame:
     """σ and mean angle at which the seed-mean AUC first falls ``drop`` (absolute) below σ = 0.
 
     Linear interpolation between grid points (:func:`probedrift.cliff.first_crossing`, a fall already at
