@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probedrift import embed, models, realdrift, tables, updates
+from probedrift import baseline, catalogue, embed, models, monitors, realdrift, separation, synthetic_drift, tables, updates
 from probedrift.embed import ExtractionInfo, ExtractionSettings, _Output, extract_outputs
 from probedrift.errors import ProbedriftError
 from probedrift.study import Study
@@ -138,11 +138,11 @@ def test_the_whole_study_runs_on_a_local_encoder_and_a_csv_of_ones_own(encoder_s
     S = encoder_study
     m = S.models[0]
     assert S.dataset.frame.label.value_counts().tolist() == [30, 30]
-    baseline = S.baseline(m)
-    assert baseline.set_index("metric").value["auc"] > 0.5
-    sweep = S.drift_sweep(m, progress=False)
+    clean = baseline.baseline(S, m)
+    assert clean.set_index("metric").value["auc"] > 0.5
+    sweep = synthetic_drift.drift_sweep(S, m, progress=False)
     assert set(sweep.drift_type) == set(S.params.drift_types)
-    assert len(S.detector_table(m, progress=False)) and len(S.separability(m))
+    assert len(monitors.detector_table(S, m, progress=False)) and len(separation.separability(S, m))
     pairs, skipped = updates.update_pairs(S)
     assert set(skipped) == {"chat_template", "model_swap"}
     assert "no base/instruct pair" in skipped["chat_template"] and "no partner" in skipped["model_swap"]
@@ -181,16 +181,17 @@ def test_a_later_chapter_computes_an_earlier_chapters_table_when_run_alone(tmp_p
     assert not (tmp_path / "metrics" / "drift_sweep_summary.csv").exists()
     summary = S.table("drift_sweep_summary")
     assert set(summary.model) == set(S.models)
-    assert S.has_current_table("drift_sweep") and S.has_current_table("drift_sweep_summary")
+    assert all(catalogue.is_current(tmp_path, name, S.params_fingerprint)
+               for name in ("drift_sweep", "drift_sweep_summary"))
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("recomputed a table this run already wrote with the same parameters")
 
-    monkeypatch.setattr(Study, "drift_sweep", must_not_run)
+    monkeypatch.setattr(synthetic_drift, "drift_sweep", must_not_run)
     again = Study.from_profile("smoke", {"drift_types": ["gaussian"], "conventions": "paper"}, str(tmp_path))
     assert again.table("drift_sweep_summary").shape == summary.shape
     other = Study.from_profile("smoke", {"drift_types": ["gaussian"], "conventions": "paper", "tau": 0.9},
                                str(tmp_path))
-    assert not other.has_current_table("drift_sweep")
+    assert not catalogue.is_current(tmp_path, "drift_sweep", other.params_fingerprint)
     with pytest.raises(AssertionError, match="recomputed"):
         other.table("drift_sweep_summary")

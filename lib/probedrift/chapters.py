@@ -1,4 +1,4 @@
-"""Per-chapter tables that need the run's data or probes (counts, examples, extraction, confidence, reliability)."""
+"""Per-chapter displays that need the run's data or probes (counts, examples, extraction, reliability, skip notes)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 
 from . import data as data_mod
-from . import drift as drift_mod
 from . import metrics as metrics_mod
 from .detectors import DETECTORS
 from .grids import linear_sigma_grid
 from .study import Study
+from .synthetic_drift import drifted_test
 from .tables import SIGMA_TOLERANCE
 
 
@@ -21,7 +21,7 @@ def pairs_skip_reason(S: Study) -> str | None:
     if not S.params.pairs:
         return "no base/instruct pair was given (`pairs` is empty)"
     return "no pair of the profile has both of its models in this run (" + "; ".join(
-        f"{p.base} / {p.instruct}" for p in S.skipped_pairs) + f"; the run's models: {', '.join(S.models)})"
+        f"{p.base} / {p.instruct}" for p in S.params.pairs if p not in S.pairs) + f"; the run's models: {', '.join(S.models)})"
 
 
 def monitors_note(S: Study) -> str | None:
@@ -79,39 +79,12 @@ def extraction_table(S: Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def confidence_by_outcome(S: Study, model: str, conventions: str = "paper") -> pd.DataFrame:
-    """Mean max-class confidence of correct vs wrong test predictions, per σ and drift seed.
-
-    With ``conventions="paper"`` each drift type uses its paper reading (the formulas of paper Table 1), plus the
-    ``relative`` Gaussian reading that matches the abstract's "≈1°".
-    """
-    probe = S.probe(model)
-    _, y = S.unit(model)["test"]
-    rows = []
-    for t in S.params.drift_types:
-        convs = [drift_mod.PAPER_CONVENTIONS[t]] if conventions == "paper" else [c for tt, c in S.conventions() if tt == t]
-        if t == "gaussian" and conventions == "paper":
-            convs.append("relative")
-        for c in convs:
-            for seed in S.params.drift_seeds:
-                ds = S.drifted_test(model, t, c, int(seed))
-                P = probe.predict_proba(ds.embeddings.reshape(-1, ds.embeddings.shape[-1])).reshape(len(ds.sigmas), -1)
-                conf = np.maximum(P, 1 - P)
-                correct = (P >= 0.5).astype(int) == y[None, :]
-                for i, sigma in enumerate(ds.sigmas):
-                    for outcome, mask in (("correct", correct[i]), ("wrong", ~correct[i])):
-                        rows.append({"model": model, "drift_type": t, "convention": c, "sigma": float(sigma),
-                                     "seed": int(seed), "outcome": outcome, "n": int(mask.sum()),
-                                     "confidence": float(conf[i][mask].mean()) if mask.any() else np.nan})
-    return pd.DataFrame(rows)
-
-
 def reliability_at_checkpoints(S: Study, model: str, drift_type: str, convention: str) -> dict[str, pd.DataFrame]:
     """Reliability tables at the checkpoints of paper Fig. 3 (indices into the linspace grid), first seed."""
     p = S.params
     grid = linear_sigma_grid(p.sigma_max, p.n_sigmas)
     wanted = np.array([grid[i] for i in p.reliability_checkpoints if i < len(grid)])
-    ds = S.drifted_test(model, drift_type, convention, p.drift_seeds[0])
+    ds = drifted_test(S, model, drift_type, convention, p.drift_seeds[0])
     _, y = S.unit(model)["test"]
     probe = S.probe(model)
     out = {}

@@ -189,3 +189,37 @@ def generations(S: Study, updates: list[Update], held_out: list[str], n: int = 3
         table[u.label] = sample_generations(u.path, instructions, max_new_tokens=max_new_tokens,
                                             device=S.params.device)
     return pd.DataFrame(table)
+
+
+# ---------------------------------------------------------------- the chapter's tables (see probedrift.catalogue)
+
+
+def prepared(S: Study) -> tuple[InstructionCorpus, list[str], list[Update]]:
+    """The instruction corpus, the held-out instructions and every checkpoint (:func:`training_corpus`,
+    :func:`checkpoints`), built or loaded from the cache once per run."""
+    def build():
+        corpus, held_out = training_corpus(S)
+        return corpus, held_out, checkpoints(S, corpus)
+    return S.memo("finetune", build)
+
+
+def losses_table(S: Study) -> pd.DataFrame:
+    """Table ``finetune_losses``: :func:`loss_curves` of the run's corpus."""
+    return loss_curves(S, prepared(S)[0])
+
+
+def generations_table(S: Study) -> pd.DataFrame:
+    """Table ``finetune_generations``: :func:`generations` of the base and each strength's last checkpoint."""
+    _, held_out, updates = prepared(S)
+    return generations(S, updates, held_out)
+
+
+def drift_table(S: Study) -> pd.DataFrame:
+    """Table ``finetune_drift``: :func:`finetune_table` of every checkpoint against the base."""
+    updates = prepared(S)[2]
+    return finetune_table(S, updates, update_pairs(S, updates))
+
+
+def separability_changes(S: Study) -> pd.DataFrame:
+    """Table ``finetune_separability``: :func:`separability_table` of every checkpoint against the base."""
+    return separability_table(S, prepared(S)[2])

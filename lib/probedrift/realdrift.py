@@ -37,6 +37,7 @@ from . import drift as drift_mod
 from . import metrics as metrics_mod
 from .align import Aligner, fit_aligner
 from .errors import ProbedriftError
+from .monitors import make_detectors, subsample
 from .updates import UpdatePair, update_pairs
 from .timing import timed
 
@@ -50,7 +51,7 @@ MITIGATION_COLUMNS = ["source", "method", "k", "auc", "ci_low", "ci_high", "n_se
 MITIGATION_METHODS = ("no_update", "frozen", "retrain", "align", "recalibrate", "detector_gate")
 
 __all__ = ["MITIGATION_COLUMNS", "MITIGATION_METHODS", "REAL_DRIFT_COLUMNS", "anchor_indices", "angle_samples",
-           "mitigations_table", "real_drift_table", "synthetic_reference"]
+           "mitigations", "mitigations_table", "real_drift", "real_drift_table", "run_pairs", "synthetic_reference"]
 
 _BOOT = "stratified bootstrap over test texts"
 _SEEDS = "95% t-interval over anchor draws"
@@ -117,17 +118,15 @@ def _setup(S: Study, pair: UpdatePair) -> _Setup:
 
 
 def _detector_alarms(S: Study, su: _Setup) -> dict[str, bool]:
-    from .study import subsample
-
     p = S.params
     seed = p.seed
-    dets = S.make_detectors(su.pair.model_before)
+    dets = make_detectors(S, su.pair.model_before)
     if not su.probe_is_study_probe:
         ref = subsample(su.before["train"][0], p.detector_sample_size, seed)
         for det in dets.values():
             if hasattr(det, "predict_proba"):
                 det.predict_proba = su.probe.predict_proba
-                det.fit(su.before["val"][0])  # held out from the probe's training, as in Study.make_detectors
+                det.fit(su.before["val"][0])  # held out from the probe's training, as in monitors.make_detectors
             else:
                 det.fit(ref)
     sample = subsample(su.after_in_probe_space("test"), p.detector_sample_size, seed + 1)
@@ -181,6 +180,24 @@ def real_drift_table(S: Study, sources=None, pairs: dict[str, UpdatePair] | None
         rows.append({"source": source, "note": f"skipped: {reason}"})
     alarm_cols = [f"alarm_{d}" for d in p.detectors]
     return pd.DataFrame(rows, columns=REAL_DRIFT_COLUMNS + alarm_cols + ["note"])
+
+
+def run_pairs(S: Study) -> tuple[dict[str, UpdatePair], dict[str, str]]:
+    """The run's real-drift update pairs and the skipped sources with their reasons
+    (:func:`probedrift.updates.update_pairs` of every configured source), built once per run."""
+    return S.memo("real_drift_pairs", lambda: update_pairs(S))
+
+
+def real_drift(S: Study) -> pd.DataFrame:
+    """Table ``real_drift``: :func:`real_drift_table` of every configured source; a skipped source keeps a
+    row whose ``note`` gives the reason."""
+    pairs, skipped = run_pairs(S)
+    return real_drift_table(S, pairs=pairs, skipped=skipped)
+
+
+def mitigations(S: Study) -> pd.DataFrame:
+    """Table ``mitigations``: :func:`mitigations_table` of every source that applies to the run."""
+    return mitigations_table(S, pairs=run_pairs(S)[0])
 
 
 def angle_samples(S: Study, sources=None, pairs: dict[str, UpdatePair] | None = None) -> pd.DataFrame:
