@@ -26,14 +26,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .drift import PAPER_CONVENTIONS
-from .params import StudyParams
 from .cliff import first_crossing
+from .drift import PAPER_CONVENTIONS
 from .grids import linear_sigma_grid
 from .intervals import mean_t_interval
 from .metrics import TEXTS_AND_DRAWS
 from .paper import AUC_AT_SIGMA, CLIFF_DROP, CONFIDENCE_DROP, SEPARABILITY_CHANGE, SILENT_FAILURE_SHARE
 from .paper import SIGMA as HEADLINE_SIGMA
+from .params import StudyParams
 from .tables import aggregate_sweep, row_at_sigma
 from .verdicts import Band, Verdict, band, context, judge
 

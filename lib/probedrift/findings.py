@@ -18,7 +18,8 @@ import pandas as pd
 
 from .cliff import first_crossing
 from .intervals import mean_t_interval
-from .paper import CLIFF_DROP, SIGMA as PAPER_SIGMA
+from .paper import CLIFF_DROP
+from .paper import SIGMA as PAPER_SIGMA
 from .tables import fmt_ci, row_at_sigma
 
 __all__ = ["key_findings_markdown", "discussion_numbers_markdown", "seed_cliff_angles"]
