@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import catalogue
 from .cliff import first_crossing
 from .drift import PAPER_CONVENTIONS
 from .grids import linear_sigma_grid
@@ -214,13 +215,13 @@ class _Run:
 
     def __init__(self, metrics_dir: Path, params: StudyParams):
         self.dir, self.params = Path(metrics_dir), params
-        self.sweep = self._read("drift_sweep.csv")
-        self.baseline = self._read("probe_baseline.csv")
-        self.pairs = self._read("pairs.csv")
-        self.cliff_log = self._read("cliff_log.csv")
-        summary = self._read("drift_sweep_summary.csv")
+        self.sweep = self._read("drift_sweep")
+        self.baseline = self._read("probe_baseline")
+        self.pairs = self._read("pairs")
+        self.cliff_log = self._read("cliff_log")
+        summary = self._read("drift_sweep_summary")
         if summary is not None and len(summary):
-            # intervals over test texts and drift draws (Study.drift_sweep_summary)
+            # intervals over test texts and drift draws (synthetic_drift.drift_sweep_summary)
             self.agg, self.interval = summary, TEXTS_AND_DRAWS
         else:
             self.agg = aggregate_sweep(self.sweep) if self.sweep is not None and len(self.sweep) else None
@@ -231,8 +232,7 @@ class _Run:
         self.checkpoint = float(np.round(grid[1], 6))
 
     def _read(self, name: str) -> pd.DataFrame | None:
-        path = self.dir / name
-        return pd.read_csv(path) if path.is_file() else None
+        return catalogue.load(self.dir.parent, name, missing_ok=True)
 
     def group(self, model: str, t: str, c: str) -> tuple[pd.DataFrame | None, str | None]:
         """The raw sweep rows of one model/drift type/convention, or why there are none."""

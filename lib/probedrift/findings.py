@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import catalogue
 from .cliff import first_crossing
 from .intervals import mean_t_interval
 from .paper import CLIFF_DROP
@@ -28,11 +29,8 @@ NOT_IN_RUN = "not in this run"
 
 
 def _read(run_dir: Path, name: str) -> pd.DataFrame | None:
-    path = Path(run_dir) / "metrics" / f"{name}.csv"
-    if not path.is_file():
-        return None
-    table = pd.read_csv(path)
-    return None if table.empty else table
+    table = catalogue.load(run_dir, name, missing_ok=True)
+    return None if table is None or table.empty else table
 
 
 def _tau(run_dir: Path) -> float:
