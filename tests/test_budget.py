@@ -12,9 +12,10 @@ from sklearn.metrics import roc_auc_score
 
 from probedrift import budget as B
 from probedrift import variance_floor as VF
-from probedrift.drift import angle_deg, drift
 from probedrift.errors import ProbedriftError
 from probedrift.probes import LinearProbe, MLPProbe, paper_probe
+from probedrift.sphere import angle_deg
+from probedrift.sweep import drift
 from probedrift.synthetic import axes, two_class
 
 D = 64

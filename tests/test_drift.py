@@ -1,9 +1,7 @@
-"""Tests for probedrift.drift: geometry of every drift convention, seeding, the registry, the sweep and its table."""
+"""Tests for probedrift.drift: the angle of every drift convention against an independent computation,
+seeding, directions, and the registry of drift types."""
 
 from __future__ import annotations
-
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,35 +9,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 
-from probedrift import drift as drift_mod
 from probedrift.drift import (
-    CONVENTIONS,
     DRIFT_TYPES,
-    PAPER_CONVENTIONS,
-    SWEEP_COLUMNS,
-    DriftedSet,
-    DriftForm,
-    DriftInputs,
-    angle_deg,
+    convention_names,
     conventions_table,
-    drift,
     drift_direction,
-    normalize,
-    paper_literal_matrix,
+    paper_conventions,
     register_drift,
     resolve_conventions,
-    rotation_matrix,
-    sweep,
     unregister_drift,
 )
+from probedrift.drift_forms import DriftForm, DriftInputs
 from probedrift.errors import ProbedriftError
-from probedrift.metrics import probe_metrics, roc_auc
+from probedrift.metrics import roc_auc
+from probedrift.sphere import angle_deg, haar_orthogonal, normalize, paper_literal_matrix, rotation_matrix
+from probedrift.sweep import DriftedSet, drift, sweep
 from probedrift.synthetic import two_class
 
 SETTINGS = settings(deadline=None, max_examples=15, derandomize=True)
-ALL_PAIRS = [(t, c) for t in DRIFT_TYPES for c in CONVENTIONS[t]]
+ALL_PAIRS = [(t, c) for t in DRIFT_TYPES for c in convention_names(t)]
 SEEDED_PAIRS = [p for p in ALL_PAIRS if p[1] not in ("class_mean_difference", "top_pc")]
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _sphere(n: int, d: int, seed: int) -> np.ndarray:
@@ -52,29 +41,6 @@ def labelled():
     x_ref, y_ref = two_class(1500, 48, seed=1)
     x, y = two_class(600, 48, seed=2)
     return x_ref, y_ref, x, y
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def test_normalize_is_safe_for_zero_rows_and_keeps_dtype():
-    z = np.array([[3.0, 4.0], [0.0, 0.0]], dtype=np.float32)
-    out = normalize(z)
-    np.testing.assert_allclose(out, [[0.6, 0.8], [0.0, 0.0]])
-    assert out.dtype == np.float32
-    assert normalize(np.array([[1, 1]])).dtype == np.float32
-
-
-def test_angle_deg_known_values_and_small_angles():
-    a = np.array([[1.0, 0.0], [1.0, 0.0], [2.0, 0.0], [1.0, 0.0]])
-    b = np.array([[0.0, 3.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 0.0]])
-    out = angle_deg(a, b)
-    np.testing.assert_allclose(out[:3], [90.0, 0.0, 180.0], atol=1e-10)
-    assert np.isnan(out[3])
-    # 0.01 degree in float32: the arccos form would return 0 or a value off by ~100%
-    t = np.radians(0.01)
-    small = angle_deg(np.float32([[1, 0, 0]]), np.float32([[np.cos(t), np.sin(t), 0]]))
-    assert small[0] == pytest.approx(0.01, rel=1e-3)
 
 
 # --------------------------------------------------------------------------- geometry of every convention
@@ -113,26 +79,6 @@ def test_unit_norm_for_any_shape(n, d, seed, sigma, pair):
     assert np.isfinite(ds.angles_deg).all()
 
 
-@SETTINGS
-@given(d=st.integers(1, 40).map(lambda k: 2 * k), theta=st.floats(0.0, np.pi), seed=st.integers(0, 1000))
-def test_rotation_matrix_is_orthogonal_and_moves_every_vector_by_theta(d, theta, seed):
-    R = rotation_matrix(d, theta, seed)
-    np.testing.assert_allclose(R.T @ R, np.eye(d), atol=1e-5)
-    z = _sphere(20, d, seed).astype(np.float64)
-    np.testing.assert_allclose(angle_deg(z, z @ R.T), np.degrees(theta), atol=1e-5)
-
-
-def test_rotation_matrix_odd_dimension_fixes_one_axis():
-    d, theta = 9, 0.4
-    R = rotation_matrix(d, theta, seed=5)
-    np.testing.assert_allclose(R.T @ R, np.eye(d), atol=1e-10)
-    w, v = np.linalg.eig(R)
-    fixed = np.real(v[:, np.argmin(np.abs(w - 1))])
-    np.testing.assert_allclose(R @ fixed, fixed, atol=1e-10)
-    ang = angle_deg(_sphere(200, d, 1).astype(np.float64), _sphere(200, d, 1) @ R.T)
-    assert ang.max() <= np.degrees(theta) + 1e-4 and ang.min() < np.degrees(theta) - 0.1
-
-
 @pytest.mark.parametrize("d", [16, 17])
 def test_true_rotation_drift_applies_rotation_matrix(d):
     z = _sphere(50, d, 0)
@@ -142,36 +88,6 @@ def test_true_rotation_drift_applies_rotation_matrix(d):
     np.testing.assert_allclose(ds.embeddings[0], z @ R.T, atol=1e-5)
     if d % 2 == 0:
         np.testing.assert_allclose(ds.angles_deg[0], np.degrees(sigma * np.pi / 2), atol=2e-3)
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_haar_matrix_is_the_positive_diagonal_qr_factor_of_the_seeds_gaussian(seed):
-    d = 128
-    G = np.random.default_rng(seed).standard_normal((d, d))
-    Q, R = np.linalg.qr(G)
-    np.testing.assert_allclose(drift_mod._haar_from_seed.__wrapped__(d, seed), Q * np.sign(np.diag(R)), atol=1e-9)
-
-
-def test_orthogonality_check_certifies_or_measures():
-    Q = np.array(drift_mod._haar_from_seed(64, 0))
-    assert drift_mod._orthogonality_error(Q) < 1e-8
-    bent = Q.copy()
-    bent[:, 0] *= 1 + 1e-5
-    measured = drift_mod._orthogonality_error(bent)
-    assert measured == pytest.approx(np.abs(bent.T @ bent - np.eye(64)).max(), rel=1e-6)
-    assert measured > 1e-6
-
-
-@pytest.mark.parametrize("d", [16, 17])
-def test_complex_structure_is_q_j0_qt_formed_once(d):
-    Q = drift_mod._haar_from_seed(d, 4)
-    J0 = np.zeros((d, d))
-    J0[: d - d % 2, : d - d % 2] = np.kron(np.eye(d // 2), [[0.0, -1.0], [1.0, 0.0]])
-    J = drift_mod._complex_structure(Q)
-    np.testing.assert_allclose(J, Q @ J0 @ Q.T, atol=1e-12)
-    assert np.array_equal(J, -J.T)
-    z = _sphere(30, d, 1)
-    np.testing.assert_allclose(z @ J.T, drift_mod._apply_complex_structure(z.astype(np.float64), Q), atol=1e-12)
 
 
 def test_theta_per_sigma_scales_the_rotation_angle():
@@ -294,7 +210,7 @@ def test_drift_rejects_bad_input(labelled):
 
 def _explicit_true_rotation(d: int, theta: float, seed: int) -> np.ndarray:
     """cos θ I + sin θ Q J₀ Qᵀ with J₀ written out (even d)."""
-    Q = drift_mod._haar_from_seed(d, seed)
+    Q = haar_orthogonal(d, seed)
     J0 = np.kron(np.eye(d // 2), [[0.0, -1.0], [1.0, 0.0]])
     return np.cos(theta) * np.eye(d) + np.sin(theta) * (Q @ J0 @ Q.T)
 
@@ -358,83 +274,21 @@ def test_every_convention_moves_embeddings_by_its_documented_angle(wide_referenc
         assert measured.mean() == pytest.approx(np.degrees(law), rel=0.05)
 
 
-# --------------------------------------------------------------------------- sweep and benchmark
-
-
-def test_sweep_table(labelled):
-    x_ref, y_ref, x, y = labelled
-    clf = LogisticRegression(max_iter=2000).fit(x_ref, y_ref)
-    sigmas = np.array([0.0, 0.02, 0.15])
-    df = sweep(
-        x,
-        y,
-        lambda m: clf.predict_proba(m)[:, 1],
-        drift_types=DRIFT_TYPES,
-        sigmas=sigmas,
-        seeds=[0, 1],
-        reference=x_ref,
-        reference_labels=y_ref,
-        model="toy",
-        progress=False,
-    )
-    assert tuple(df.columns) == SWEEP_COLUMNS
-    assert len(df) == len(ALL_PAIRS) * len(sigmas) * 2
-    assert not df.duplicated(["drift_type", "convention", "sigma", "seed"]).any()
-    assert (df["model"] == "toy").all()
-    clean_auc = roc_auc(y, clf.predict_proba(x)[:, 1])
-    at_zero = df[df["sigma"] == 0]
-    np.testing.assert_allclose(at_zero["auc"], clean_auc)
-    assert (at_zero["angle_deg_mean"] == 0).all()
-    big = df[df["sigma"] == 0.15]
-    assert (big["angle_deg_mean"] > 5).all()
-    assert df[["auc", "accuracy", "f1", "mean_confidence", "ece"]].notna().all().all()
-
-
-def test_sweep_conventions_argument_and_probe_output(labelled):
-    x_ref, y_ref, x, y = labelled
-    clf = LogisticRegression(max_iter=2000).fit(x_ref, y_ref)
-    def run(**kwargs):
-        options = {"drift_types": DRIFT_TYPES, "sigmas": [0.1], "seeds": 0, "progress": False}
-        return sweep(x, y, kwargs.pop("probe", clf.predict_proba), **{**options, **kwargs})
-
-    paper = run(conventions="paper")
-    assert sorted(zip(paper["drift_type"], paper["convention"])) == sorted(PAPER_CONVENTIONS.items())
-    one = run(drift_types="rotation", conventions={"rotation": "true"}, seeds=[3])
-    assert len(one) == 1 and one["convention"].iloc[0] == "true"
-    with pytest.raises(ProbedriftError, match="predict_proba returned shape"):
-        run(drift_types="gaussian", probe=lambda m: np.zeros((len(m), 3)))
-    with pytest.raises(ProbedriftError, match="reference"):
-        run(drift_types="directional")
-    with pytest.raises(ProbedriftError, match="unknown conventions"):
-        run(drift_types="gaussian", conventions="literal")
-
-
-def test_benchmark_table_runs_at_tiny_size(capsys):
-    spec = importlib.util.spec_from_file_location("drift_table", ROOT / "benchmarks" / "drift_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    table = module.main(n_train=400, n_test=200, d=32, seeds=2)
-    assert table.shape == (len(ALL_PAIRS), 3 * 3)
-    assert list(table.columns.get_level_values(0).unique()) == ["auc", "accuracy", "angle_deg"]
-    assert (table[("angle_deg", 0.0)] == 0).all()
-    assert "clean test AUC" in capsys.readouterr().out
-
-
 # --------------------------------------------------------------------------- registry
 
 
 def test_registry_constants_and_table_describe_the_built_in_drifts():
-    assert DRIFT_TYPES == ("gaussian", "directional", "rotation")
-    assert dict(CONVENTIONS) == {
+    assert DRIFT_TYPES.names() == DRIFT_TYPES.names(default_only=True) == ("gaussian", "directional", "rotation")
+    assert {t: convention_names(t) for t in DRIFT_TYPES} == {
         "gaussian": ("per_dim", "relative"),
         "directional": ("random", "class_mean_difference", "top_pc"),
         "rotation": ("true", "paper_literal"),
     }
     table = conventions_table()
     assert list(table.columns) == ["drift_type", "convention", "paper", "formula", "doc"]
-    assert list(zip(table.drift_type, table.convention)) == ALL_PAIRS
+    assert list(zip(table.drift_type, table.convention, strict=True)) == ALL_PAIRS
     assert table.paper.dtype == bool
-    assert dict(zip(table.drift_type[table.paper], table.convention[table.paper])) == dict(PAPER_CONVENTIONS)
+    assert dict(zip(table.drift_type[table.paper], table.convention[table.paper], strict=True)) == paper_conventions()
     assert table.formula.str.len().min() > 10 and table.doc.str.len().min() > 10
     assert "σ√d" in table.set_index("convention").loc["per_dim", "doc"]
 
@@ -442,7 +296,8 @@ def test_registry_constants_and_table_describe_the_built_in_drifts():
 def test_resolve_conventions():
     assert resolve_conventions(DRIFT_TYPES, None) == ALL_PAIRS
     assert resolve_conventions(list(DRIFT_TYPES), "all") == ALL_PAIRS
-    assert resolve_conventions(DRIFT_TYPES, "paper") == list(PAPER_CONVENTIONS.items())
+    assert resolve_conventions(DRIFT_TYPES, "paper") == list(paper_conventions().items())
+    assert paper_conventions() == {"gaussian": "per_dim", "directional": "random", "rotation": "paper_literal"}
     assert resolve_conventions("rotation", {"rotation": "true", "gaussian": ["relative"]}) == [("rotation", "true")]
     assert resolve_conventions(["gaussian", "rotation"], {"gaussian": ["relative", "relative"]}) == [
         ("gaussian", "relative"),
@@ -484,8 +339,8 @@ def toy_drifts():
 
 def test_a_registered_drift_type_runs_everywhere(labelled, toy_drifts):
     x_ref, y_ref, x, y = labelled
-    assert DRIFT_TYPES[-1] == "toy" and CONVENTIONS["toy"] == ("first_axis", "cubed")
-    assert PAPER_CONVENTIONS["toy"] == "first_axis"
+    assert DRIFT_TYPES.names()[-1] == "toy" and convention_names("toy") == ("first_axis", "cubed")
+    assert paper_conventions()["toy"] == "first_axis"
     row = conventions_table().set_index(["drift_type", "convention"]).loc[("toy", "first_axis")]
     assert row.paper and row.formula == "Normalize(z + σ e₁)" and row.doc == "A shift along the first coordinate axis."
     ds = drift(x, "toy", "first_axis", [0.0, 0.1], seed=0)
@@ -517,46 +372,37 @@ def test_registration_errors(toy_drifts):
         unregister_drift("toy", "broken")
 
 
-# --------------------------------------------------------------------------- sweep against a loop
+def test_an_unknown_drift_type_names_the_registered_ones():
+    for call in (lambda: DRIFT_TYPES.get("shear"), lambda: resolve_conventions(["shear"], None),
+                 lambda: convention_names("shear"), lambda: drift(_sphere(4, 8, 0), "shear", "x", [0.1], seed=0)):
+        with pytest.raises(ProbedriftError, match="unknown drift type 'shear'") as err:
+            call()
+        assert "use one of: gaussian, directional, rotation" in str(err.value)
 
 
-def _loop_sweep(z, y, predict, drift_type, convention, sigmas, seed, reference, reference_labels):
-    """One configuration scored σ by σ from :func:`drift`'s materialised vectors and measured angles,
-    with the scalar :func:`probe_metrics`."""
-    ds = drift(z, drift_type, convention, sigmas, seed, reference=reference, reference_labels=reference_labels)
-    rows = [probe_metrics(y, predict(ds.embeddings[k])) for k in range(len(sigmas))]
-    out = {m: np.array([r[m] for r in rows]) for m in SWEEP_COLUMNS[7:]}
-    out["angle_deg_mean"] = ds.angles_deg.mean(axis=1, dtype=np.float64)
-    out["angle_deg_median"] = np.median(ds.angles_deg, axis=1)
-    return out
+def test_a_throwaway_drift_type_touches_nothing_else_and_leaves_no_trace():
+    """Registering a type adds exactly its own entries (registry, resolve_conventions, the table);
+    default=False keeps it out of a run's default types; removing its last convention removes the type."""
+    before = (DRIFT_TYPES.names(), resolve_conventions(DRIFT_TYPES, "all"), conventions_table(), paper_conventions())
 
+    @register_drift("throwaway", "half", formula="Normalize(z + σ z/2)", default=False)
+    def half(inputs: DriftInputs) -> DriftForm:
+        """Moves nothing: a shift along z itself."""
+        return inputs.shift(inputs.z * 0.5)
 
-@pytest.mark.parametrize(("d", "probe"), [(48, "sklearn"), (17, "sklearn"), (48, "paper"), (17, "paper")])
-def test_vectorised_sweep_equals_a_loop_over_configurations(labelled, toy_drifts, d, probe):
-    """Every registered (type, convention), odd width included (the true rotation's fixed axis). With the
-    paper's probe the sweep scores from z·w and the drift terms' projections without writing a drifted
-    vector; the loop scores the vectors :func:`drift` writes."""
-    from probedrift.probes import paper_probe
-
-    x_ref, y_ref, x, y = labelled if d == 48 else (*two_class(300, d, seed=1), *two_class(200, d, seed=2))
-    if probe == "paper":
-        predict = paper_probe(0).fit(x_ref, y_ref).predict_proba
-        assert drift_mod._affine_probe(predict) is not None and drift_mod._affine_probe(lambda m: predict(m)) is None
-    else:
-        clf = LogisticRegression(max_iter=2000).fit(x_ref, y_ref)
-
-        def predict(m):
-            return clf.predict_proba(m)[:, 1]
-
-    sigmas = np.array([0.0, 0.02, 0.07, 0.15])
-    pairs = resolve_conventions(DRIFT_TYPES, "all")
-    assert len(pairs) == len(ALL_PAIRS) + 2
-    df = sweep(x, y, predict, drift_types=DRIFT_TYPES, sigmas=sigmas, seeds=[3, 4], reference=x_ref,
-               reference_labels=y_ref, progress=False)
-    for t, c in pairs:
-        for seed in (3, 4):
-            loop = _loop_sweep(x, y, predict, t, c, sigmas, seed, x_ref, y_ref)
-            rows = df[(df.drift_type == t) & (df.convention == c) & (df.seed == seed)]
-            for col, values in loop.items():
-                np.testing.assert_allclose(rows[col].to_numpy(dtype=float), values, rtol=0,
-                                           atol=2e-4 if "angle" in col else 1e-6, err_msg=f"{t}/{c} {col}")
+    try:
+        assert DRIFT_TYPES.names() == (*before[0], "throwaway")
+        assert DRIFT_TYPES.names(default_only=True) == before[0]
+        assert resolve_conventions(DRIFT_TYPES, "all") == [*before[1], ("throwaway", "half")]
+        assert resolve_conventions("throwaway", None) == [("throwaway", "half")]
+        assert conventions_table().iloc[:-1].equals(before[2]) and paper_conventions() == before[3]
+        with pytest.raises(ProbedriftError, match="drift type 'throwaway' has no paper convention"):
+            resolve_conventions(DRIFT_TYPES, "paper")
+        z = _sphere(10, 6, 0)
+        moved = drift(z, "throwaway", "half", [0.3], seed=0)
+        np.testing.assert_allclose(moved.embeddings[0], z, atol=1e-6)
+        np.testing.assert_allclose(moved.angles_deg, 0, atol=1e-4)
+    finally:
+        assert unregister_drift("throwaway", "half").build is half
+    assert DRIFT_TYPES.names() == before[0] and "throwaway" not in DRIFT_TYPES
+    assert resolve_conventions(DRIFT_TYPES, "all") == before[1] and conventions_table().equals(before[2])
