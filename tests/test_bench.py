@@ -15,6 +15,9 @@ import torch
 
 from probedrift import bench
 from probedrift.cli import main
+from probedrift.drift import DRIFT_TYPES, convention_names
+from probedrift.probes import paper_probe
+from probedrift.sweep import sweep
 
 NUMERIC_KEYS = [k for k in bench.HEADLINE_KEYS if k not in bench.END_TO_END_KEYS]
 
@@ -122,17 +125,14 @@ def test_compare_embeddings_reports_cosine_and_relative_difference():
 
 
 def test_loop_reference_matches_the_vectorised_sweep():
-    from probedrift import drift
-    from probedrift.probes import paper_probe
-
     x_tr, y_tr, x_te, y_te = bench.train_and_test_sets(120, 16)
     probe = paper_probe(0).fit(x_tr, y_tr)
     sigmas = np.linspace(0, 0.15, 4)
-    for t, conventions in drift.CONVENTIONS.items():
-        for c in conventions:
+    for t in DRIFT_TYPES:
+        for c in convention_names(t):
             ref = bench.loop_sweep_reference(x_te, y_te, probe, t, c, sigmas, 3, x_tr, y_tr)
-            vec = drift.sweep(x_te, y_te, probe.predict_proba, drift_types=t, conventions={t: [c]}, sigmas=sigmas,
-                              seeds=[3], reference=x_tr, reference_labels=y_tr, progress=False)
+            vec = sweep(x_te, y_te, probe.predict_proba, drift_types=t, conventions={t: [c]}, sigmas=sigmas,
+                        seeds=[3], reference=x_tr, reference_labels=y_tr, progress=False)
             for col, values in ref.items():
                 np.testing.assert_allclose(values, vec[col].to_numpy(dtype=float), atol=1e-4 if "angle" in col else 1e-6,
                                            err_msg=f"{t}/{c} {col}")

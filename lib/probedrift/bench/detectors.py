@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ..detectors import DETECTORS, make_detector
+from ..probes import paper_probe
+from ..sweep import drift
 from .config import Sizes
 from .sweep import train_and_test_sets
 from .timing import interleaved, log, median, timed
@@ -11,9 +14,6 @@ def bench_detectors(sz: Sizes) -> dict:
     """Seconds per ``test`` of every detector (median of reps after a warm-up call), reference n × d
     against a sample of n × d drifted by relative Gaussian noise σ = 0.02, and the seconds of ``fit``.
     The confidence monitor reads the paper's probe trained on the reference's problem."""
-    from ..detectors import DETECTORS, make_detector
-    from ..drift import drift
-    from ..probes import paper_probe
 
     x_tr, y_tr, x_te, _ = train_and_test_sets(sz.detector_n, sz.detector_d, seed=1)
     probe = paper_probe(0).fit(x_tr, y_tr)

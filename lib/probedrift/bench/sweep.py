@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..drift import DRIFT_TYPES, convention_names, drift_direction, paper_conventions
 from ..errors import ProbedriftError
+from ..metrics import probe_metrics
+from ..probes import paper_probe
+from ..sphere import apply_complex_structure, haar_orthogonal
+from ..sweep import sweep as drift_sweep
 from ..synthetic import axes, two_class
 from .config import Sizes
 from .timing import interleaved, log, median
@@ -28,9 +33,7 @@ def train_and_test_sets(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.n
 def _per_sample_directions(z, drift_type: str, convention: str, sig: np.ndarray, seed: int, reference,
                            reference_labels):
     """The drift's per-sample direction ``Y_i`` (a function of i) and the coefficients (a, b) per σ,
-    from the same random draw as :func:`probedrift.drift.drift`."""
-    from .. import drift as dr
-
+    from the same random draw as :func:`probedrift.sweep.drift`."""
     n, d = z.shape
     a, b = np.ones_like(sig), sig
     if drift_type == "gaussian":
@@ -39,27 +42,25 @@ def _per_sample_directions(z, drift_type: str, convention: str, sig: np.ndarray,
             return (lambda i: noise[i] / np.sqrt(noise[i] @ noise[i])), a, b
         return (lambda i: noise[i]), a, b
     if drift_type == "directional":
-        v = dr.drift_direction(convention, reference, reference_labels, seed if convention == "random" else 0, d=d)
+        v = drift_direction(convention, reference, reference_labels, seed if convention == "random" else 0, d=d)
         return (lambda i: v), a, b
     if convention == "true" and d % 2:
         raise ProbedriftError("the loop reference of the true rotation needs an even width", "use an even d")
     theta = sig * np.pi / 2
-    Q32 = dr._haar_from_seed(d, seed).astype(np.float32)
+    Q32 = haar_orthogonal(d, seed).astype(np.float32)
     if convention == "paper_literal":
         return (lambda i: z[i] @ Q32.T), np.cos(theta), np.sin(theta)
-    return (lambda i: dr._apply_complex_structure(z[i], Q32)), np.cos(theta), np.sin(theta)
+    return (lambda i: apply_complex_structure(z[i], Q32)), np.cos(theta), np.sin(theta)
 
 
 def loop_sweep_reference(z, y, probe, drift_type: str, convention: str, sigmas, seed: int, reference,
                          reference_labels) -> dict[str, np.ndarray]:
     """The sweep's numbers for one (type, convention, seed), computed one sample and one σ at a time.
 
-    Same random draw as :func:`probedrift.drift.drift`; for each sample i and σ: z' = Normalize(a z_i
+    Same random draw as :func:`probedrift.sweep.drift`; for each sample i and σ: z' = Normalize(a z_i
     + b Y_i), p = probe(z'), angle = 2·atan2(‖z' − z_i‖, ‖z' + z_i‖); metrics per σ with the scalar
     :func:`probedrift.metrics.probe_metrics`.
     """
-    from ..metrics import probe_metrics
-
     n = z.shape[0]
     sig = np.asarray(sigmas, dtype=np.float64)
     direction, a, b = _per_sample_directions(z, drift_type, convention, sig, seed, reference, reference_labels)
@@ -98,15 +99,13 @@ def _max_abs_diffs(rows, loop_out: dict[str, np.ndarray]) -> dict[str, float]:
 
 def _time_full_sweep(sz: Sizes, sets, probe, sigmas) -> tuple[dict, object]:
     """Median seconds of the whole sweep (every type and convention, all σ and seeds); its table."""
-    from .. import drift as dr
-
     x_tr, y_tr, x_te, y_te = sets
     seeds = list(range(sz.sweep_seeds))
-    n_pairs = sum(len(c) for c in dr.CONVENTIONS.values())
+    n_pairs = sum(len(convention_names(t)) for t in DRIFT_TYPES)
 
     def full_sweep(seed_list=seeds):
-        dr._haar_from_seed.cache_clear()  # every repetition draws its rotations afresh
-        return dr.sweep(x_te, y_te, probe.predict_proba, drift_types=dr.DRIFT_TYPES, conventions="all",
+        haar_orthogonal.cache_clear()  # every repetition draws its rotations afresh
+        return drift_sweep(x_te, y_te, probe, drift_types=DRIFT_TYPES, conventions="all",
                         sigmas=sigmas, seeds=seed_list, reference=x_tr, reference_labels=y_tr, progress=False)
 
     log(f"drift sweep: {n_pairs} type/conventions x {sz.n_sigmas} sigmas x {len(seeds)} seeds "
@@ -124,17 +123,15 @@ def _time_full_sweep(sz: Sizes, sets, probe, sigmas) -> tuple[dict, object]:
 def _loop_against_sweep(sz: Sizes, sets, probe, sigmas, table, failures: list[str]) -> dict:
     """The loop reference and the vectorised sweep, interleaved, on seed 0 of one convention per type;
     their numbers compared with the full sweep's, and the loop's time extrapolated to the full sweep."""
-    from .. import drift as dr
-
     x_tr, y_tr, x_te, y_te = sets
-    loop_configs = list(dr.PAPER_CONVENTIONS.items())
+    loop_configs = list(paper_conventions().items())
     log(f"loop reference on {len(loop_configs)} configurations x {sz.n_sigmas} sigmas x 1 seed")
     per_config, max_diff, extrapolated = {}, {}, 0.0
     for t, c in loop_configs:
         ref_fn = lambda t=t, c=c: loop_sweep_reference(x_te, y_te, probe, t, c, sigmas, 0, x_tr, y_tr)  # noqa: E731
-        vec_fn = lambda t=t, c=c: dr.sweep(x_te, y_te, probe.predict_proba, drift_types=t,  # noqa: E731
-                                           conventions={t: [c]}, sigmas=sigmas, seeds=[0], reference=x_tr,
-                                           reference_labels=y_tr, progress=False)
+        vec_fn = lambda t=t, c=c: drift_sweep(x_te, y_te, probe, drift_types=t,  # noqa: E731
+                                             conventions={t: [c]}, sigmas=sigmas, seeds=[0], reference=x_tr,
+                                             reference_labels=y_tr, progress=False)
         vec_fn()
         ct, couts = interleaved({"loop": ref_fn, "vectorised": vec_fn}, sz.reps)
         rows = table[(table.drift_type == t) & (table.convention == c) & (table.seed == 0)]
@@ -145,7 +142,7 @@ def _loop_against_sweep(sz: Sizes, sets, probe, sigmas, table, failures: list[st
         t_loop, t_vec = median(ct["loop"]), median(ct["vectorised"])
         per_config[f"{t}/{c}"] = {"loop_seconds": t_loop, "vectorised_seconds": t_vec,
                                   "ratio": t_loop / t_vec, "numbers_equal": tol_ok}
-        extrapolated += t_loop * len(dr.CONVENTIONS[t]) * sz.sweep_seeds
+        extrapolated += t_loop * len(convention_names(t)) * sz.sweep_seeds
     return {
         "configurations_timed": [f"{t}/{c} seed 0" for t, c in loop_configs],
         "per_configuration": per_config,
@@ -158,8 +155,6 @@ def _loop_against_sweep(sz: Sizes, sets, probe, sigmas, table, failures: list[st
 def bench_drift_sweep(sz: Sizes) -> tuple[dict, list[str]]:
     """Section 5: seconds of the vectorised drift sweep (paper's probe on synthetic embeddings), and its
     speed-up over the per-sample loop reference, whose numbers must equal the sweep's."""
-    from ..probes import paper_probe
-
     failures: list[str] = []
     sets = train_and_test_sets(sz.sweep_n, sz.sweep_d)
     probe = paper_probe(0).fit(sets[0], sets[1])
