@@ -20,16 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
+from . import intervals
 from .errors import ProbedriftError, check_choice, check_positive
-from .intervals import bootstrap_weights, check_level, combined_interval, percentile_interval
-from .intervals import aggregate_seeds, mean_t_interval, stratified_bootstrap_indices  # noqa: F401 (moved here)
 from .registry import Registry
 
 __all__ = ["METRICS", "METRIC_NAMES", "SWEEP_METRICS", "TEXTS_AND_DRAWS", "MetricSpec", "bootstrap_ci",
@@ -165,10 +163,8 @@ def _check_bins(bins: int, confidence_range: tuple[float, float]) -> tuple[int, 
 
 
 def _bin_index(conf: np.ndarray, bins: int, lo: float, hi: float) -> np.ndarray:
-    """Equal-width bin of each confidence: [lo + k w, lo + (k+1) w), the last bin closed at hi.
-
-    Values outside the range fall into the end bins (none do for the default range [0.5, 1]).
-    """
+    """Equal-width bin of each confidence: [lo + k w, lo + (k+1) w), the last bin closed at hi; values outside
+    the range fall into the end bins (none do for the default range [0.5, 1])."""
     inner = np.linspace(lo, hi, bins + 1)[1:-1]
     return np.searchsorted(inner, conf, side="right")
 
@@ -195,8 +191,8 @@ def reliability_table(y: object, p1: object, bins: int = 5,
     """
     y_arr, p = _check_pair(y, p1)
     bins, lo, hi = _check_bins(bins, confidence_range)
-    conf = np.maximum(p, 1.0 - p)
-    correct = ((p >= 0.5).astype(np.int64) == y_arr).astype(np.float64)
+    b = _Batch(y_arr[None], p[None], _UnitWeights(p.size))
+    conf, correct = b.conf[0], b.correct[0].astype(np.float64)
     idx = _bin_index(conf, bins, lo, hi)
     count = np.bincount(idx, minlength=bins)
     edges = np.linspace(lo, hi, bins + 1)
@@ -250,8 +246,7 @@ class _UnitWeights:
         return _safe_div(u, n1 * n0)
 
     def binned_gaps(self, bins: np.ndarray, correct: np.ndarray, conf: np.ndarray, n_bins: int) -> np.ndarray:
-        """Σ_m |Σ_{i∈B_m} (correct_i − conf_i)| of every row: one bincount over (row, bin) pairs gives the
-        sums of every row at once."""
+        """Σ_m |Σ_{i∈B_m} (correct_i − conf_i)| of every row, from one bincount over (row, bin) pairs."""
         S = conf.shape[0]
         flat = (np.arange(S)[:, None] * n_bins + bins).ravel()
         correct = np.broadcast_to(correct, conf.shape).ravel().astype(np.float64)
@@ -272,10 +267,9 @@ class _MatrixWeights:
         return self.W @ np.asarray(x, dtype=np.float64).T
 
     def auc(self, y: np.ndarray, P: np.ndarray) -> np.ndarray:
-        """Σ_{i∈1} w_i (Σ_{j∈0, p_j<p_i} w_j + ½ Σ_{j∈0, p_j=p_i} w_j) / (Σ_{1} w · Σ_{0} w), the Mann-Whitney AUC
-        of the weighted texts with ties counted half. One sort per row, then cumulative negative weights in
-        score order; float32 is exact here for integer weights (every sum is a half-integer below 2²⁴ for
-        n < 4000)."""
+        """Σ_{i∈1} w_i (Σ_{j∈0, p_j<p_i} w_j + ½ Σ_{j∈0, p_j=p_i} w_j) / (Σ_{1} w · Σ_{0} w), the weighted
+        Mann-Whitney AUC with ties counted half. One sort per row, then cumulative negative weights in score
+        order; float32 is exact for integer weights (every sum is a half-integer below 2²⁴ for n < 4000)."""
         y, W = y[0], self.W
         exact = W.shape[1] < 4000 and np.array_equal(W, np.round(W))
         dtype = np.float32 if exact else np.float64
@@ -406,11 +400,9 @@ def probe_metrics(y: object, p1: object, tau: float = 0.8, ece_bins: int = 5) ->
 
 def probe_metrics_batch(y: object, P: object, tau: float = 0.8, ece_bins: int = 5,
                         metrics: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-    """:func:`probe_metrics` for every row of P (S, n) at once, as a dict of (S,) float arrays.
-
-    The kernels of :data:`METRICS` with unit weights: fully vectorized (ranks for AUC, one bincount for
-    ECE). ``y`` is (n,) or (S, n). ``metrics`` restricts the output to some of METRIC_NAMES.
-    """
+    """:func:`probe_metrics` for every row of P (S, n) at once, as a dict of (S,) float arrays: the kernels of
+    :data:`METRICS` with unit weights, fully vectorized (ranks for AUC, one bincount for ECE). ``y`` is (n,)
+    or (S, n). ``metrics`` restricts the output to some of METRIC_NAMES."""
     y_arr, p = _check_batch(y, P)
     batch = _Batch(y_arr, p, _UnitWeights(p.shape[1]), _check_tau(tau), _check_bins(ece_bins, (0.5, 1.0))[0])
     names = METRIC_NAMES if metrics is None else [check_choice("metric", m, METRIC_NAMES) for m in metrics]
@@ -458,8 +450,8 @@ def bootstrap_ci(metric: str | Callable[[np.ndarray, np.ndarray], float], y: obj
     _check_both_classes(y_arr)
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 2:
         raise ProbedriftError(f"n_boot must be an integer >= 2, got {n_boot!r}", "use e.g. n_boot=1000")
-    check_level(level)
-    boot_idx = stratified_bootstrap_indices(y_arr, n_boot, seed)
+    intervals.check_level(level)
+    boot_idx = intervals.stratified_bootstrap_indices(y_arr, n_boot, seed)
     if callable(metric):
         value = float(metric(y_arr, p))
         samples = np.array([float(metric(y_arr[row], p[row])) for row in boot_idx])
@@ -467,9 +459,11 @@ def bootstrap_ci(metric: str | Callable[[np.ndarray, np.ndarray], float], y: obj
         check_choice("metric", metric, METRIC_NAMES)
         value = _as_scalar(probe_metrics_batch(y_arr, p[None], tau, ece_bins, [metric])[metric])
         samples = probe_metrics_batch(y_arr[boot_idx], p[boot_idx], tau, ece_bins, [metric])[metric]
-    lo, hi = percentile_interval(samples, level)
+    lo, hi = intervals.percentile_interval(samples, level)
     return value, lo, hi
 
+
+aggregate_seeds = intervals.aggregate_seeds  # its home is intervals; realdrift still reads it here
 
 #: What the intervals of :func:`texts_and_draws_interval` cover, for the tables' ``interval`` column.
 TEXTS_AND_DRAWS = ("95% interval over test texts (stratified bootstrap, paired across drift draws) and drift draws "
@@ -482,12 +476,10 @@ def texts_and_draws_interval(y: object, P: object, metrics: Sequence[str] | None
     """Mean over drift draws of each metric, with an interval covering test sampling *and* the draw.
 
     ``P`` is (k, n): the probe's p(y=1) on the same n test texts under k drift draws. The estimate is
-    m̄ = mean_k m(y, P_k). Its variance has two parts, estimated separately and added:
-
-    - test texts: the variance of m̄ over ``n_boot`` stratified bootstrap resamples of the texts, the
-      same resample applied to every draw (paired), so the between-draw spread is not counted twice;
-    - drift draws: s²/k, the between-draw variance of m over k (0 for k = 1, or when the draw is
-      deterministic).
+    m̄ = mean_k m(y, P_k), its variance the sum of two parts: test texts, the variance of m̄ over ``n_boot``
+    stratified bootstrap resamples of the texts (the same resample for every draw, so the between-draw
+    spread is not counted twice); drift draws, s²/k, the between-draw variance of m (0 for k = 1, or when
+    the draw is deterministic).
 
     The interval is m̄ ± z_{(1+level)/2} √(v_texts + s²/k) (normal approximation), clipped to [0, 1]
     (:func:`probedrift.intervals.combined_interval`; :func:`probedrift.crossfit.crossfit_intervals` with one
@@ -496,11 +488,12 @@ def texts_and_draws_interval(y: object, P: object, metrics: Sequence[str] | None
     """
     _, P = _check_batch(y, P)
     y_arr = _as_labels(y)
-    check_level(level)
+    intervals.check_level(level)
     _check_both_classes(y_arr)
     names = list(METRIC_NAMES if metrics is None else [check_choice("metric", m, METRIC_NAMES) for m in metrics])
     per = probe_metrics_batch(y_arr, P, tau, ece_bins, names)
-    boot = weighted_metrics(y_arr, P, bootstrap_weights(y_arr, n_boot, seed), names, tau=tau, ece_bins=ece_bins)
+    W = intervals.bootstrap_weights(y_arr, n_boot, seed)
+    boot = weighted_metrics(y_arr, P, W, names, tau=tau, ece_bins=ece_bins)
     parts = ("mean", "ci_low", "ci_high", "se_texts", "se_draws")
-    return {name: {k: float(v) for k, v in combined_interval(per[name][None], boot[name], level).items() if k in parts}
-            for name in names}
+    return {name: {k: float(v) for k, v in intervals.combined_interval(per[name][None], boot[name], level).items()
+                   if k in parts} for name in names}
