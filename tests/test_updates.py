@@ -212,7 +212,8 @@ def test_mitigations_table_is_consistent(tiny_study):
         assert gate.auc == expected.auc
         assert by.loc["no_update<NA>"].angle_deg_mean == 0
     # the frozen probe on the unchanged embeddings is the study's own probe on its own test split
-    y, p1 = S.test_probabilities(S.models[0])
+    X_te, y = S.unit(S.models[0])["test"]
+    p1 = S.probe(S.models[0]).predict_proba(X_te)
     from probedrift.metrics import roc_auc
 
     no_update = mit[(mit.method == "no_update") & (mit.source == "layer_shift")].auc.iloc[0]
