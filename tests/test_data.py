@@ -405,3 +405,26 @@ def test_textdataset_validates_frame():
     frame = pd.DataFrame({"text": ["a", "b"], "label": [0, 2], "source": "", "split": ""})
     with pytest.raises(ProbedriftError, match="int8 0/1"):
         D.TextDataset(frame, "x")
+
+
+def test_a_registered_dataset_source_loads_by_name_through_its_own_loader(tmp_path):
+    """Adding a dataset is one registered spec carrying its loader; load() has no per-name branch."""
+    texts = [f"text number {i}" for i in range(30)]
+
+    def loader(*, min_rows, **_):
+        raw = pd.DataFrame({"text": texts + [""], "label": [i % 2 for i in range(30)] + [1]})
+        with pytest.warns(UserWarning, match="empty"):
+            return D.clean_labelled_frame(raw, name="toy", text_column="text", label_column="label",
+                                          label_threshold=None, min_rows=min_rows, notes={}, source="toy")
+
+    DS.DATASETS.add(DS.DatasetSource("toy", "embedded", "thirty numbered texts", loader))
+    try:
+        ds = DS.load("toy", min_rows=10)
+        assert ds.texts == texts and ds.labels.tolist() == [i % 2 for i in range(30)]
+        assert DS.prepare("toy", 10, seed=0, min_rows=10).counts() == {0: 10, 1: 10}
+        with pytest.raises(ProbedriftError, match="data_files only applies to civil_comments"):
+            DS.load("toy", data_files="x.csv")
+    finally:
+        DS.DATASETS.remove("toy")
+    with pytest.raises(ProbedriftError, match="unknown dataset 'toy'"):
+        DS.load("toy")

@@ -18,10 +18,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
+
+from .compare import paper_vs_study, to_markdown
 from .errors import ProbedriftError
+from .findings import discussion_numbers_markdown, key_findings_markdown
 from .params import StudyParams, describe_parameters, repo_root
 from .publish import write_book_config
 from .runner import require_complete
+from .summaries import power_summary
+from .timing import STAGES, stage_table
 
 
 def is_repository(path: Path) -> bool:
@@ -172,10 +178,6 @@ The cache keys of every embedding array used are listed in `provenance.json` nex
 
 def power_markdown(run_dir: Path) -> str:
     """The power statement of the run (``metrics/power.csv``, chapter 3), or why there is none."""
-    import pandas as pd
-
-    from .summaries import power_summary
-
     path = run_dir / "metrics" / "power.csv"
     if not path.is_file():
         return "*This run wrote no power table (`metrics/power.csv`, chapter 3).*\n"
@@ -184,8 +186,6 @@ def power_markdown(run_dir: Path) -> str:
 
 def timings_markdown(run_dir: Path) -> str:
     """Where this run's time went: seconds per notebook and stage (from ``provenance.json``)."""
-    from .timing import STAGES, stage_table
-
     prov = json.loads((run_dir / "provenance.json").read_text())
     per_notebook = prov.get("timings_seconds", {})
     rows = stage_table(prov.get("stage_seconds", {}), per_notebook)
@@ -220,8 +220,6 @@ def stage(profile: str, results_root: str = "results", out_root: Path | None = N
     The pages, configuration and (relative) ``results_root`` are those of ``repository`` (default: the
     checkout of the installed package); ``out_root`` defaults to the repository.
     """
-    from .compare import paper_vs_study, to_markdown
-
     root = Path(repository or repo_root())
     run_dir = Path(results_root) / profile
     if not run_dir.is_absolute():
@@ -254,8 +252,6 @@ def stage(profile: str, results_root: str = "results", out_root: Path | None = N
     (src / "generated" / "status.md").write_text(status_markdown(run_dir, root) + "\n## What this run can resolve\n\n" + power)
     (src / "generated" / "parameters.md").write_text(parameter_table_markdown())
     (src / "generated" / "run_timings.md").write_text(timings_markdown(run_dir))
-    from .findings import discussion_numbers_markdown, key_findings_markdown  # included by intro and discussion
-
     (src / "generated" / "key_findings.md").write_text(key_findings_markdown(run_dir))
     (src / "generated" / "discussion_numbers.md").write_text(discussion_numbers_markdown(run_dir))
     bench_md = root / "results" / "bench" / "bench.md"

@@ -10,6 +10,9 @@ from pathlib import Path
 
 from .errors import ProbedriftError
 
+# Each subcommand imports what it runs when it runs, so `probedrift embed` answered from the request
+# memo starts without loading torch, pandas or the study.
+
 
 def _cmd_embed(args: argparse.Namespace) -> int:
     from . import cache, datasets, embed

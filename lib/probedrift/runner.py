@@ -24,9 +24,12 @@ import sys
 import time
 from pathlib import Path
 
-from . import rundir
+from . import models, rundir
+from .cache import cache_root
 from .errors import ProbedriftError
+from .images import compress_png
 from .params import StudyParams, load_params, parse_overrides, profile_path, repo_root
+from .study import Study
 
 KERNEL = "python3"
 VERSIONED_PACKAGES = (
@@ -50,8 +53,6 @@ def machine_paths(run_dir: Path, staging: Path | None = None) -> dict[str, str]:
     (relative to the repository), the embedding cache ``$PROBEDRIFT_CACHE_DIR``, the repository root
     ``.`` and the home directory ``~``: a committed run shows no path of the machine that made it.
     """
-    from .cache import cache_root
-
     root = repo_root()
     run_dir = Path(run_dir)
     try:
@@ -82,8 +83,6 @@ def finalize_notebook(path: Path, run_dir: Path | None = None, staging: Path | N
     widgets went to the terminal of the run) and replaces machine paths by portable names.
     """
     import nbformat
-
-    from .images import compress_png
 
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
@@ -133,11 +132,9 @@ def git_commit() -> dict:
 
 
 def device_description(device: str) -> dict:
-    import torch
+    import torch  # the device's facts; torch is imported only once a run starts
 
-    from .models import resolve_device
-
-    dev = resolve_device(device)
+    dev = models.resolve_device(device)
     info = {"requested": device, "resolved": str(dev), "torch_threads": torch.get_num_threads(),
             "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()}
     if dev.type == "cuda":
@@ -167,9 +164,6 @@ def preflight(params: StudyParams) -> None:
     """Every check that needs no run directory, made before anything is written: the results root is
     writable, the dataset yields ``n_per_class`` texts per class after cleaning, and each model's
     configuration and tokenizer can be read (converting an embedded model on first use)."""
-    from . import models
-    from .study import Study
-
     rundir.check_writable(params.run_dir)
     Study(params).dataset  # raises the data layer's clear errors (too few texts per class, bad file, ...)
     for name in dict.fromkeys([*params.models, *([params.finetune_base] if params.finetune_base else [])]):
