@@ -19,9 +19,10 @@ import time
 import numpy as np
 import pandas as pd
 
-from probedrift.drift import DRIFT_TYPES, sweep
+from probedrift.drift import DRIFT_TYPES
 from probedrift.metrics import roc_auc
 from probedrift.probes import paper_probe
+from probedrift.sweep import sweep
 from probedrift.synthetic import axes, two_class
 
 
