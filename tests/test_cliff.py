@@ -86,7 +86,7 @@ def test_half_excess_angle_of_relative_drift_matches_the_closed_form():
     Xtr, Xte = plant(Xtr, PLANT_NOISE, 5).astype(np.float32), plant(Xte, PLANT_NOISE, 6).astype(np.float32)
     probe = paper_probe(0).fit(Xtr, ytr)
     expected = reference_half_budget_deg(probe, Xte.astype(np.float64), yte)
-    sigmas = cliff.log_sigma_grid(1e-5, 0.15, 30)
+    sigmas = grids.log_sigma_grid(1e-5, 0.15, 30)
     _, preds = sweep(Xte, yte, probe.predict_proba, drift_types=["gaussian"], conventions={"gaussian": ["relative"]},
                      sigmas=sigmas, seeds=range(6), progress=False, return_predictions=True)
     key = ("gaussian", "relative")

@@ -3,8 +3,8 @@
 The paper places a cliff between σ ≈ 0.01 and 0.028 (its Fig. 2) on a linear grid of eight σ; on such
 a grid, under the per-dimension reading, σ = 0.01 is already about 14°, so any "cliff" between 0 and
 that point is found by interpolating across a gap of many degrees. Here the σ grid is log-spaced from
-``cliff_sigma_min`` to ``sigma_max`` (plus σ = 0), so consecutive measured angles differ by a factor
-well below 2, and two criteria are located on it:
+``cliff_sigma_min`` to ``sigma_max`` (plus σ = 0; :func:`probedrift.grids.log_sigma_grid`), so consecutive
+measured angles differ by a factor well below 2, and two criteria are located on it:
 
 - ``half_excess``: AUC ≤ 0.5 + (AUC₀ − 0.5)/2, the probe has lost half of its excess over chance —
   defined for any clean AUC above 0.5;
@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .grids import log_sigma_grid  # noqa: F401 (the cliff's grid; its home is grids)
 from .intervals import stratified_bootstrap_indices
 from .metrics import roc_auc_batch
 from .paper import CLIFF_DROP
