@@ -21,6 +21,7 @@ instruction and response.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import re
@@ -102,8 +103,6 @@ def overlaps(corpus: InstructionCorpus, texts: Iterable[str]) -> list[tuple[int,
     A text occurs when it equals the pair's instruction or response after case folding and whitespace
     collapsing, or, for texts of at least ``MIN_CONTAINED_CHARS`` characters, when it appears inside one.
     """
-    import bisect
-
     corpus_texts = [_normalise(t) for pair in corpus.pairs for t in pair]
     starts, offset = [], 0
     for t in corpus_texts:

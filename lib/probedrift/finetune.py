@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import fcntl
+import io
 import numbers
 import os
 import shutil
@@ -40,6 +42,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
+
+import numpy as np
 
 from . import models
 from .cache import atomic_write_bytes, cache_root, canonical_key, read_json, write_json
@@ -141,8 +145,6 @@ def run_dir(components: dict) -> Path:
 
 def _batch_indices(step: int, batch_size: int, n: int, seed: int) -> list[int]:
     """Examples of optimizer step ``step`` (1-based): consecutive slots of per-epoch seeded permutations."""
-    import numpy as np
-
     out = []
     for slot in range((step - 1) * batch_size, step * batch_size):
         epoch, pos = divmod(slot, n)
@@ -243,9 +245,7 @@ def _save_model_dir(model, tokenizer, method: str, target: Path) -> None:
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
-    import io
-
-    import torch
+    import torch  # optional heavy dependency: only training writes torch state
 
     buffer = io.BytesIO()
     torch.save(obj, buffer)
@@ -258,8 +258,6 @@ def _state_path(key_dir: Path, step: int) -> Path:
 
 @contextlib.contextmanager
 def _run_lock(key_dir: Path):
-    import fcntl
-
     with open(key_dir / ".lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

@@ -213,6 +213,7 @@ class StudyParams:
         steps = list(self.finetune_steps)
         if steps != sorted(set(steps)) or steps[0] != 0:
             raise _error("finetune_steps", steps, "increasing optimizer steps starting at 0 (the base model)")
+        # Read when parameters are checked, so importing params does not pull in the drift machinery.
         from .drift import resolve_conventions
 
         resolve_conventions(self.drift_types, self.conventions)

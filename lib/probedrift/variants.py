@@ -7,6 +7,7 @@ embeddings are cached apart from the base model's.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import warnings
 from dataclasses import dataclass
@@ -34,9 +35,7 @@ def quantize_int8(model: LoadedModel) -> LoadedModel:
     in int8 on CPU. Everything else (embeddings, norms) stays float32 and is shared with the original
     rather than copied.
     """
-    import copy
-
-    import torch
+    import torch  # optional heavy dependency: only building the variant needs it
 
     if model.dtype != torch.float32 or torch.device(model.device).type != "cpu":
         raise ProbedriftError(
