@@ -156,6 +156,7 @@ class ArrayCache:
         return canonical_key({**components, "probedrift_version": __version__})
 
     def path(self, key: str) -> Path:
+        """The entry directory of ``key``."""
         return self.root / key[:2] / key
 
     def get(self, key: str) -> np.ndarray | None:
@@ -179,6 +180,7 @@ class ArrayCache:
         return array
 
     def manifest(self, key: str) -> dict | None:
+        """The stored manifest of ``key`` (None on a miss or an unreadable manifest)."""
         try:
             return json.loads((self.path(key) / MANIFEST).read_text())
         except (OSError, ValueError):
@@ -233,6 +235,7 @@ class ChunkStore:
         return stem.with_suffix(".npy"), stem.with_suffix(".sha256")
 
     def get(self, index: int) -> np.ndarray | None:
+        """Chunk ``index`` if it was completed and passes its checksum, else None."""
         array_path, sha_path = self._paths(index)
         if not (array_path.is_file() and sha_path.is_file()):
             return None
@@ -242,6 +245,7 @@ class ChunkStore:
             return None
 
     def put(self, index: int, array: np.ndarray) -> None:
+        """Store chunk ``index`` (array first, checksum last)."""
         array_path, sha_path = self._paths(index)
         data = _npy_bytes(array)
         try:
@@ -252,11 +256,13 @@ class ChunkStore:
             raise _cache_write_error(self.dir, exc) from None
 
     def completed(self) -> list[int]:
+        """Indices of the chunks whose checksum was written."""
         if not self.dir.is_dir():
             return []
         return sorted(int(p.stem.split("-")[1]) for p in self.dir.glob("chunk-*.sha256"))
 
     def clear(self) -> None:
+        """Remove the job's chunks."""
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

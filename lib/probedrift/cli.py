@@ -99,6 +99,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``probedrift`` argument parser with its subcommands."""
     p = argparse.ArgumentParser(prog="probedrift", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; a :class:`ProbedriftError` becomes one line on stderr and exit code 2."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -132,14 +132,17 @@ class LoadedModel:
 
     @property
     def name(self) -> str:
+        """The name the model was loaded by."""
         return self.spec.name
 
     @property
     def identity(self) -> str:
+        """The content identity used in cache keys (:class:`ModelSpec`)."""
         return self.spec.identity
 
     @property
     def has_chat_template(self) -> bool:
+        """Whether the tokenizer carries a chat template."""
         return bool(getattr(self.tokenizer, "chat_template", None))
 
 

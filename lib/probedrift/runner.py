@@ -109,6 +109,7 @@ def finalize_notebook(path: Path, run_dir: Path | None = None, staging: Path | N
 
 
 def package_versions() -> dict[str, str]:
+    """Installed versions of :data:`VERSIONED_PACKAGES` (for the run's provenance)."""
     out = {}
     for name in VERSIONED_PACKAGES:
         try:
@@ -119,6 +120,7 @@ def package_versions() -> dict[str, str]:
 
 
 def git_commit() -> dict:
+    """The checkout's commit and whether its code has uncommitted changes (None for both outside git)."""
     root = repo_root()
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
@@ -132,6 +134,7 @@ def git_commit() -> dict:
 
 
 def device_description(device: str) -> dict:
+    """The device a run resolves ``device`` to, with CPU, thread and GPU facts (for the provenance)."""
     import torch  # the device's facts; torch is imported only once a run starts
 
     dev = models.resolve_device(device)

@@ -66,16 +66,21 @@ class UpdateContext(Protocol):
     params: StudyParams
 
     @property
-    def models(self) -> list[str]: ...
+    def models(self) -> list[str]:
+        """The run's models, in profile order."""
 
     @property
-    def pairs(self) -> list[Pair]: ...
+    def pairs(self) -> list[Pair]:
+        """The base/instruct pairs whose two models are both in the run."""
 
-    def embeddings(self, model_or_settings, layer: int | None = None, **changes) -> np.ndarray: ...
+    def embeddings(self, model_or_settings, layer: int | None = None, **changes) -> np.ndarray:
+        """Embeddings of every dataset text (rows in dataset order) for a model or extraction settings."""
 
-    def settings(self, model: str, **changes) -> ExtractionSettings: ...
+    def settings(self, model: str, **changes) -> ExtractionSettings:
+        """The run's extraction settings for ``model``, with ``changes``."""
 
-    def num_layers(self, model: str) -> int: ...
+    def num_layers(self, model: str) -> int:
+        """Number of blocks of ``model``."""
 
 
 @dataclass(frozen=True)
