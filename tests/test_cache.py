@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -106,3 +107,32 @@ def test_chunk_store_resumes_and_rejects_bad_chunks(tmp_path):
     assert store.get(0) is None
     store.clear()
     assert store.completed() == []
+
+
+def test_directory_manifest_finds_a_changed_missing_or_extra_file(tmp_path):
+    import hashlib
+
+    from probedrift.cache import damaged_files, write_directory_manifest
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(b"\x00\x01" * 1000)
+    (folder / "config.json").write_text("{}")
+    write_directory_manifest(folder, "manifest.json")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["weights.bin"]["sha256"] == hashlib.sha256(b"\x00\x01" * 1000).hexdigest()
+    assert damaged_files(folder, "manifest.json") == []
+    (folder / "weights.bin").write_bytes(b"\x00\x02" * 1000)  # same size, other bytes
+    (folder / "config.json").unlink()
+    (folder / "extra.txt").write_text("x")
+    assert damaged_files(folder, "manifest.json") == ["config.json", "extra.txt", "weights.bin"]
+
+
+def test_texts_fingerprint_separates_texts_that_concatenate_alike():
+    import hashlib
+
+    from probedrift.cache import texts_fingerprint
+
+    assert texts_fingerprint(["ab", "c"]) != texts_fingerprint(["a", "bc"])
+    expected = hashlib.sha256((2).to_bytes(8, "little") + b"ab" + (1).to_bytes(8, "little") + b"c").hexdigest()
+    assert texts_fingerprint(["ab", "c"]) == expected
