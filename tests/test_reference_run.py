@@ -12,7 +12,6 @@ import subprocess
 
 import nbformat
 import pandas as pd
-import pytest
 
 from probedrift import book, catalogue, runner
 from probedrift.params import repo_root
@@ -40,7 +39,7 @@ def test_committed_tables_have_the_columns_the_catalogue_declares():
     run has no table the catalogue does not declare."""
     committed = {p.stem: list(pd.read_csv(p, nrows=0).columns) for p in (REFERENCE / "metrics").glob("*.csv")}
     missing = sorted(set(catalogue.names()) - set(committed))
-    assert not missing, f"tables the catalogue declares but the reference run lacks: {missing}; rerun the default profile"
+    assert not missing, f"declared tables the reference run lacks: {missing}; rerun the default profile"
     undeclared = sorted(set(committed) - set(catalogue.names()) - BOOK_TABLES)
     assert not undeclared, f"tables of the reference run the catalogue does not declare: {undeclared}"
     problems = [p for name in catalogue.names() for p in catalogue.column_problems(name, committed[name])]

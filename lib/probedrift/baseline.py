@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from . import drift as drift_mod
 from . import metrics as metrics_mod
+from .drift import paper_conventions
 from .synthetic_drift import conventions, drifted_test
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def confidence_by_outcome(S: Study, model: str, convention_set: str = "paper") -
     rows = []
     for t in S.params.drift_types:
         if convention_set == "paper":
-            convs = [drift_mod.PAPER_CONVENTIONS[t]] + (["relative"] if t == "gaussian" else [])
+            convs = [paper_conventions()[t]] + (["relative"] if t == "gaussian" else [])
         else:
             convs = [c for tt, c in conventions(S) if tt == t]
         for c in convs:

@@ -20,8 +20,9 @@ def pairs_skip_reason(S: Study) -> str | None:
         return None
     if not S.params.pairs:
         return "no base/instruct pair was given (`pairs` is empty)"
-    return "no pair of the profile has both of its models in this run (" + "; ".join(
-        f"{p.base} / {p.instruct}" for p in S.params.pairs if p not in S.pairs) + f"; the run's models: {', '.join(S.models)})"
+    skipped = "; ".join(f"{p.base} / {p.instruct}" for p in S.params.pairs if p not in S.pairs)
+    return (f"no pair of the profile has both of its models in this run ({skipped}; "
+            f"the run's models: {', '.join(S.models)})")
 
 
 def monitors_note(S: Study) -> str | None:

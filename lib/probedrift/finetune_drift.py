@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .updates import UpdatePair
 from .timing import timed
+from .updates import UpdatePair
 
 if TYPE_CHECKING:
     from .corpus import InstructionCorpus

@@ -19,9 +19,9 @@ from tqdm.auto import tqdm
 
 from .blas import one_blas_thread
 from .detectors import DETECTORS, configured_monitors, make_detector
+from .errors import check_choice
 from .false_alarms import NullDesign
 from .false_alarms import false_alarm_table as null_alarm_table
-from .errors import check_choice
 from .synthetic_drift import conventions, drifted_test, sigma_grid
 from .tables import alarm_share_by_sigma, cliff_points, first_alarms
 from .timing import timed
@@ -103,7 +103,7 @@ def detector_table(S: Study, model: str, progress: bool = True) -> pd.DataFrame:
                 if key not in done and key not in pending:
                     pending[key] = pool.submit(test_all, sample)
             done.update({key: future.result() for key, future in pending.items()})
-            for i, (sigma, key) in enumerate(zip(ds.sigmas, keys)):
+            for i, (sigma, key) in enumerate(zip(ds.sigmas, keys, strict=True)):
                 for name, r in done[key]:
                     rows.append({"model": model, "drift_type": t, "convention": c, "sigma": float(sigma),
                                  "seed": seed, "angle_deg_mean": float(ds.angles_deg[i].mean()),
@@ -137,7 +137,8 @@ def false_alarm_table(S: Study, model: str, design: str = "pooled") -> pd.DataFr
     the sizes :func:`detector_table` uses (reference ``detector_sample_size`` training-sized rows,
     sample as many as the test split gives). A monitor fitted on the validation split (the
     confidence monitor) draws its reference and sample as a disjoint split of the held-out texts
-    (validation + test, which the probe never saw), the reference as large as the validation split. For the embedding monitors ``design``:
+    (validation + test, which the probe never saw), the reference as large as the validation split. For the
+    embedding monitors ``design``:
 
     - ``"pooled"``: reference and sample disjoint draws from all clean texts, so they are
       exchangeable: the rate a level-α test promises (≤ α) over fresh data;

@@ -33,13 +33,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from . import drift as drift_mod
 from . import metrics as metrics_mod
 from .align import Aligner, fit_aligner
 from .errors import ProbedriftError
 from .monitors import make_detectors, subsample
-from .updates import UpdatePair, update_pairs
+from .sphere import angle_deg, normalize
 from .timing import timed
+from .updates import UpdatePair, update_pairs
 
 if TYPE_CHECKING:
     from .study import Study
@@ -97,11 +97,11 @@ class _Setup:
 
     def after_in_probe_space(self, split: str) -> np.ndarray:
         X = self.after[split][0]
-        return X if self.adapter is None else drift_mod.normalize(self.adapter.transform(X))
+        return X if self.adapter is None else normalize(self.adapter.transform(X))
 
 
 def _setup(S: Study, pair: UpdatePair) -> _Setup:
-    before, after = S.split_arrays(drift_mod.normalize(pair.before)), S.split_arrays(drift_mod.normalize(pair.after))
+    before, after = S.split_arrays(normalize(pair.before)), S.split_arrays(normalize(pair.after))
     default = S.embeddings(pair.model_before)
     study_probe = pair.before is default or (pair.before.shape == default.shape and np.array_equal(pair.before, default))
     probe = S.probe(pair.model_before) if study_probe else _new_probe(S, *before["train"])
@@ -168,7 +168,7 @@ def real_drift_table(S: Study, sources=None, pairs: dict[str, UpdatePair] | None
         su = _setup(S, pair)
         X_b, y = su.before["test"]
         X_a = su.after_in_probe_space("test")
-        ang = drift_mod.angle_deg(X_b, X_a)
+        ang = angle_deg(X_b, X_a)
         m = metrics_mod.probe_metrics(y, su.probe.predict_proba(X_a), tau=p.tau, ece_bins=p.ece_bins)
         row = {"source": source, "model_before": pair.model_before, "model_after": pair.model_after,
                "angle_deg_mean": float(np.mean(ang)), "angle_deg_median": float(np.median(ang)),
@@ -211,7 +211,7 @@ def angle_samples(S: Study, sources=None, pairs: dict[str, UpdatePair] | None = 
         su = _setup(S, pair)
         for split, (X_b, _) in su.before.items():
             X_a = su.after_in_probe_space(split)
-            ang = drift_mod.angle_deg(X_b, X_a)
+            ang = angle_deg(X_b, X_a)
             if split == "train" and su.adapter_anchors is not None:
                 ang = np.delete(ang, su.adapter_anchors)
             frames.append(pd.DataFrame({"source": source, "split": split, "angle_deg": ang}))
@@ -249,7 +249,7 @@ def mitigations_table(S: Study, sources=None, pairs: dict[str, UpdatePair] | Non
                          note="frozen probe on the before embeddings"))
         X_frozen = su.after_in_probe_space("test")
         frozen = _row(S, source, "frozen", y_te, su.probe.predict_proba(X_frozen),
-                      angle=float(drift_mod.angle_deg(X_b, X_frozen).mean()),
+                      angle=float(angle_deg(X_b, X_frozen).mean()),
                       note=f"frozen probe on the after embeddings{adapted}")
         rows.append(frozen)
         retrained = _new_probe(S, *su.after["train"])
@@ -266,7 +266,7 @@ def mitigations_table(S: Study, sources=None, pairs: dict[str, UpdatePair] | Non
                 X_al = aligner.transform(su.after["test"][0])
                 p1 = su.probe.predict_proba(X_al)
                 draws.append({"k": k, "seed": int(seed), "method_used": aligner.method,
-                              "angle_deg_mean": float(drift_mod.angle_deg(X_b, X_al).mean()),
+                              "angle_deg_mean": float(angle_deg(X_b, X_al).mean()),
                               "auc": metrics_mod.roc_auc(y_te, p1),
                               "mean_confidence": float(metrics_mod.confidence(p1).mean()),
                               "ece": metrics_mod.expected_calibration_error(y_te, p1, bins=p.ece_bins)})

@@ -31,10 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import catalogue
+from . import catalogue, datasets
 from . import data as data_mod
-from . import datasets
-from . import drift as drift_mod
 from .embed import (ExtractionInfo, ExtractionSettings, cheap_dtype_name, get_embeddings, known_num_layers,
                     remember_num_layers)
 from .errors import ProbedriftError
@@ -43,6 +41,7 @@ from .models import cache_root
 from .models import spec as model_spec
 from .params import Pair, StudyParams, load_params
 from .probes import paper_probe
+from .sphere import normalize
 from .timing import timed
 from .updates import planned_settings as source_settings
 from .variants import load_variant
@@ -123,7 +122,8 @@ class Study:
 
     def _record_extraction(self, info: ExtractionInfo) -> None:
         """Merge an extraction's cache keys and forward-pass counts into the run's provenance files."""
-        for name, new, add in (("cache_keys.json", info.keys, False), ("forward_passes.json", info.forward_passes, True)):
+        provenance = (("cache_keys.json", info.keys, False), ("forward_passes.json", info.forward_passes, True))
+        for name, new, add in provenance:
             if not new:
                 continue
             path = self.run_dir / name
@@ -199,7 +199,8 @@ class Study:
         """The model loaded once per study (per dtype and weight variant)."""
         dtype = dtype or self.params.dtype
         if (model, dtype, variant) not in self._models:
-            lm = load_variant(model, dtype=dtype, device=self.params.device, variant=variant)  # a variant fixes its own device
+            # a weight variant fixes its own device
+            lm = load_variant(model, dtype=dtype, device=self.params.device, variant=variant)
             remember_num_layers(lm)
             self._models[(model, dtype, variant)] = lm
         return self._models[(model, dtype, variant)]
@@ -239,7 +240,7 @@ class Study:
 
     def unit(self, model: str, layer: int | None = None, **changes) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Unit-normalised embeddings per split: the space the drift acts in (paper §2.2)."""
-        return self.split_arrays(drift_mod.normalize(self.embeddings(model, layer, **changes)))
+        return self.split_arrays(normalize(self.embeddings(model, layer, **changes)))
 
     # ---------------------------------------------------------------- probes
 

@@ -14,22 +14,23 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from . import drift as drift_mod
 from . import metrics as metrics_mod
 from .budget import budget_and_curves
 from .cliff import cliff_table
 from .crossfit import collapse_table, crossfit_sweep, crossfit_table, interval_rows, power_table
+from .drift import resolve_conventions
 from .embed import normalize_layer
 from .grids import log_sigma_grid, sweep_sigma_grid
 from .probes import paper_probe
+from .sphere import normalize
+from .sweep import SWEEP_COLUMNS, DriftedSet, SweepPredictions, drift
+from .sweep import sweep as sweep_engine
 from .tables import aggregate_sweep, cliff_points
 from .timing import timed
 from .variance_floor import floor_spec, floored_probe, variance_floor_comparison
 
 if TYPE_CHECKING:
     from .study import Study
-
-SWEEP_COLUMNS = list(drift_mod.SWEEP_COLUMNS)
 
 
 # ---------------------------------------------------------------- the grid and the drifted sets
@@ -43,15 +44,15 @@ def sigma_grid(S: Study) -> np.ndarray:
 
 def conventions(S: Study) -> list[tuple[str, str]]:
     """The (drift type, convention) pairs of this run, from the drift registry."""
-    return drift_mod.resolve_conventions(S.params.drift_types, S.params.conventions)
+    return resolve_conventions(S.params.drift_types, S.params.conventions)
 
 
-def drifted_test(S: Study, model: str, drift_type: str, convention: str, seed: int) -> drift_mod.DriftedSet:
+def drifted_test(S: Study, model: str, drift_type: str, convention: str, seed: int) -> DriftedSet:
     """The drifted test set for one (type, convention, seed) over the whole σ grid."""
     splits = S.unit(model)
     X_te, _ = splits["test"]
     X_tr, y_tr = splits["train"]
-    return drift_mod.drift(X_te, drift_type, convention, sigma_grid(S), seed, reference=X_tr, reference_labels=y_tr)
+    return drift(X_te, drift_type, convention, sigma_grid(S), seed, reference=X_tr, reference_labels=y_tr)
 
 
 def budget_layers(S: Study, model: str) -> list[int]:
@@ -81,14 +82,14 @@ def _for_all_models(S: Study, per_model) -> pd.DataFrame:
 
 
 def sweep(S: Study, model: str, layer: int | None = None, drift_types=None, conventions=None, probe=None,
-          progress: bool = False) -> tuple[pd.DataFrame, drift_mod.SweepPredictions]:
-    """:func:`probedrift.drift.sweep` of the paper split's test set (at ``layer``), with its per-text predictions."""
+          progress: bool = False) -> tuple[pd.DataFrame, SweepPredictions]:
+    """:func:`probedrift.sweep.sweep` of the paper split's test set (at ``layer``), with its per-text predictions."""
     splits = S.unit(model, layer)
     X_te, y_te = splits["test"]
     X_tr, y_tr = splits["train"]
     p = S.params
     probe = S.probe(model) if probe is None else probe
-    return drift_mod.sweep(
+    return sweep_engine(
         X_te, y_te, probe.predict_proba, drift_types=list(p.drift_types if drift_types is None else drift_types),
         conventions=p.conventions if conventions is None else conventions, sigmas=sigma_grid(S),
         seeds=list(p.drift_seeds), tau=p.tau, ece_bins=p.ece_bins, reference=X_tr, reference_labels=y_tr,
@@ -96,7 +97,7 @@ def sweep(S: Study, model: str, layer: int | None = None, drift_types=None, conv
     )
 
 
-def _predictions(S: Study, model: str) -> drift_mod.SweepPredictions:
+def _predictions(S: Study, model: str) -> SweepPredictions:
     """The paper sweep's per-text predictions of ``model``, drawn once per run (the summary's intervals read them)."""
     return S.memo(f"sweep_predictions/{model}", lambda: sweep(S, model)[1])
 
@@ -124,7 +125,7 @@ def drift_sweep_summary(S: Study, model: str, sweep_table: pd.DataFrame) -> pd.D
     over seeds (from ``sweep_table``). Directions that do not depend on the seed (class-mean difference,
     top PC) get ``_se_draws`` = 0 and an interval from test sampling alone. ``interval`` says what is
     covered; ``n_texts`` is the number of test texts. The per-text probabilities come from the sweep
-    itself (:class:`probedrift.drift.SweepPredictions`), so the drifted sets are drawn once.
+    itself (:class:`probedrift.sweep.SweepPredictions`), so the drifted sets are drawn once.
     """
     p = S.params
     angles = aggregate_sweep(sweep_table[sweep_table.model == model])
@@ -166,7 +167,7 @@ def crossfit_predictions(S: Study, model: str, layer: int | None = None):
     ``crossfit_folds``-fold stratified partitions of all texts for each of ``crossfit_seeds``, the
     paper's probe fitted on the other folds (seed = the split seed)."""
     p = S.params
-    X = drift_mod.normalize(S.embeddings(model, layer))
+    X = normalize(S.embeddings(model, layer))
     return crossfit_sweep(X, S.dataset.labels, lambda X_, y_, s: paper_probe(s).fit(X_, y_).predict_proba,
                           folds=p.crossfit_folds, split_seeds=list(p.crossfit_seeds), sigmas=sigma_grid(S),
                           drift_seeds=list(p.drift_seeds), drift_types=list(p.drift_types),
@@ -220,7 +221,7 @@ def cliff(S: Study, model: str) -> pd.DataFrame:
     p = S.params
     X_te, y_te = S.unit(model)["test"]
     sigmas = log_sigma_grid(p.cliff_sigma_min, p.sigma_max, p.cliff_points)
-    _, preds = drift_mod.sweep(X_te, y_te, S.probe(model).predict_proba, drift_types=["gaussian"],
+    _, preds = sweep_engine(X_te, y_te, S.probe(model).predict_proba, drift_types=["gaussian"],
                                conventions={"gaussian": ["per_dim", "relative"]}, sigmas=sigmas,
                                seeds=list(p.drift_seeds), tau=p.tau, ece_bins=p.ece_bins, model=model,
                                progress=False, return_predictions=True)
