@@ -59,6 +59,14 @@ def test_declarations_are_complete_and_read_only_declared_tables():
         "probe_baseline: undeclared column 'extra'"]
 
 
+def test_each_producer_asks_for_exactly_the_tables_it_declares():
+    import inspect
+
+    for spec in catalogue.TABLES.specs():
+        asked = set(re.findall(r"S\.table\(\"(\w+)\"", inspect.getsource(spec.produce)))
+        assert asked == set(spec.reads), spec.name
+
+
 def test_loading_an_unknown_or_missing_table(tmp_path):
     from probedrift.errors import ProbedriftError
 

@@ -35,6 +35,7 @@ import pandas as pd
 
 from . import metrics as metrics_mod
 from .align import Aligner, fit_aligner
+from .detectors import DETECTORS
 from .errors import ProbedriftError
 from .monitors import make_detectors, subsample
 from .sphere import angle_deg, normalize
@@ -121,14 +122,13 @@ def _detector_alarms(S: Study, su: _Setup) -> dict[str, bool]:
     p = S.params
     seed = p.seed
     dets = make_detectors(S, su.pair.model_before)
-    if not su.probe_is_study_probe:
-        ref = subsample(su.before["train"][0], p.detector_sample_size, seed)
-        for det in dets.values():
+    if not su.probe_is_study_probe:  # refit each monitor on this source's before embeddings, this probe's scores
+        references = {"train": subsample(su.before["train"][0], p.detector_sample_size, seed),
+                      "val": su.before["val"][0]}
+        for name, det in dets.items():
             if hasattr(det, "predict_proba"):
                 det.predict_proba = su.probe.predict_proba
-                det.fit(su.before["val"][0])  # held out from the probe's training, as in monitors.make_detectors
-            else:
-                det.fit(ref)
+            det.fit(references[DETECTORS.get(name).reference])  # the split monitors.make_detectors fits it on
     sample = subsample(su.after_in_probe_space("test"), p.detector_sample_size, seed + 1)
     return {name: bool(det.test(sample).alarm) for name, det in dets.items()}
 
