@@ -104,7 +104,8 @@ class _Setup:
 def _setup(S: Study, pair: UpdatePair) -> _Setup:
     before, after = S.split_arrays(normalize(pair.before)), S.split_arrays(normalize(pair.after))
     default = S.embeddings(pair.model_before)
-    study_probe = pair.before is default or (pair.before.shape == default.shape and np.array_equal(pair.before, default))
+    study_probe = pair.before is default or (pair.before.shape == default.shape
+                                             and np.array_equal(pair.before, default))
     probe = S.probe(pair.model_before) if study_probe else _new_probe(S, *before["train"])
     adapter = anchors = None
     note = "; ".join((pair.change, *pair.notes))
@@ -275,7 +276,8 @@ def mitigations_table(S: Study, sources=None, pairs: dict[str, UpdatePair] | Non
         used = draws.groupby("k")["method_used"].first()
         for _, r in agg.iterrows():
             rows.append({"source": source, "method": "align", "k": int(r.k), "auc": r.auc_mean,
-                         "ci_low": max(0.0, r.auc_ci_low), "ci_high": min(1.0, r.auc_ci_high), "n_seeds": int(r.n_seeds),
+                         "ci_low": max(0.0, r.auc_ci_low), "ci_high": min(1.0, r.auc_ci_high),
+                         "n_seeds": int(r.n_seeds),
                          "mean_confidence": r.mean_confidence_mean, "ece": r.ece_mean,
                          "angle_deg_mean": r.angle_deg_mean_mean, "alarm": pd.NA,
                          "interval": _SEEDS, "note": f"{used[r.k]} map new → old on {int(r.k)} anchor texts"})
