@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from probedrift.compare import BANDS, COLUMNS, paper_vs_study, to_markdown
-from probedrift.drift import SWEEP_COLUMNS
 from probedrift.params import Pair, load_params
+from probedrift.sweep import SWEEP_COLUMNS
 from probedrift.verdicts import VERDICTS
 
 MODEL = "m-base"

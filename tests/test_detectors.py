@@ -25,10 +25,10 @@ from probedrift.detectors import (
     MMDDetector,
     make_detector,
 )
-from probedrift.two_sample import mmd_permutation_test
 from probedrift.errors import ProbedriftError
 from probedrift.probes import LinearProbe
 from probedrift.synthetic import two_class
+from probedrift.two_sample import mmd_permutation_test
 
 
 def linear_proba(d: int, scale: float = 3.0, seed: int = 99):

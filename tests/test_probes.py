@@ -16,6 +16,7 @@ from sklearn.preprocessing import Normalizer, StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 
 from probedrift.errors import ProbedriftError
+from probedrift.probe_fits import binary_nll
 from probedrift.probes import (
     C_GRID,
     PROBE_KINDS,
@@ -23,7 +24,6 @@ from probedrift.probes import (
     LinearProbe,
     MLPProbe,
     affine_form_of,
-    binary_nll,
     load_probe,
     train_probe,
 )

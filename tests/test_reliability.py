@@ -6,7 +6,6 @@ that every test the page names exists.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal

@@ -161,7 +161,7 @@ def test_sweep_covers_every_type_convention_sigma_and_seed(smoke_run):
 
     params = load_params("smoke")
     df = pd.read_csv(smoke_run / "metrics" / "drift_sweep.csv")
-    pairs = {(t, c) for t in params.drift_types for c in drift.CONVENTIONS[t]}
+    pairs = {(t, c) for t in params.drift_types for c in drift.convention_names(t)}
     assert set(map(tuple, df[["drift_type", "convention"]].drop_duplicates().to_numpy())) == pairs
     assert set(df.seed) == set(params.drift_seeds)
     assert df.groupby(["model", "drift_type", "convention", "seed"]).size().nunique() == 1

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats
-from sklearn.preprocessing import StandardScaler
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.preprocessing import StandardScaler
 
 from probedrift.errors import ProbedriftError
 from probedrift.separability import (

@@ -8,8 +8,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probedrift import (baseline, catalogue, embed, models, monitors, realdrift, separation, synthetic_drift, tables,
-                        updates)
+from probedrift import (
+    baseline,
+    catalogue,
+    embed,
+    models,
+    monitors,
+    realdrift,
+    separation,
+    synthetic_drift,
+    tables,
+    updates,
+)
 from probedrift.embed import ExtractionInfo, ExtractionSettings, _Output, extract_outputs
 from probedrift.errors import ProbedriftError
 from probedrift.study import Study

@@ -159,7 +159,7 @@ def tiny_study(tmp_path_factory):
 
 @pytest.mark.slow
 def test_pairs_are_row_aligned_and_change_what_they_say(tiny_study):
-    from probedrift.drift import angle_deg
+    from probedrift.sphere import angle_deg
 
     S, pairs = tiny_study
     n = len(S.dataset)
@@ -223,7 +223,7 @@ def test_mitigations_table_is_consistent(tiny_study):
 @pytest.mark.slow
 def test_int8_embeddings_are_cached_under_their_own_identity(tiny_study, monkeypatch):
     from probedrift import variants
-    from probedrift.drift import angle_deg
+    from probedrift.sphere import angle_deg
 
     S, _ = tiny_study
     m = S.models[0]

@@ -3,29 +3,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
 from . import metrics as metrics_mod
+from .context import RunContext
 from .drift import paper_conventions
 from .synthetic_drift import conventions, drifted_test
-
-if TYPE_CHECKING:
-    from .study import Study
 
 BASELINE_COLUMNS = ["model", "metric", "value", "ci_low", "ci_high", "n_test", "seed"]
 BASELINE_METRICS = ["auc", "accuracy", "f1", "mean_confidence", "ece", "silent_failure_share", "silent_failure_rate"]
 
 
-def test_probabilities(S: Study, model: str) -> tuple[np.ndarray, np.ndarray]:
+def test_probabilities(S: RunContext, model: str) -> tuple[np.ndarray, np.ndarray]:
     """Test labels and the frozen probe's p(y=1) on the clean test embeddings."""
     X_te, y_te = S.unit(model)["test"]
     return y_te, S.probe(model).predict_proba(X_te)
 
 
-def baseline(S: Study, model: str) -> pd.DataFrame:
+def baseline(S: RunContext, model: str) -> pd.DataFrame:
     """Clean test-set metrics of the frozen probe with stratified bootstrap intervals, and the 15-bin ECE."""
     p = S.params
     y_te, p1 = test_probabilities(S, model)
@@ -42,12 +38,12 @@ def baseline(S: Study, model: str) -> pd.DataFrame:
     return df[BASELINE_COLUMNS]
 
 
-def probe_baseline(S: Study) -> pd.DataFrame:
+def probe_baseline(S: RunContext) -> pd.DataFrame:
     """Table ``probe_baseline``: :func:`baseline` of every model."""
     return pd.concat([baseline(S, m) for m in S.models], ignore_index=True)
 
 
-def confidence_by_outcome(S: Study, model: str, convention_set: str = "paper") -> pd.DataFrame:
+def confidence_by_outcome(S: RunContext, model: str, convention_set: str = "paper") -> pd.DataFrame:
     """Mean max-class confidence of correct vs wrong test predictions, per σ and drift seed.
 
     With ``convention_set="paper"`` each drift type uses its paper reading (the formulas of paper Table 1),
@@ -76,6 +72,6 @@ def confidence_by_outcome(S: Study, model: str, convention_set: str = "paper") -
     return pd.DataFrame(rows)
 
 
-def confidence_by_outcome_table(S: Study) -> pd.DataFrame:
+def confidence_by_outcome_table(S: RunContext) -> pd.DataFrame:
     """Table ``confidence_by_outcome``: :func:`confidence_by_outcome` (paper readings) of every model."""
     return pd.concat([confidence_by_outcome(S, m) for m in S.models], ignore_index=True)

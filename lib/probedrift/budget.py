@@ -56,11 +56,14 @@ __all__ = [
     "predicted_auc",
     "scale_spectrum",
     "simulated_auc",
-    "FLOOR_INTERVAL",
-    "VARIANCE_FLOOR_COLUMNS",
-    "floor_spec",
-    "floored_probe",
-    "variance_floor_comparison",
+    "auc_rows",
+    "check_angles",
+    "check_labels",
+    "check_probe",
+    "check_seeds",
+    "logits64",
+    "orthogonal_directions",
+    "unit_rows",
 ]
 
 #: Search range of the budget angles, in degrees.

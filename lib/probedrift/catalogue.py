@@ -24,16 +24,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from . import baseline, finetune_drift, monitors, realdrift, separation, synthetic_drift
+from .context import RunContext
 from .errors import ProbedriftError
 from .registry import Registry
-
-if TYPE_CHECKING:
-    from .study import Study
 
 __all__ = ["TABLES", "TableSpec", "column_problems", "is_current", "load", "names", "save", "spec", "table_path"]
 
@@ -47,7 +44,7 @@ class TableSpec:
     those named after a profile's own values (one per monitor, anchor size or checkpoint)."""
 
     name: str
-    produce: Callable[[Study], pd.DataFrame]
+    produce: Callable[[RunContext], pd.DataFrame]
     columns: tuple[str, ...]
     doc: str
     chapter: int

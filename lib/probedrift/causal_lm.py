@@ -39,7 +39,6 @@ def _model_location(name: str) -> str:
 
 def load_causal_lm(name: str, *, device: str = "cpu", dtype: str = "float32"):
     """A causal LM *with* its head, and its tokenizer, from an embedded name, local directory or hub id."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     where = _model_location(name)

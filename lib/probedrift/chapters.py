@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 
 from . import data as data_mod
 from . import metrics as metrics_mod
+from .context import RunContext
 from .detectors import DETECTORS
 from .grids import linear_sigma_grid
-from .study import Study
 from .synthetic_drift import drifted_test
 from .tables import SIGMA_TOLERANCE
 
 
-def pairs_skip_reason(S: Study) -> str | None:
+def pairs_skip_reason(S: RunContext) -> str | None:
     """Why chapter 5 compares no base/instruct pair (None when some pair has both models in the run)."""
     if S.pairs:
         return None
@@ -25,7 +27,7 @@ def pairs_skip_reason(S: Study) -> str | None:
             f"the run's models: {', '.join(S.models)})")
 
 
-def monitors_note(S: Study) -> str | None:
+def monitors_note(S: RunContext) -> str | None:
     """What chapter 4's monitor comparison leaves out in this run (None when an embedding monitor runs)."""
     asked = list(S.params.detectors)
     others = ", ".join(d for d in DETECTORS if d != "confidence")
@@ -39,7 +41,7 @@ def monitors_note(S: Study) -> str | None:
     return None
 
 
-def dataset_summary(S: Study) -> pd.DataFrame:
+def dataset_summary(S: RunContext) -> pd.DataFrame:
     """Counts per split and class, median characters per class, and the length-only AUC."""
     frame = S.dataset.frame.assign(chars=S.dataset.frame["text"].str.len())
     table = frame.pivot_table(index="split", columns="label", values="text", aggfunc="count", fill_value=0)
@@ -50,7 +52,7 @@ def dataset_summary(S: Study) -> pd.DataFrame:
     return table.reset_index()
 
 
-def examples(S: Study, per_class: int = 3, max_chars: int = 110, seed: int = 0) -> pd.DataFrame:
+def examples(S: RunContext, per_class: int = 3, max_chars: int = 110, seed: int = 0) -> pd.DataFrame:
     """A few short texts of each class (for orientation; the data may contain insults)."""
     frame = S.dataset.frame
     rows = []
@@ -61,9 +63,8 @@ def examples(S: Study, per_class: int = 3, max_chars: int = 110, seed: int = 0) 
     return pd.DataFrame(rows)
 
 
-def extraction_table(S: Study) -> pd.DataFrame:
+def extraction_table(S: RunContext) -> pd.DataFrame:
     """Extract (or fetch) every model's probe layer and separability layers; timing and shapes."""
-    import time
 
     rows = []
     for model in S.models:
@@ -80,7 +81,7 @@ def extraction_table(S: Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def reliability_at_checkpoints(S: Study, model: str, drift_type: str, convention: str) -> dict[str, pd.DataFrame]:
+def reliability_at_checkpoints(S: RunContext, model: str, drift_type: str, convention: str) -> dict[str, pd.DataFrame]:
     """Reliability tables at the checkpoints of paper Fig. 3 (indices into the linspace grid), first seed."""
     p = S.params
     grid = linear_sigma_grid(p.sigma_max, p.n_sigmas)

@@ -8,16 +8,19 @@ import sys
 import time
 from pathlib import Path
 
+from . import cache, datasets, embed
+from .bench import run_bench
+from .book import build_book, find_repository, is_repository
 from .errors import ProbedriftError
+from .models import cheap_dtype_name, spec
+from .runner import run_profile
+from .tables import diff_run_tables
 
 # Each subcommand imports what it runs when it runs, so `probedrift embed` answered from the request
 # memo starts without loading torch, pandas or the study.
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
-    from . import cache, datasets, embed
-    from .models import cheap_dtype_name, spec
-
     t0 = time.perf_counter()
     request = {
         "model": spec(args.model).identity, "dataset": datasets.dataset_source_identity(args.dataset),
@@ -56,15 +59,12 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .runner import run_profile
-
     return run_profile(args.profile, overrides=args.set, device=args.device, results_root=args.results)
 
 
 def book_paths(args: argparse.Namespace) -> tuple[Path, Path]:
     """The repository ``probedrift book`` builds (``--repo``, else the checkout containing the working
     directory) and the folder it builds into (``--out``, else that repository)."""
-    from .book import find_repository, is_repository
 
     if args.repo:
         repository = Path(args.repo).resolve()
@@ -77,24 +77,18 @@ def book_paths(args: argparse.Namespace) -> tuple[Path, Path]:
 
 
 def _cmd_book(args: argparse.Namespace) -> int:
-    from .book import build_book
-
     repository, out = book_paths(args)
     return build_book(args.profile, results_root=args.results, strict=args.strict, out_root=out,
                       repository=repository)
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
-    from .tables import diff_run_tables
-
     table = diff_run_tables(args.run_a, args.run_b, rtol=args.rtol, atol=args.atol)
     print(table.to_string(index=False))
     return 0 if table.equal.all() else 1
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_bench
-
     return run_bench(quick=args.quick, out_dir=args.out, end_to_end=args.end_to_end, device=args.device)
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from . import datasets, models
 from .cache import atomic_write_bytes, cache_root, canonical_key, texts_fingerprint
@@ -271,8 +272,6 @@ def _read_chunk(path: Path, instructions: list[str]) -> list[str] | None:
 
 
 def _progress_bar(total: int, desc: str, enabled: bool):
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
 
 

@@ -6,7 +6,7 @@ test text once per split seed:
 
 1. for each split seed r, a stratified K-fold partition of all N texts (:func:`stratified_folds`);
 2. in each fold, the probe is fitted on the other K − 1 folds (its normalisation fitted there too)
-   and the drift of :func:`probedrift.drift.sweep` is applied to the held-out fold's embeddings,
+   and the drift of :func:`probedrift.sweep.sweep` is applied to the held-out fold's embeddings,
    with directions that need a labelled reference (class-mean difference, top PC) taken from the
    fold's training texts;
 3. pooling the folds gives one out-of-fold prediction per text, split seed r, drift seed k and σ
@@ -52,6 +52,7 @@ from scipy import stats
 
 from . import drift as drift_mod
 from . import metrics as metrics_mod
+from . import sweep as sweep_mod
 from .errors import ProbedriftError
 from .intervals import bootstrap_weights, check_level, combined_interval
 from .tables import rows_at_sigma
@@ -147,7 +148,7 @@ def crossfit_sweep(
 
     For each split seed r and fold f of :func:`stratified_folds`: ``fit(X_train, y_train, r)`` returns
     a ``predict_proba`` fitted on the other folds (the study passes the paper's probe, whose
-    normalisation is fitted there), and :func:`probedrift.drift.sweep` drifts the held-out fold with
+    normalisation is fitted there), and :func:`probedrift.sweep.sweep` drifts the held-out fold with
     every drift seed (one vectorised pass per seed; reference directions from the fold's training
     texts) and scores it with that probe.
     """
@@ -168,7 +169,7 @@ def crossfit_sweep(
             test = np.flatnonzero(fold_ids[i] == f)
             train = np.flatnonzero(fold_ids[i] != f)
             predict = fit(X[train], y_arr[train], r)
-            _, pred = drift_mod.sweep(X[test], y_arr[test], predict, drift_types=drift_types, conventions=conventions,
+            _, pred = sweep_mod.sweep(X[test], y_arr[test], predict, drift_types=drift_types, conventions=conventions,
                                       sigmas=sig, seeds=seeds, tau=tau, ece_bins=ece_bins, reference=X[train],
                                       reference_labels=y_arr[train], progress=False, return_predictions=True)
             for pair in pairs:

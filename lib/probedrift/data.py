@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import train_test_split
 
 from .errors import ProbedriftError, check_choice, check_positive
 
@@ -325,7 +327,6 @@ def split(
     """Assign a train/val/test split, stratified by label and seeded (the paper's 70/10/20,
     §1.2), via two stratified ``train_test_split`` calls. Texts must be unique, so the three
     splits are disjoint by text."""
-    from sklearn.model_selection import train_test_split
 
     fractions = tuple(float(f) for f in fractions)
     if len(fractions) != 3:
@@ -386,7 +387,6 @@ def length_only_auc(ds: TextDataset) -> float:
     Not folded: 0.5 means length carries no signal, above 0.5 means label-1 texts are longer,
     below 0.5 that they are shorter. The strength of the confound is ``abs(auc - 0.5)``.
     """
-    from sklearn.metrics import roc_auc_score
 
     counts = ds.counts()
     if min(counts.values()) == 0:

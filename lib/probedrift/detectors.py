@@ -29,7 +29,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .errors import ProbedriftError, check_choice, check_positive
-from .probes import check_embeddings
+from .probe_fits import check_embeddings
 from .registry import Registry
 from .two_sample import ks_columns, mmd_permutation_test, observed_and_permuted_masks, permutation_p
 

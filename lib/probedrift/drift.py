@@ -32,14 +32,7 @@ from .blas import one_blas_thread
 from .drift_forms import DriftConvention, DriftForm, DriftInputs, DriftTerm, DriftType
 from .errors import ProbedriftError, check_choice
 from .registry import Registry
-from .sphere import (
-    angle_deg,  # noqa: F401  (transitional re-export)
-    check_seed,
-    normalize,
-    paper_literal_matrix,  # noqa: F401  (transitional re-export)
-    rotation_matrix,  # noqa: F401  (transitional re-export)
-    row_norms,
-)
+from .sphere import check_seed, normalize, row_norms
 
 #: The registered drift types (name → :class:`DriftType`), e.g. gaussian, directional, rotation.
 DRIFT_TYPES: Registry[DriftType] = Registry("drift type")
@@ -262,21 +255,3 @@ def _rotation_true(inputs: DriftInputs) -> DriftForm:
 def _rotation_paper_literal(inputs: DriftInputs) -> DriftForm:
     """The paper's matrix cos θ I + sin θ Q, not a rotation; after Normalize vectors move by ≈ θ."""
     return inputs.rotate(inputs.z @ inputs.haar().T)  # for row vectors, Q z is z Qᵀ
-
-
-# Transitional: names that moved, for callers not yet switched (CONVENTIONS → convention_names,
-# PAPER_CONVENTIONS → paper_conventions(), the rest → probedrift.sweep). Computed on access, so they
-# stay in step with the registry.
-_MOVED_TO_SWEEP = ("SWEEP_COLUMNS", "DriftedSet", "SweepPredictions", "drift", "sweep")
-
-
-def __getattr__(name: str):
-    if name == "CONVENTIONS":
-        return {t.name: t.convention_names for t in DRIFT_TYPES.specs()}
-    if name == "PAPER_CONVENTIONS":
-        return paper_conventions()
-    if name in _MOVED_TO_SWEEP:
-        from . import sweep  # importing it at the top would be circular: sweep.py reads this registry
-
-        return getattr(sweep, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

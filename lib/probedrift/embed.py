@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .cache import ArrayCache, ChunkStore, cache_root, texts_fingerprint
 from .errors import ProbedriftError, check_choice, check_positive
@@ -232,7 +233,6 @@ def _forward_pass(model: LoadedModel, ids: list, members: dict, batch_size: int,
     """One forward pass over every text (length-sorted batches, right padding, stopped at the
     deepest needed block) pooling every member output; completed chunks go to ``chunks``."""
     import torch
-    from tqdm.auto import tqdm
 
     outs = list(members)
     targets = sorted({o.target for o in outs})

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 
 from .blas import one_blas_thread
 from .detectors import Detector
 from .errors import ProbedriftError, check_positive
+from .intervals import clopper_pearson
 
 FALSE_ALARM_COLUMNS = ["model", "detector", "design", "n_runs", "n_alarms", "rate", "ci_low", "ci_high", "alpha", "rule",
                        "n_permutations", "n_reference", "n_sample", "seconds", "interval"]
@@ -37,12 +37,6 @@ class NullDesign:
     sample_pool: np.ndarray
     n_reference: int
     n_sample: int
-
-
-def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Exact (Clopper–Pearson) interval for a binomial rate: ``scipy.stats.binomtest(k, n).proportion_ci``."""
-    ci = scipy.stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="exact")
-    return float(ci.low), float(ci.high)
 
 
 def false_alarm_table(

@@ -250,7 +250,7 @@ def _real_finding(real: pd.DataFrame | None, mit: pd.DataFrame | None) -> str:
         return head + f"Real model updates are {NOT_IN_RUN}."
     real = real[~real.note.astype(str).str.startswith("skipped")] if "note" in real else real
     if real.empty:
-        return head + f"No real update applied to this run."
+        return head + "No real update applied to this run."
     before = {}
     if mit is not None:
         before = mit[mit.method == "no_update"].set_index("source").auc.to_dict()

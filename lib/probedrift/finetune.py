@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from . import models
 from .cache import atomic_write_bytes, cache_root, canonical_key, read_json, write_json
@@ -345,7 +346,6 @@ def finetune(
 def _train(base, corpus, key_dir, steps, method, rank, alpha, learning_rate, batch_size, max_length,
            seed, warmup_steps, device, progress) -> None:
     import torch
-    from tqdm.auto import tqdm
 
     with _deterministic():
         torch.manual_seed(seed)

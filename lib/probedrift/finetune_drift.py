@@ -22,12 +22,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from . import realdrift
+from .causal_lm import sample_generations
+from .context import RunContext
+from .corpus import assert_disjoint, build_corpus
+from .embed import normalize_layer
+from .finetune import finetune, run_components, run_dir
+from .models import model_is_causal
+from .params import Pair
+from .separability import per_layer_report
+from .tables import pair_comparison
 from .timing import timed
 from .updates import UpdatePair
 
 if TYPE_CHECKING:
     from .corpus import InstructionCorpus
-    from .study import Study
 
 FINETUNE_COLUMNS = ["model", "method", "learning_rate", "step", "train_loss", "angle_deg_mean", "angle_deg_median",
                     "auc", "auc_ci_low", "auc_ci_high", "accuracy", "mean_confidence", "silent_failure_share",
@@ -51,14 +60,13 @@ class Update:
         return f"{self.method} lr={self.learning_rate:g} step {self.step}"
 
 
-def base_model(S: Study) -> str:
+def base_model(S: RunContext) -> str:
     """The model chapter 7 fine-tunes."""
     return S.params.finetune_base or S.models[0]
 
 
-def skip_reason(S: Study) -> str | None:
+def skip_reason(S: RunContext) -> str | None:
     """Why this chapter does not apply to the run (the base is not a causal language model), or None."""
-    from .models import model_is_causal
 
     base = base_model(S)
     if not model_is_causal(base):
@@ -68,10 +76,9 @@ def skip_reason(S: Study) -> str | None:
 
 
 @timed("fine-tuning")
-def training_corpus(S: Study, progress: bool = True) -> tuple[InstructionCorpus, list[str]]:
+def training_corpus(S: RunContext, progress: bool = True) -> tuple[InstructionCorpus, list[str]]:
     """The instruction corpus (``finetune_corpus_size`` pairs) and held-out instructions, checked to
     contain none of the run's probe texts (:func:`probedrift.corpus.assert_disjoint`)."""
-    from .corpus import assert_disjoint, build_corpus
 
     corpus, held_out = build_corpus(S.params.finetune_corpus_size, n_held_out=8, seed=S.params.seed,
                                     exclude=S.dataset.texts, progress=progress)
@@ -80,9 +87,8 @@ def training_corpus(S: Study, progress: bool = True) -> tuple[InstructionCorpus,
 
 
 @timed("fine-tuning")
-def checkpoints(S: Study, corpus: InstructionCorpus, progress: bool = True) -> list[Update]:
+def checkpoints(S: RunContext, corpus: InstructionCorpus, progress: bool = True) -> list[Update]:
     """Fine-tune the base at every learning rate and return every checkpoint (cached and resumable)."""
-    from .finetune import finetune
 
     p = S.params
     out = []
@@ -95,9 +101,8 @@ def checkpoints(S: Study, corpus: InstructionCorpus, progress: bool = True) -> l
     return out
 
 
-def loss_curves(S: Study, corpus: InstructionCorpus) -> pd.DataFrame:
+def loss_curves(S: RunContext, corpus: InstructionCorpus) -> pd.DataFrame:
     """Training loss of every optimizer step per update strength (from each run's ``losses.json``)."""
-    from .finetune import run_components, run_dir
 
     p = S.params
     frames = []
@@ -111,7 +116,7 @@ def loss_curves(S: Study, corpus: InstructionCorpus) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def update_pairs(S: Study, updates: list[Update]) -> dict[str, UpdatePair]:
+def update_pairs(S: RunContext, updates: list[Update]) -> dict[str, UpdatePair]:
     """Before (the base) and after (the checkpoint) embeddings of every dataset text, per checkpoint."""
     base = base_model(S)
     before = S.embeddings(base)
@@ -120,9 +125,8 @@ def update_pairs(S: Study, updates: list[Update]) -> dict[str, UpdatePair]:
             for u in updates}
 
 
-def finetune_table(S: Study, updates: list[Update], pairs: dict[str, UpdatePair]) -> pd.DataFrame:
+def finetune_table(S: RunContext, updates: list[Update], pairs: dict[str, UpdatePair]) -> pd.DataFrame:
     """One row per checkpoint (:data:`FINETUNE_COLUMNS` plus ``alarm_<detector>`` and the aligned AUC per k)."""
-    from . import realdrift
 
     real = realdrift.real_drift_table(S, pairs=pairs).set_index("source")
     mit = realdrift.mitigations_table(S, pairs=pairs)
@@ -146,13 +150,9 @@ def finetune_table(S: Study, updates: list[Update], pairs: dict[str, UpdatePair]
     return pd.DataFrame(rows)
 
 
-def separability_table(S: Study, updates: list[Update]) -> pd.DataFrame:
+def separability_table(S: RunContext, updates: list[Update]) -> pd.DataFrame:
     """Base against each checkpoint at the same width and tokenizer: each separability measure at the
     probe layer and its relative change (the controlled form of the paper's Table 2 comparison)."""
-    from .embed import normalize_layer
-    from .params import Pair
-    from .separability import per_layer_report
-    from .tables import pair_comparison
 
     base = base_model(S)
     layer = normalize_layer(S.params.layer, S.num_layers(base))
@@ -172,10 +172,9 @@ def separability_table(S: Study, updates: list[Update]) -> pd.DataFrame:
     return out.rename(columns={"instruct": "checkpoint"})
 
 
-def generations(S: Study, updates: list[Update], held_out: list[str], n: int = 3,
+def generations(S: RunContext, updates: list[Update], held_out: list[str], n: int = 3,
                 max_new_tokens: int = 40) -> pd.DataFrame:
     """Greedy answers to ``n`` held-out instructions from the base and the last checkpoint of each strength."""
-    from .causal_lm import sample_generations
 
     last = {}
     for u in updates:
@@ -194,7 +193,7 @@ def generations(S: Study, updates: list[Update], held_out: list[str], n: int = 3
 # ---------------------------------------------------------------- the chapter's tables (see probedrift.catalogue)
 
 
-def prepared(S: Study) -> tuple[InstructionCorpus, list[str], list[Update]]:
+def prepared(S: RunContext) -> tuple[InstructionCorpus, list[str], list[Update]]:
     """The instruction corpus, the held-out instructions and every checkpoint (:func:`training_corpus`,
     :func:`checkpoints`), built or loaded from the cache once per run."""
     def build():
@@ -203,23 +202,23 @@ def prepared(S: Study) -> tuple[InstructionCorpus, list[str], list[Update]]:
     return S.memo("finetune", build)
 
 
-def losses_table(S: Study) -> pd.DataFrame:
+def losses_table(S: RunContext) -> pd.DataFrame:
     """Table ``finetune_losses``: :func:`loss_curves` of the run's corpus."""
     return loss_curves(S, prepared(S)[0])
 
 
-def generations_table(S: Study) -> pd.DataFrame:
+def generations_table(S: RunContext) -> pd.DataFrame:
     """Table ``finetune_generations``: :func:`generations` of the base and each strength's last checkpoint."""
     _, held_out, updates = prepared(S)
     return generations(S, updates, held_out)
 
 
-def drift_table(S: Study) -> pd.DataFrame:
+def drift_table(S: RunContext) -> pd.DataFrame:
     """Table ``finetune_drift``: :func:`finetune_table` of every checkpoint against the base."""
     updates = prepared(S)[2]
     return finetune_table(S, updates, update_pairs(S, updates))
 
 
-def separability_changes(S: Study) -> pd.DataFrame:
+def separability_changes(S: RunContext) -> pd.DataFrame:
     """Table ``finetune_separability``: :func:`separability_table` of every checkpoint against the base."""
     return separability_table(S, prepared(S)[2])

@@ -463,7 +463,6 @@ def bootstrap_ci(metric: str | Callable[[np.ndarray, np.ndarray], float], y: obj
     return value, lo, hi
 
 
-aggregate_seeds = intervals.aggregate_seeds  # its home is intervals; realdrift still reads it here
 
 #: What the intervals of :func:`texts_and_draws_interval` cover, for the tables' ``interval`` column.
 TEXTS_AND_DRAWS = ("95% interval over test texts (stratified bootstrap, paired across drift draws) and drift draws "

@@ -330,7 +330,6 @@ def load(
     ``dtype="auto"`` is bfloat16 on CUDA and float32 on CPU. ``trust_remote_code`` stays off unless
     asked for; ``device_map="auto"`` spreads a model larger than one GPU (needs ``accelerate``).
     """
-    import torch
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     s = spec(name, revision)
@@ -412,8 +411,10 @@ def is_causal(config) -> bool:
     Decoder-only language models are causal; encoders (BERT-style, with a masked-LM head) and
     encoder-decoders are not.
     """
-    from transformers.models.auto.modeling_auto import (MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
-                                                        MODEL_FOR_MASKED_LM_MAPPING_NAMES)
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
 
     if getattr(config, "is_encoder_decoder", False):
         return False

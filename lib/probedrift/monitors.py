@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from .blas import one_blas_thread
+from .context import RunContext
 from .detectors import DETECTORS, configured_monitors, make_detector
 from .errors import check_choice
 from .false_alarms import NullDesign
@@ -25,9 +25,6 @@ from .false_alarms import false_alarm_table as null_alarm_table
 from .synthetic_drift import conventions, drifted_test, sigma_grid
 from .tables import alarm_share_by_sigma, cliff_points, first_alarms
 from .timing import timed
-
-if TYPE_CHECKING:
-    from .study import Study
 
 DETECTOR_COLUMNS = ["model", "drift_type", "convention", "sigma", "seed", "angle_deg_mean", "detector",
                     "statistic", "p_value", "alarm"]
@@ -42,12 +39,12 @@ def subsample(X: np.ndarray, n: int, seed: int) -> np.ndarray:
     return X[np.sort(idx)]
 
 
-def detector_kwargs(S: Study, model: str, n_permutations: int | None = None) -> dict[str, dict]:
+def detector_kwargs(S: RunContext, model: str, n_permutations: int | None = None) -> dict[str, dict]:
     """Keyword arguments of each configured monitor (``n_permutations`` overrides the profile's)."""
     return configured_monitors(S.params, S.probe(model).predict_proba, n_permutations)
 
 
-def make_detectors(S: Study, model: str, n_permutations: int | None = None) -> dict:
+def make_detectors(S: RunContext, model: str, n_permutations: int | None = None) -> dict:
     """The configured monitors, fitted on clean reference embeddings the test texts never belong to.
 
     Each is fitted on its registered reference split (:class:`probedrift.detectors.MonitorSpec`): ``"train"``,
@@ -63,7 +60,7 @@ def make_detectors(S: Study, model: str, n_permutations: int | None = None) -> d
             for name, kw in detector_kwargs(S, model, n_permutations).items()}
 
 
-def grid_permutations(S: Study) -> int:
+def grid_permutations(S: RunContext) -> int:
     """Permutations of the detector table's permutation tests: enough that the smallest p-value,
     ``1/(B+1)``, is at most a quarter of the per-test level ``α/K`` of :func:`tables.first_alarms`
     (K = points of the σ grid), and never fewer than the profile's ``detector_permutations``."""
@@ -72,7 +69,7 @@ def grid_permutations(S: Study) -> int:
 
 
 @timed("monitors")
-def detector_table(S: Study, model: str, progress: bool = True) -> pd.DataFrame:
+def detector_table(S: RunContext, model: str, progress: bool = True) -> pd.DataFrame:
     """Each monitor's statistic, p-value and alarm on drifted test samples, per type/convention/σ/drift seed.
 
     Every drift seed of the run. The reference (train; validation for the confidence monitor) and
@@ -112,25 +109,25 @@ def detector_table(S: Study, model: str, progress: bool = True) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=DETECTOR_COLUMNS)
 
 
-def detectors(S: Study) -> pd.DataFrame:
+def detectors(S: RunContext) -> pd.DataFrame:
     """Table ``detectors``: :func:`detector_table` of every model."""
     return pd.concat([detector_table(S, m) for m in S.models], ignore_index=True)
 
 
-def first_alarm_table(S: Study) -> pd.DataFrame:
+def first_alarm_table(S: RunContext) -> pd.DataFrame:
     """Table ``first_alarms``: each monitor's first alarm over the σ grid (corrected for the grid's tests)
     against the angle where the seed-mean AUC has lost 5 points (:func:`probedrift.tables.first_alarms`)."""
     return first_alarms(S.table("detectors"), cliff_points(S.table("drift_sweep")), alpha=S.params.alpha)
 
 
-def alarm_share(S: Study) -> pd.DataFrame:
+def alarm_share(S: RunContext) -> pd.DataFrame:
     """Table ``alarm_share_by_sigma``: the share of drift seeds each monitor alarms at, per σ
     (:func:`probedrift.tables.alarm_share_by_sigma`)."""
     return alarm_share_by_sigma(S.table("detectors"), alpha=S.params.alpha)
 
 
 @timed("monitors")
-def false_alarm_table(S: Study, model: str, design: str = "pooled") -> pd.DataFrame:
+def false_alarm_table(S: RunContext, model: str, design: str = "pooled") -> pd.DataFrame:
     """Each monitor's alarm rate with no drift over ``false_alarm_runs`` runs, Clopper–Pearson 95% interval.
 
     :func:`probedrift.false_alarms.false_alarm_table`; every run draws a fresh reference and sample of
@@ -167,7 +164,7 @@ def false_alarm_table(S: Study, model: str, design: str = "pooled") -> pd.DataFr
     return null_alarm_table(factories, designs, n_runs=p.false_alarm_runs, seed=p.seed, model=model, design=design)
 
 
-def false_alarms(S: Study) -> pd.DataFrame:
+def false_alarms(S: RunContext) -> pd.DataFrame:
     """Table ``false_alarms``: :func:`false_alarm_table` of every model under the pooled design, then of the
     first model under the split design."""
     designs = [(m, "pooled") for m in S.models] + [(S.models[0], "split")]

@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from .drift import resolve_conventions
 from .errors import ProbedriftError
 
 #: Where each registry-backed choice is read from: kind → (module, attribute). A registry
@@ -214,7 +215,6 @@ class StudyParams:
         if steps != sorted(set(steps)) or steps[0] != 0:
             raise _error("finetune_steps", steps, "increasing optimizer steps starting at 0 (the base model)")
         # Read when parameters are checked, so importing params does not pull in the drift machinery.
-        from .drift import resolve_conventions
 
         resolve_conventions(self.drift_types, self.conventions)
 

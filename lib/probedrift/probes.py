@@ -33,19 +33,15 @@ from sklearn.utils.class_weight import compute_sample_weight
 from . import __version__
 from .errors import ProbedriftError, check_choice, check_positive
 from .probe_fits import (
-    binary_nll,  # noqa: F401  (re-exported for the probes' users)
     check_embeddings,
     check_finite,
     check_labels,
     check_scale_floor,
     floored_scale,
     l2_normalize,
-    median_divisor,
     nonzero_row_norms,
     temperature_by_nll,
 )
-
-_median_divisor = median_divisor  # transitional: variance_floor.py imports it under this name
 
 PROBE_KINDS = ("logistic", "mlp")
 C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)

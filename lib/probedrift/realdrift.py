@@ -28,22 +28,21 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from . import intervals
 from . import metrics as metrics_mod
 from .align import Aligner, fit_aligner
+from .context import RunContext
 from .detectors import DETECTORS
 from .errors import ProbedriftError
 from .monitors import make_detectors, subsample
+from .probes import paper_probe
 from .sphere import angle_deg, normalize
 from .timing import timed
 from .updates import UpdatePair, update_pairs
-
-if TYPE_CHECKING:
-    from .study import Study
 
 REAL_DRIFT_COLUMNS = ["source", "model_before", "model_after", "angle_deg_mean", "angle_deg_median", "auc",
                       "accuracy", "mean_confidence", "silent_failure_share", "silent_failure_rate"]
@@ -66,7 +65,7 @@ def anchor_indices(n_train: int, k: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_train, size=k, replace=False))
 
 
-def _anchor_sizes(S: Study, n_train: int) -> list[int]:
+def _anchor_sizes(S: RunContext, n_train: int) -> list[int]:
     sizes = sorted(set(S.params.anchor_sizes))
     if not sizes:
         raise ProbedriftError("anchor_sizes is empty", "set e.g. anchor_sizes: [8, 16, 32] in the profile")
@@ -77,9 +76,7 @@ def _anchor_sizes(S: Study, n_train: int) -> list[int]:
     return sizes
 
 
-def _new_probe(S: Study, X, y):
-    from .probes import paper_probe
-
+def _new_probe(S: RunContext, X, y):
     return paper_probe(S.params.seed).fit(X, y)
 
 
@@ -101,7 +98,7 @@ class _Setup:
         return X if self.adapter is None else normalize(self.adapter.transform(X))
 
 
-def _setup(S: Study, pair: UpdatePair) -> _Setup:
+def _setup(S: RunContext, pair: UpdatePair) -> _Setup:
     before, after = S.split_arrays(normalize(pair.before)), S.split_arrays(normalize(pair.after))
     default = S.embeddings(pair.model_before)
     study_probe = pair.before is default or (pair.before.shape == default.shape
@@ -119,7 +116,7 @@ def _setup(S: Study, pair: UpdatePair) -> _Setup:
     return _Setup(pair, before, after, probe, study_probe, adapter, anchors, note)
 
 
-def _detector_alarms(S: Study, su: _Setup) -> dict[str, bool]:
+def _detector_alarms(S: RunContext, su: _Setup) -> dict[str, bool]:
     p = S.params
     seed = p.seed
     dets = make_detectors(S, su.pair.model_before)
@@ -134,7 +131,7 @@ def _detector_alarms(S: Study, su: _Setup) -> dict[str, bool]:
     return {name: bool(det.test(sample).alarm) for name, det in dets.items()}
 
 
-def skip_reason(S: Study, pairs: dict[str, UpdatePair], skipped: dict[str, str]) -> str | None:
+def skip_reason(S: RunContext, pairs: dict[str, UpdatePair], skipped: dict[str, str]) -> str | None:
     """Why chapter 6 has nothing to measure (None when some real drift source applies to this run)."""
     if pairs:
         return None
@@ -144,7 +141,7 @@ def skip_reason(S: Study, pairs: dict[str, UpdatePair], skipped: dict[str, str])
         f"`{source}`: {reason}" for source, reason in skipped.items())
 
 
-def _pairs(S: Study, sources, pairs) -> dict[str, UpdatePair]:
+def _pairs(S: RunContext, sources, pairs) -> dict[str, UpdatePair]:
     if pairs is None:
         return update_pairs(S, sources)[0]
     if sources is not None:
@@ -153,7 +150,7 @@ def _pairs(S: Study, sources, pairs) -> dict[str, UpdatePair]:
 
 
 @timed("real drift")
-def real_drift_table(S: Study, sources=None, pairs: dict[str, UpdatePair] | None = None,
+def real_drift_table(S: RunContext, sources=None, pairs: dict[str, UpdatePair] | None = None,
                      skipped: dict[str, str] | None = None) -> pd.DataFrame:
     """One row per drift source: measured angle, the frozen probe's test metrics, each monitor's alarm.
 
@@ -183,25 +180,25 @@ def real_drift_table(S: Study, sources=None, pairs: dict[str, UpdatePair] | None
     return pd.DataFrame(rows, columns=REAL_DRIFT_COLUMNS + alarm_cols + ["note"])
 
 
-def run_pairs(S: Study) -> tuple[dict[str, UpdatePair], dict[str, str]]:
+def run_pairs(S: RunContext) -> tuple[dict[str, UpdatePair], dict[str, str]]:
     """The run's real-drift update pairs and the skipped sources with their reasons
     (:func:`probedrift.updates.update_pairs` of every configured source), built once per run."""
     return S.memo("real_drift_pairs", lambda: update_pairs(S))
 
 
-def real_drift(S: Study) -> pd.DataFrame:
+def real_drift(S: RunContext) -> pd.DataFrame:
     """Table ``real_drift``: :func:`real_drift_table` of every configured source; a skipped source keeps a
     row whose ``note`` gives the reason."""
     pairs, skipped = run_pairs(S)
     return real_drift_table(S, pairs=pairs, skipped=skipped)
 
 
-def mitigations(S: Study) -> pd.DataFrame:
+def mitigations(S: RunContext) -> pd.DataFrame:
     """Table ``mitigations``: :func:`mitigations_table` of every source that applies to the run."""
     return mitigations_table(S, pairs=run_pairs(S)[0])
 
 
-def angle_samples(S: Study, sources=None, pairs: dict[str, UpdatePair] | None = None) -> pd.DataFrame:
+def angle_samples(S: RunContext, sources=None, pairs: dict[str, UpdatePair] | None = None) -> pd.DataFrame:
     """Per-text angle (degrees) between before and after of every source, all splits: the distribution.
 
     Columns ``source, split, angle_deg``. Sources whose width changes are measured after the
@@ -219,7 +216,7 @@ def angle_samples(S: Study, sources=None, pairs: dict[str, UpdatePair] | None = 
     return pd.concat(frames, ignore_index=True)
 
 
-def _row(S: Study, source, method, y, p1, *, angle=np.nan, note="") -> dict:
+def _row(S: RunContext, source, method, y, p1, *, angle=np.nan, note="") -> dict:
     p = S.params
     auc, lo, hi = metrics_mod.bootstrap_ci("auc", y, p1, n_boot=p.n_boot, seed=p.seed)
     return {"source": source, "method": method, "k": pd.NA, "auc": auc, "ci_low": lo, "ci_high": hi, "n_seeds": 1,
@@ -229,7 +226,7 @@ def _row(S: Study, source, method, y, p1, *, angle=np.nan, note="") -> dict:
 
 
 @timed("real drift")
-def mitigations_table(S: Study, sources=None, pairs: dict[str, UpdatePair] | None = None) -> pd.DataFrame:
+def mitigations_table(S: RunContext, sources=None, pairs: dict[str, UpdatePair] | None = None) -> pd.DataFrame:
     """Per source: AUC (with interval), mean confidence and ECE of every mitigation in :data:`MITIGATION_METHODS`.
 
     ``interval`` says what ``ci_low``/``ci_high`` are: a stratified bootstrap over test texts
@@ -272,7 +269,7 @@ def mitigations_table(S: Study, sources=None, pairs: dict[str, UpdatePair] | Non
                               "mean_confidence": float(metrics_mod.confidence(p1).mean()),
                               "ece": metrics_mod.expected_calibration_error(y_te, p1, bins=p.ece_bins)})
         draws = pd.DataFrame(draws)
-        agg = metrics_mod.aggregate_seeds(draws, by="k", metrics=["auc", "mean_confidence", "ece", "angle_deg_mean"])
+        agg = intervals.aggregate_seeds(draws, by="k", metrics=["auc", "mean_confidence", "ece", "angle_deg_mean"])
         used = draws.groupby("k")["method_used"].first()
         for _, r in agg.iterrows():
             rows.append({"source": source, "method": "align", "k": int(r.k), "auc": r.auc_mean,

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 from sklearn.covariance import ledoit_wolf
-from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import silhouette_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -29,7 +28,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 
 from .errors import ProbedriftError, check_choice, check_positive
-from .probes import check_embeddings, check_labels, l2_normalize
+from .probe_fits import check_embeddings, check_labels, l2_normalize
 
 SPACES = ("raw", "normalized", "normalized_standardized")
 METRICS = ("silhouette", "fisher", "fisher_raw", "overlap", "cv_auc")

@@ -7,16 +7,12 @@ layers (paper Table 2) and compared between the two models of each base/instruct
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pandas as pd
 
+from .context import RunContext
 from .separability import paired_relative_change, per_layer_report
 from .tables import pair_comparison
 from .timing import timed
-
-if TYPE_CHECKING:
-    from .study import Study
 
 SEPARABILITY_COLUMNS = ["model", "layer", "metric", "value", "ci_low", "ci_high"]
 PAIRED_COLUMNS = ["base", "instruct", "metric", "base_value", "instruct_value", "relative_change",
@@ -30,7 +26,7 @@ def expensive_resamples(n_boot: int) -> int:
 
 
 @timed("separability")
-def separability(S: Study, model: str) -> pd.DataFrame:
+def separability(S: RunContext, model: str) -> pd.DataFrame:
     """Silhouette, Fisher ratio, overlap and CV AUC per layer (paper Table 2), with intervals."""
     by_layer = {layer: S.embeddings(model, layer) for layer in S.layer_indices(model)}
     n_boot = S.params.n_boot
@@ -39,13 +35,13 @@ def separability(S: Study, model: str) -> pd.DataFrame:
     return df[SEPARABILITY_COLUMNS]
 
 
-def separability_table(S: Study) -> pd.DataFrame:
+def separability_table(S: RunContext) -> pd.DataFrame:
     """Table ``separability``: :func:`separability` of every model."""
     return pd.concat([separability(S, m) for m in S.models], ignore_index=True)
 
 
 @timed("separability")
-def paired_separability(S: Study) -> pd.DataFrame:
+def paired_separability(S: RunContext) -> pd.DataFrame:
     """Per pair of ``S.pairs``: each separability measure's relative change (instruct − base)/|base| at
     both models' last separability layer, with an interval paired over the texts both embedded
     (:func:`probedrift.separability.paired_relative_change`; the resamples of :func:`separability`).
@@ -60,7 +56,7 @@ def paired_separability(S: Study) -> pd.DataFrame:
             else pd.DataFrame(columns=PAIRED_COLUMNS))
 
 
-def pairs(S: Study) -> pd.DataFrame:
+def pairs(S: RunContext) -> pd.DataFrame:
     """Table ``pairs``: base against instruct of every pair of the run at the last separability layer
     (:func:`probedrift.tables.pair_comparison` with the paired intervals of :func:`paired_separability`)."""
     return pair_comparison(S.table("separability"), S.pairs, paired=paired_separability(S))

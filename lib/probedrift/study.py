@@ -33,8 +33,14 @@ import pandas as pd
 
 from . import catalogue, datasets
 from . import data as data_mod
-from .embed import (ExtractionInfo, ExtractionSettings, cheap_dtype_name, get_embeddings, known_num_layers,
-                    remember_num_layers)
+from .embed import (
+    ExtractionInfo,
+    ExtractionSettings,
+    cheap_dtype_name,
+    get_embeddings,
+    known_num_layers,
+    remember_num_layers,
+)
 from .errors import ProbedriftError
 from .images import save_figure_png
 from .models import cache_root

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .paper import SIGMA as PAPER_SIGMA  # the abstract's σ, under the name the notebooks read
+from .paper import SIGMA as PAPER_SIGMA
 from .tables import fmt_ci, row_at_sigma
 
 

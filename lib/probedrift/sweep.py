@@ -26,29 +26,15 @@ from .blas import one_blas_thread
 from .drift import DRIFT_TYPES, drift_convention, resolve_conventions
 from .drift_forms import DriftConvention, DriftForm, DriftInputs, FormGeometry, check_form
 from .errors import ProbedriftError, check_positive
-from .metrics import probe_metrics_batch
+from .metrics import SWEEP_METRICS, probe_metrics_batch
 from .probes import AffineForm, affine_form_of
 from .sphere import check_seed, normalize, row_norms, unit_angle
 
 __all__ = ["SWEEP_COLUMNS", "DriftedSet", "SweepPredictions", "drift", "sweep"]
 
 #: Columns of the table returned by :func:`sweep`, in order.
-SWEEP_COLUMNS = (
-    "model",
-    "drift_type",
-    "convention",
-    "sigma",
-    "seed",
-    "angle_deg_mean",
-    "angle_deg_median",
-    "auc",
-    "accuracy",
-    "f1",
-    "mean_confidence",
-    "silent_failure_share",
-    "silent_failure_rate",
-    "ece",
-)
+SWEEP_COLUMNS = ("model", "drift_type", "convention", "sigma", "seed", "angle_deg_mean", "angle_deg_median",
+                 *SWEEP_METRICS)
 
 _UNIT_TOL = 1e-3  # how far from 1 a row norm may be before the input counts as not unit-normalised
 _LOOKAHEAD_SEEDS = 2  # seeds a sweep prepares ahead of the one it scores (each holds a few (n, d) arrays)
@@ -375,7 +361,7 @@ def sweep(
     rows = np.concatenate([position[id(results[key])] * sig.size + np.arange(sig.size) for key in keys])
     P = np.concatenate([result[0] for result in distinct])
     angles = np.concatenate([result[1] for result in distinct])
-    metrics = probe_metrics_batch(y_arr, P, tau, ece_bins, list(SWEEP_COLUMNS[7:]))
+    metrics = probe_metrics_batch(y_arr, P, tau, ece_bins, list(SWEEP_METRICS))
     columns = {
         "model": model if model is not None else "",
         "drift_type": np.repeat([t for t, _, _ in keys], sig.size),

@@ -9,14 +9,13 @@ built from. The catalogue (:mod:`probedrift.catalogue`) declares which function 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
 from . import metrics as metrics_mod
 from .budget import budget_and_curves
 from .cliff import cliff_table
+from .context import RunContext
 from .crossfit import collapse_table, crossfit_sweep, crossfit_table, interval_rows, power_table
 from .drift import resolve_conventions
 from .embed import normalize_layer
@@ -29,25 +28,21 @@ from .tables import aggregate_sweep, cliff_points
 from .timing import timed
 from .variance_floor import floor_spec, floored_probe, variance_floor_comparison
 
-if TYPE_CHECKING:
-    from .study import Study
-
-
 # ---------------------------------------------------------------- the grid and the drifted sets
 
 
-def sigma_grid(S: Study) -> np.ndarray:
+def sigma_grid(S: RunContext) -> np.ndarray:
     """The σ grid: linspace(0, sigma_max, n_sigmas) (paper Table 1: 0..0.15, 8 checkpoints) ∪ extra_sigmas."""
     p = S.params
     return sweep_sigma_grid(p.sigma_max, p.n_sigmas, p.extra_sigmas)
 
 
-def conventions(S: Study) -> list[tuple[str, str]]:
+def conventions(S: RunContext) -> list[tuple[str, str]]:
     """The (drift type, convention) pairs of this run, from the drift registry."""
     return resolve_conventions(S.params.drift_types, S.params.conventions)
 
 
-def drifted_test(S: Study, model: str, drift_type: str, convention: str, seed: int) -> DriftedSet:
+def drifted_test(S: RunContext, model: str, drift_type: str, convention: str, seed: int) -> DriftedSet:
     """The drifted test set for one (type, convention, seed) over the whole σ grid."""
     splits = S.unit(model)
     X_te, _ = splits["test"]
@@ -55,33 +50,33 @@ def drifted_test(S: Study, model: str, drift_type: str, convention: str, seed: i
     return drift(X_te, drift_type, convention, sigma_grid(S), seed, reference=X_tr, reference_labels=y_tr)
 
 
-def budget_layers(S: Study, model: str) -> list[int]:
+def budget_layers(S: RunContext, model: str) -> list[int]:
     """Hidden-state indices of the layer axis: the probe layer and every separability layer."""
     return sorted({normalize_layer(S.params.layer, S.num_layers(model)), *S.layer_indices(model)})
 
 
-def layer_probe(S: Study, model: str, layer: int):
+def layer_probe(S: RunContext, model: str, layer: int):
     """The paper's probe trained on the training split of hidden state ``layer`` (the run's probe at its layer)."""
     if layer == normalize_layer(S.params.layer, S.num_layers(model)):
         return S.probe(model)
     return paper_probe(S.params.seed).fit(*S.unit(model, layer)["train"])
 
 
-def budget_seeds(S: Study) -> list[int]:
+def budget_seeds(S: RunContext) -> list[int]:
     """Draws of the budget's simulation: the drift seeds, at least 20 (simulating is cheap and the
     simulated curve is the check on the closed form)."""
     seeds = list(S.params.drift_seeds)
     return seeds + [max(seeds) + 1 + i for i in range(max(0, 20 - len(seeds)))]
 
 
-def _for_all_models(S: Study, per_model) -> pd.DataFrame:
+def _for_all_models(S: RunContext, per_model) -> pd.DataFrame:
     return pd.concat([per_model(S, m) for m in S.models], ignore_index=True)
 
 
 # ---------------------------------------------------------------- the sweep (paper §2.1)
 
 
-def sweep(S: Study, model: str, layer: int | None = None, drift_types=None, conventions=None, probe=None,
+def sweep(S: RunContext, model: str, layer: int | None = None, drift_types=None, conventions=None, probe=None,
           progress: bool = False) -> tuple[pd.DataFrame, SweepPredictions]:
     """:func:`probedrift.sweep.sweep` of the paper split's test set (at ``layer``), with its per-text predictions."""
     splits = S.unit(model, layer)
@@ -97,26 +92,26 @@ def sweep(S: Study, model: str, layer: int | None = None, drift_types=None, conv
     )
 
 
-def _predictions(S: Study, model: str) -> SweepPredictions:
+def _predictions(S: RunContext, model: str) -> SweepPredictions:
     """The paper sweep's per-text predictions of ``model``, drawn once per run (the summary's intervals read them)."""
     return S.memo(f"sweep_predictions/{model}", lambda: sweep(S, model)[1])
 
 
 @timed("drift")
-def drift_sweep(S: Study, model: str, progress: bool = True) -> pd.DataFrame:
+def drift_sweep(S: RunContext, model: str, progress: bool = True) -> pd.DataFrame:
     """Every drift type and convention over the σ grid and drift seeds, frozen probe (paper §2.1)."""
     table, predictions = sweep(S, model, progress=progress)
     S.memo(f"sweep_predictions/{model}", lambda: predictions)
     return table
 
 
-def drift_sweep_table(S: Study) -> pd.DataFrame:
+def drift_sweep_table(S: RunContext) -> pd.DataFrame:
     """Table ``drift_sweep``: :func:`drift_sweep` of every model, one row per type/convention/σ/drift seed."""
     return _for_all_models(S, drift_sweep)
 
 
 @timed("drift")
-def drift_sweep_summary(S: Study, model: str, sweep_table: pd.DataFrame) -> pd.DataFrame:
+def drift_sweep_summary(S: RunContext, model: str, sweep_table: pd.DataFrame) -> pd.DataFrame:
     """The sweep aggregated over drift seeds, with intervals that cover test sampling *and* the draw.
 
     Per drift type, convention and σ: each metric's mean over drift seeds with the interval of
@@ -152,7 +147,7 @@ def drift_sweep_summary(S: Study, model: str, sweep_table: pd.DataFrame) -> pd.D
     return out
 
 
-def drift_sweep_summary_table(S: Study) -> pd.DataFrame:
+def drift_sweep_summary_table(S: RunContext) -> pd.DataFrame:
     """Table ``drift_sweep_summary``: :func:`drift_sweep_summary` of every model, its angles aggregated from
     the sweep as saved (the values a reader of ``drift_sweep.csv`` aggregates too)."""
     sweep_table = S.table("drift_sweep", as_saved=True)
@@ -162,7 +157,7 @@ def drift_sweep_summary_table(S: Study) -> pd.DataFrame:
 # ---------------------------------------------------------------- cross-fitting and power
 
 
-def crossfit_predictions(S: Study, model: str, layer: int | None = None):
+def crossfit_predictions(S: RunContext, model: str, layer: int | None = None):
     """Out-of-fold predictions of every text under every drift (:func:`probedrift.crossfit.crossfit_sweep`):
     ``crossfit_folds``-fold stratified partitions of all texts for each of ``crossfit_seeds``, the
     paper's probe fitted on the other folds (seed = the split seed)."""
@@ -175,7 +170,7 @@ def crossfit_predictions(S: Study, model: str, layer: int | None = None):
 
 
 @timed("drift")
-def drift_sweep_crossfit(S: Study, model: str) -> pd.DataFrame:
+def drift_sweep_crossfit(S: RunContext, model: str) -> pd.DataFrame:
     """The drift sweep cross-fitted over all texts (table ``drift_sweep_crossfit``).
 
     Per drift type, convention and σ: each metric's mean over split seeds and drift draws of the
@@ -189,12 +184,12 @@ def drift_sweep_crossfit(S: Study, model: str) -> pd.DataFrame:
                           tau=p.tau, ece_bins=p.ece_bins)
 
 
-def drift_sweep_crossfit_table(S: Study) -> pd.DataFrame:
+def drift_sweep_crossfit_table(S: RunContext) -> pd.DataFrame:
     """Table ``drift_sweep_crossfit``: :func:`drift_sweep_crossfit` of every model."""
     return _for_all_models(S, drift_sweep_crossfit)
 
 
-def power(S: Study) -> pd.DataFrame:
+def power(S: RunContext) -> pd.DataFrame:
     """Table ``power``: the clean AUC's standard error and minimum detectable effect of the paper split
     against cross-fitting (:func:`probedrift.crossfit.power_table`)."""
     return power_table({"paper split": S.table("drift_sweep_summary"), "cross-fitted": S.table("drift_sweep_crossfit")})
@@ -203,14 +198,14 @@ def power(S: Study) -> pd.DataFrame:
 # ---------------------------------------------------------------- cliffs
 
 
-def cliffs(S: Study) -> pd.DataFrame:
+def cliffs(S: RunContext) -> pd.DataFrame:
     """Table ``cliffs``: per model/type/convention the σ and angle where the seed-mean AUC loses 5 and 20
     points (:func:`probedrift.tables.cliff_points`)."""
     return cliff_points(S.table("drift_sweep"))
 
 
 @timed("drift")
-def cliff(S: Study, model: str) -> pd.DataFrame:
+def cliff(S: RunContext, model: str) -> pd.DataFrame:
     """Cliff angles under both readings of Gaussian σ on a log-spaced σ grid (:mod:`probedrift.cliff`).
 
     The paper's frozen probe on the test split, every drift seed; σ = 0 plus ``cliff_points`` values
@@ -230,7 +225,7 @@ def cliff(S: Study, model: str) -> pd.DataFrame:
                                   seed=p.seed) for key in preds.probabilities], ignore_index=True)
 
 
-def cliff_log_table(S: Study) -> pd.DataFrame:
+def cliff_log_table(S: RunContext) -> pd.DataFrame:
     """Table ``cliff_log``: :func:`cliff` of every model."""
     return _for_all_models(S, cliff)
 
@@ -239,7 +234,7 @@ def cliff_log_table(S: Study) -> pd.DataFrame:
 
 
 @timed("drift")
-def drift_budget(S: Study, model: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def drift_budget(S: RunContext, model: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The drift budget at every layer of :func:`budget_layers` (the mechanism of :mod:`probedrift.budget`):
     predicted and simulated angles at which AUC loses 5 points and half its excess, AUC at 1°, and
     the probe's scale spectrum, on the test split (simulated over :func:`budget_seeds`); and the
@@ -249,7 +244,7 @@ def drift_budget(S: Study, model: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return budget_and_curves(entries, seeds=budget_seeds(S))
 
 
-def _budgets(S: Study) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _budgets(S: RunContext) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(budget, curves) of every model, computed once per run for the two tables."""
     def compute():
         budgets = [drift_budget(S, m) for m in S.models]
@@ -258,18 +253,18 @@ def _budgets(S: Study) -> tuple[pd.DataFrame, pd.DataFrame]:
     return S.memo("drift_budget", compute)
 
 
-def drift_budget_table(S: Study) -> pd.DataFrame:
+def drift_budget_table(S: RunContext) -> pd.DataFrame:
     """Table ``drift_budget``: the first table of :func:`drift_budget` for every model."""
     return _budgets(S)[0]
 
 
-def drift_budget_curves(S: Study) -> pd.DataFrame:
+def drift_budget_curves(S: RunContext) -> pd.DataFrame:
     """Table ``drift_budget_curves``: the predicted and simulated AUC-versus-angle curves of :func:`drift_budget`."""
     return _budgets(S)[1]
 
 
 @timed("drift")
-def variance_floor(S: Study, model: str) -> pd.DataFrame:
+def variance_floor(S: RunContext, model: str) -> pd.DataFrame:
     """The variance-floor mitigation at every layer of :func:`budget_layers` (table ``variance_floor``).
 
     Per layer two probes on the same training split: the paper's (:func:`layer_probe`, scaler
@@ -292,7 +287,7 @@ def variance_floor(S: Study, model: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def variance_floor_table(S: Study) -> pd.DataFrame:
+def variance_floor_table(S: RunContext) -> pd.DataFrame:
     """Table ``variance_floor``: :func:`variance_floor` of every model."""
     return _for_all_models(S, variance_floor)
 
@@ -301,7 +296,7 @@ def variance_floor_table(S: Study) -> pd.DataFrame:
 
 
 @timed("drift")
-def layer_sweep(S: Study, model: str) -> pd.DataFrame:
+def layer_sweep(S: RunContext, model: str) -> pd.DataFrame:
     """Gaussian drift (per_dim and relative) at every layer of :func:`budget_layers` (table ``layer_sweep``).
 
     Per layer the paper's probe of :func:`layer_probe` is swept on the paper split's test set over
@@ -328,12 +323,12 @@ def layer_sweep(S: Study, model: str) -> pd.DataFrame:
     return out
 
 
-def layer_sweep_table(S: Study) -> pd.DataFrame:
+def layer_sweep_table(S: RunContext) -> pd.DataFrame:
     """Table ``layer_sweep``: :func:`layer_sweep` of every model."""
     return _for_all_models(S, layer_sweep)
 
 
-def layer_collapse(S: Study) -> pd.DataFrame:
+def layer_collapse(S: RunContext) -> pd.DataFrame:
     """Table ``layer_collapse``: per model, where a ≈1° Gaussian drift (relative reading) collapses the probe,
     per layer and pooling (:func:`probedrift.crossfit.collapse_table`), with the drift budget's predicted
     half-excess angle."""

@@ -14,12 +14,14 @@ import numpy as np
 import pandas as pd
 
 from . import drift as drift_mod
+from . import sweep as sweep_mod
 from .cliff import first_crossing
+from .detectors import threshold_monitors
 from .errors import ProbedriftError
 from .intervals import aggregate_seeds
 from .paper import CLIFF_DROP
 
-SWEEP_COLUMNS = list(drift_mod.SWEEP_COLUMNS)
+SWEEP_COLUMNS = list(sweep_mod.SWEEP_COLUMNS)
 PAIR_COLUMNS = ["base", "instruct", "note", "metric", "base_value", "base_ci_low", "base_ci_high", "instruct_value",
                 "instruct_ci_low", "instruct_ci_high", "relative_change", "relative_change_low", "relative_change_high",
                 "interval"]
@@ -90,18 +92,18 @@ def cliff_points(sweep: pd.DataFrame, drops=(0.05, CLIFF_DROP)) -> pd.DataFrame:
 
 
 CORRECTIONS = ("bonferroni", "holm", "none")
-THRESHOLD_DETECTORS = ("confidence",)
 
 
 def grid_alarms(detectors: pd.DataFrame, alpha: float = 0.05, correction: str = "bonferroni",
-                threshold_detectors=THRESHOLD_DETECTORS) -> pd.DataFrame:
+                threshold_detectors=None) -> pd.DataFrame:
     """``detectors`` with ``alarm_fw``: the alarm after correcting each test over its σ grid.
 
     A family is one model/type/convention/detector/seed over its K σ points (σ = 0 included, so a
     false alarm there counts). ``bonferroni``: alarm when ``p < α/K``; ``holm``: Holm's step-down
     over the family's K p-values (sorted ascending, reject while ``p_(i) < α/(K − i + 1)``);
     ``none``: ``p < α``. Either correction keeps the family-wise probability of any alarm ≤ α when
-    nothing drifted. Threshold rules (``threshold_detectors``, the confidence monitor) have no level
+    nothing drifted. Threshold rules (``threshold_detectors``; by default the registry's,
+    :func:`probedrift.detectors.threshold_monitors`: the confidence monitor) have no level
     to correct: their ``alarm`` is kept and their family-wise rate is not controlled.
     """
     if correction not in CORRECTIONS:
@@ -120,14 +122,14 @@ def grid_alarms(detectors: pd.DataFrame, alpha: float = 0.05, correction: str = 
     else:
         level = alpha / k if correction == "bonferroni" else np.full(len(out), alpha)
         fw = np.where(np.isnan(pv), False, pv < level)
-    threshold = out["detector"].isin(list(threshold_detectors)).to_numpy()
+    threshold = out["detector"].isin(list(threshold_detectors or threshold_monitors())).to_numpy()
     out["alarm_fw"] = np.where(threshold, out["alarm"].to_numpy(dtype=bool), fw)
     out["n_sigmas"] = k
     return out
 
 
 def first_alarms(detectors: pd.DataFrame, cliffs: pd.DataFrame, alpha: float = 0.05,
-                 correction: str = "bonferroni", threshold_detectors=THRESHOLD_DETECTORS) -> pd.DataFrame:
+                 correction: str = "bonferroni", threshold_detectors=None) -> pd.DataFrame:
     """Per model/type/convention/detector: the first σ (and angle) that alarms in each drift seed, summarised
     over seeds, next to the 5-point cliff.
 
@@ -142,6 +144,7 @@ def first_alarms(detectors: pd.DataFrame, cliffs: pd.DataFrame, alpha: float = 0
     ``first_alarm_sigma``/``first_alarm_angle_deg`` are the medians.
     """
     keys = ["model", "drift_type", "convention", "detector", "seed"]
+    threshold_detectors = threshold_detectors or threshold_monitors()
     fw = grid_alarms(detectors, alpha, correction, threshold_detectors).sort_values(keys[:-1] + ["seed", "sigma"])
     per_seed = fw.groupby(keys, sort=False).agg(n_sigmas=("n_sigmas", "first"))
     per_seed["zero"] = fw[fw["sigma"] == 0].groupby(keys, sort=False)["alarm_fw"].any()
@@ -173,7 +176,7 @@ def first_alarms(detectors: pd.DataFrame, cliffs: pd.DataFrame, alpha: float = 0
 
 
 def alarm_share_by_sigma(detectors: pd.DataFrame, alpha: float = 0.05, correction: str = "bonferroni",
-                         threshold_detectors=THRESHOLD_DETECTORS) -> pd.DataFrame:
+                         threshold_detectors=None) -> pd.DataFrame:
     """Share of drift seeds whose grid-corrected test (:func:`grid_alarms`) alarms at each σ, with the
     seed-mean angle: columns ``model, drift_type, convention, detector, sigma, angle_deg_mean, n_seeds,
     share_alarmed``."""
@@ -239,7 +242,7 @@ def pair_comparison(sep: pd.DataFrame, pairs: list[dict], layer_fraction: float 
 def robustness_table(agg: pd.DataFrame) -> pd.DataFrame:
     """Per model and drift type (paper convention): AUC at the smallest and largest σ, the AUC lost
     between them, and the silent-failure share at the largest σ."""
-    paper = agg[[c == drift_mod.PAPER_CONVENTIONS.get(t) for t, c in zip(agg.drift_type, agg.convention)]]
+    paper = agg[[c == drift_mod.paper_conventions().get(t) for t, c in zip(agg.drift_type, agg.convention)]]
     lo, hi = paper.sigma.min(), paper.sigma.max()
     at_lo = paper[paper.sigma == lo].set_index(["model", "drift_type"])[["auc_mean"]]
     at_hi = paper[paper.sigma == hi].set_index(["model", "drift_type"])[["auc_mean", "silent_failure_share_mean"]]

@@ -16,10 +16,22 @@ import pandas as pd
 from scipy import stats
 
 from probedrift import metrics as metrics_mod
-from probedrift.budget import (auc_rows, check_angles, check_labels, check_probe, check_seeds, drift_budget,
-                               logits64, orthogonal_directions, predicted_auc, scale_spectrum, unit_rows)
+from probedrift.budget import (
+    auc_rows,
+    check_angles,
+    check_labels,
+    check_probe,
+    check_seeds,
+    drift_budget,
+    logits64,
+    orthogonal_directions,
+    predicted_auc,
+    scale_spectrum,
+    unit_rows,
+)
 from probedrift.errors import ProbedriftError, check_positive
-from probedrift.probes import LinearProbe, _median_divisor, paper_probe
+from probedrift.probe_fits import median_divisor
+from probedrift.probes import LinearProbe, paper_probe
 
 #: Columns of :func:`variance_floor_comparison` (table ``variance_floor.csv``), in order.
 VARIANCE_FLOOR_COLUMNS = (
@@ -128,7 +140,7 @@ def variance_floor_comparison(
         spectrum = scale_spectrum(probe, Z)
         floor = probe.scale_floor_value_
         s = np.asarray(probe.scaler_scale_, dtype=np.float64)
-        fraction = (1.0 / _median_divisor(probe.scale_floor) if isinstance(probe.scale_floor, str) else float("nan"))
+        fraction = (1.0 / median_divisor(probe.scale_floor) if isinstance(probe.scale_floor, str) else float("nan"))
         row: dict[str, Any] = dict(keys or {})
         row.update({
             "scaler": label,

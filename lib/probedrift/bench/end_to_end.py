@@ -12,7 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
+from ..cache import cache_root
 from ..errors import ProbedriftError
+from ..params import repo_root
 from .config import END_TO_END_KEYS
 from .timing import log
 
@@ -22,7 +26,6 @@ def run_measured(cmd: list[str], env: dict | None = None, cwd: str | None = None
 
     The tree's RSS (the process plus all its descendants, summed) is sampled every ``interval`` s.
     """
-    import psutil
 
     with tempfile.TemporaryFile() as output:
         t0 = time.perf_counter()
@@ -56,8 +59,6 @@ def measure_end_to_end(out_dir: Path, profile: str = "default") -> dict:
     one-off model conversions are not part of the figure. Warm = the same command again on that
     cache. Merges the figures into ``out_dir/end_to_end.json`` (other keys there are kept).
     """
-    from ..cache import cache_root
-    from ..params import repo_root
 
     shared_models = cache_root() / "models"
     shared_models.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import datasets, embed, models
+from ..cache import ArrayCache
+from ..embed import find_blocks
 from .baselines import compare_embeddings, embeddings_agree, load_causal_lm, naive_embed, sentence_transformer
 from .config import BATCH_SIZES, MODEL, POOLING, Sizes
 from .hardware import linear_shapes, matmul_rate, model_shape_matmul_rate, primary_dtype
@@ -45,8 +48,6 @@ def rows_per_batch(lengths: np.ndarray, batch_size: int) -> int:
 
 
 def _block_params(model, n_blocks: int) -> int:
-    from ..embed import find_blocks
-
     blocks = find_blocks(model.model)
     return int(sum(p.numel() for b in list(blocks)[:n_blocks] for p in b.parameters()))
 
@@ -84,7 +85,6 @@ class ExtractionRun:
     def extraction(self, texts: list[str], layer: int, batch_size: int | None = None, model=None,
                    cache=False) -> Callable[[], np.ndarray]:
         """A call of ``embed.extract`` on ``texts`` at one hidden state, ready to be timed."""
-        from .. import embed
 
         m = model if model is not None else self.model
         bs = batch_size or self.sizes.batch_size
@@ -101,7 +101,6 @@ class ExtractionRun:
 
     def shapes_rate(self, idx, batch_size: int, dtype: str) -> dict:
         """The device's matmul rate at this model's linear shapes for batches of ``idx``."""
-        from ..embed import find_blocks
 
         rows = rows_per_batch(self.lengths[idx], batch_size)
         shapes = linear_shapes(find_blocks(self.model.model))
@@ -110,7 +109,6 @@ class ExtractionRun:
 
 def _prepare(sz: Sizes, device: str) -> tuple[ExtractionRun, dict]:
     """Load the texts and the model; the run's shared state and its ``setup`` record."""
-    from .. import datasets, embed, models
 
     texts = datasets.prepare("comments", sz.n_per_class, seed=0).texts
     dtype = primary_dtype(device)
@@ -143,20 +141,24 @@ def _check(res: dict, key: str, dtype: str, failures: list[str], message: str | 
 def _versus_sentence_transformers(run: ExtractionRun, res: dict, failures: list[str]) -> dict:
     """Sections 1 + 2: extract at the last and the middle hidden state against sentence-transformers,
     all texts, interleaved; returns the first output of each variant."""
-    from .. import models
 
     sz = run.sizes
     log("loading sentence-transformers")
     st = sentence_transformer(str(models.converted_dir(MODEL)), sz.max_length, run.device, run.dtype)
     warm = run.texts_at(spread(run.order, sz.warmup_texts))
-    for fn in (run.extraction(warm, -1), run.extraction(warm, run.mid),
-               lambda: st.encode(warm, batch_size=sz.batch_size)):
+
+    def encode_warm():
+        return st.encode(warm, batch_size=sz.batch_size)
+
+    def encode_all():
+        return st.encode(run.texts, batch_size=sz.batch_size, convert_to_numpy=True, show_progress_bar=False)
+
+    for fn in (run.extraction(warm, -1), run.extraction(warm, run.mid), encode_warm):
         fn()
     log(f"extraction: {len(run.texts)} texts, {sz.reps} interleaved rounds")
     times, outs = interleaved({
         "probedrift_last": run.extraction(run.texts, -1),
-        "sentence_transformers": lambda: st.encode(run.texts, batch_size=sz.batch_size, convert_to_numpy=True,
-                                                   show_progress_bar=False),
+        "sentence_transformers": encode_all,
         "probedrift_mid": run.extraction(run.texts, run.mid),
     }, sz.reps)
     everything = np.arange(len(run.texts))
@@ -165,7 +167,7 @@ def _versus_sentence_transformers(run: ExtractionRun, res: dict, failures: list[
     res["probedrift_mid"] = run.throughput(times["probedrift_mid"], everything, run.params_mid)
     res["st_vs_probedrift_last"] = compare_embeddings(outs["sentence_transformers"], outs["probedrift_last"])
     _check(res, "st_vs_probedrift_last", run.dtype, failures, "sentence-transformers embeddings differ")
-    del st
+    st = None  # drop the model before the next section loads one
     gc.collect()
     return outs
 
@@ -261,8 +263,6 @@ def _batch_sweep(run: ExtractionRun, res: dict) -> None:
 
 def _cache_speedup(run: ExtractionRun, res: dict, failures: list[str]) -> None:
     """Section 4: a repeated identical extraction against the first, a fresh temporary cache per round."""
-    from .. import embed
-    from ..cache import ArrayCache
 
     sz = run.sizes
     csub = run.texts_at(around_median(run.order, sz.cache_texts))
@@ -287,7 +287,6 @@ def _cache_speedup(run: ExtractionRun, res: dict, failures: list[str]) -> None:
 def _naive_loop(run: ExtractionRun, res: dict, failures: list[str], outs: dict) -> None:
     """Section 1 (naive): one text at a time through the causal LM, on a length-spread subset, with
     its embeddings checked against ``extract``'s at the last and the middle hidden state."""
-    from .. import models
 
     sz = run.sizes
     nidx = spread(run.order, sz.naive_texts)
@@ -296,15 +295,17 @@ def _naive_loop(run: ExtractionRun, res: dict, failures: list[str], outs: dict) 
     lm = load_causal_lm(str(models.converted_dir(MODEL)), run.dtype, run.device)
     tokenizer = run.model.tokenizer  # the same tokenizer files; one text at a time needs no padding
     naive_embed(lm, tokenizer, ntexts[:1], sz.max_length, (-1,), run.device)
-    nt, nouts = interleaved({"naive": lambda: naive_embed(lm, tokenizer, ntexts, sz.max_length, (-1, run.mid),
-                                                          run.device)}, sz.reps)
+    def naive_all():
+        return naive_embed(lm, tokenizer, ntexts, sz.max_length, (-1, run.mid), run.device)
+
+    nt, nouts = interleaved({"naive": naive_all}, sz.reps)
     res["naive"] = run.throughput(nt["naive"], nidx)
     res["naive"]["subset"] = "texts evenly spaced in token-length order"
     res["naive_vs_probedrift_last"] = compare_embeddings(nouts["naive"][-1], outs["probedrift_last"][nidx])
     res["naive_vs_probedrift_mid"] = compare_embeddings(nouts["naive"][run.mid], outs["probedrift_mid"][nidx])
     for key in ("naive_vs_probedrift_last", "naive_vs_probedrift_mid"):
         _check(res, key, run.dtype, failures)
-    del lm, tokenizer
+    lm = tokenizer = None  # drop the model before the next section loads one
     gc.collect()
 
 
@@ -313,7 +314,6 @@ def _model_in(run: ExtractionRun, dtype_name: str):
     bfloat16 does), or a fresh float32 load."""
     import torch
 
-    from .. import models
 
     if dtype_name == run.dtype:
         return run.model

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import importlib.metadata
 import os
 import platform
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from ..errors import ProbedriftError, check_choice
 from .config import DEVICES, MATMUL_FLAGS
@@ -58,8 +60,6 @@ def _cpu_model_and_flags() -> tuple[str, set[str]]:
 
 
 def _version(dist: str) -> str | None:
-    import importlib.metadata
-
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
@@ -67,10 +67,6 @@ def _version(dist: str) -> str | None:
 
 
 def _physical_cores() -> int | None:
-    try:
-        import psutil
-    except ImportError:  # pragma: no cover
-        return None
     return psutil.cpu_count(logical=False)
 
 

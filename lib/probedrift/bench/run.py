@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import ProbedriftError
+from ..params import repo_root
 from .config import END_TO_END_KEYS, FULL, HEADLINE_KEYS, QUICK, TARGETS
 from .detectors import bench_detectors
 from .end_to_end import end_to_end_figures, measure_end_to_end
@@ -66,7 +67,6 @@ def run_bench(quick: bool = False, out_dir: str | os.PathLike = os.path.join("re
     runs, in float32 on CPU and bfloat16 on CUDA (float32 timed alongside). ``end_to_end`` first runs
     the default study cold and warm (about half an hour) and records it in ``end_to_end.json``.
     """
-    from ..params import repo_root
 
     device = resolve_device(device)
     out = _output_directory(out_dir)
