@@ -41,8 +41,9 @@ classroom: setup
 	$(BIN)/probedrift run --profile classroom
 	$(BIN)/probedrift book --profile classroom
 
-# Unit tests, the smoke run, the book build, and every notebook under nbval (smoke defaults).
+# The linter, then unit tests, the smoke run, the book build, and every notebook under nbval (smoke defaults).
 test: setup
+	$(BIN)/ruff check lib tests benchmarks
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=30 tests notebooks --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg
 

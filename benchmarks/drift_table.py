@@ -1,8 +1,8 @@
 """AUC and measured angle of every drift type and convention on a synthetic probe (paper §2.2, §4.3).
 
-Builds a two-class Gaussian set on the unit sphere with :func:`probedrift.synthetic.two_class` (d = 256,
+Builds a two-class Gaussian set on the unit sphere with :func:`probedrift.inputs.synthetic.two_class` (d = 256,
 classes separated along one random axis, plus a shared offset so that embeddings cluster like real LLM
-embeddings do), fits the paper's probe (:func:`probedrift.probes.paper_probe`: L2-normalise, standardise,
+embeddings do), fits the paper's probe (:func:`probedrift.science.probes.paper_probe`: L2-normalise, standardise,
 then L2-penalised logistic regression) on a train split, and drifts the test split at
 σ ∈ {0, 0.02, 0.15} with three seeds. Prints the mean AUC, accuracy and angle in degrees per
 (drift_type, convention) and σ: the conventions move embeddings by very different angles for the
@@ -19,11 +19,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from probedrift.drift import DRIFT_TYPES
-from probedrift.metrics import roc_auc
-from probedrift.probes import paper_probe
-from probedrift.sweep import sweep
-from probedrift.synthetic import axes, two_class
+from probedrift.inputs.synthetic import axes, two_class
+from probedrift.science.drift import DRIFT_TYPES
+from probedrift.science.metrics import roc_auc
+from probedrift.science.probes import paper_probe
+from probedrift.science.sweep import sweep
 
 
 def main(

@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def gemma():
     """The embedded base model, loaded once per test session (converted to safetensors on first use)."""
-    from probedrift import models
+    from probedrift.inputs import models
 
     return models.load("gemma-3-270m", device="cpu")
 
@@ -22,7 +22,7 @@ def gemma():
 @pytest.fixture(scope="session")
 def smollm():
     """The embedded instruct model, loaded once per test session."""
-    from probedrift import models
+    from probedrift.inputs import models
 
     return models.load("smollm2-135m-instruct", device="cpu")
 
@@ -33,7 +33,7 @@ def isolated_embedding_cache(tmp_path, monkeypatch):
 
     The model conversions are reused through a symlink so a test does not pay them again.
     """
-    from probedrift.cache import cache_root
+    from probedrift.core.cache import cache_root
 
     shared_models = cache_root() / "models"
     shared_models.mkdir(parents=True, exist_ok=True)
@@ -53,7 +53,7 @@ def smoke_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     # A cold embedding cache, so the run's provenance counts every forward pass a whole smoke run makes.
     cache = tmp_path_factory.mktemp("smoke-cache")
-    from probedrift.cache import cache_root
+    from probedrift.core.cache import cache_root
 
     for shared in ("models", "finetune"):  # converted models and fine-tuned checkpoints are deterministic
         (cache_root() / shared).mkdir(parents=True, exist_ok=True)
@@ -61,7 +61,7 @@ def smoke_run(tmp_path_factory):
     # A marker token: tests check that it never reaches any output of the run.
     os.environ["PROBEDRIFT_TEST_TOKEN_VALUE"] = "hf_probedriftMarkerToken0123456789"
     env = {**os.environ, "HF_TOKEN": os.environ["PROBEDRIFT_TEST_TOKEN_VALUE"], "PROBEDRIFT_CACHE_DIR": str(cache)}
-    res = subprocess.run([sys.executable, "-m", "probedrift.cli", "run", "--profile", "smoke", "--results", str(root)],
+    res = subprocess.run([sys.executable, "-m", "probedrift.run.cli", "run", "--profile", "smoke", "--results", str(root)],
                          capture_output=True, text=True, timeout=1800, env=env)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return root / "smoke"

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from probedrift import tables
-from probedrift.detectors import KSDetector, MeanCosineDetector
-from probedrift.false_alarms import FALSE_ALARM_COLUMNS, NullDesign, false_alarm_table
-from probedrift.intervals import clopper_pearson
-from probedrift.two_sample import ks_columns
+from probedrift.core.intervals import clopper_pearson
+from probedrift.report import tables
+from probedrift.science.detectors import KSDetector, MeanCosineDetector
+from probedrift.science.false_alarms import FALSE_ALARM_COLUMNS, NullDesign, false_alarm_table
+from probedrift.science.two_sample import ks_columns
 
 SIGMAS = np.r_[0.0, np.linspace(0.01, 0.15, 9)]  # K = 10 points, σ = 0 included
 

@@ -8,7 +8,8 @@ import scipy.linalg
 from scipy.stats import ortho_group
 from sklearn.metrics import roc_auc_score
 
-from probedrift.align import (
+from probedrift.core.errors import ProbedriftError
+from probedrift.science.align import (
     ALPHA_GRID,
     Aligner,
     _procrustes_closest_to_identity,
@@ -16,8 +17,7 @@ from probedrift.align import (
     fit_linear_map,
     fit_procrustes,
 )
-from probedrift.errors import ProbedriftError
-from probedrift.probes import LinearProbe
+from probedrift.science.probes import LinearProbe
 
 
 def haar(d: int, seed: int) -> np.ndarray:

@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from probedrift import bench
-from probedrift.cli import main
-from probedrift.drift import DRIFT_TYPES, convention_names
-from probedrift.probes import paper_probe
-from probedrift.sweep import sweep
+from probedrift.run.cli import main
+from probedrift.science.drift import DRIFT_TYPES, convention_names
+from probedrift.science.probes import paper_probe
+from probedrift.science.sweep import sweep
 
 NUMERIC_KEYS = [k for k in bench.HEADLINE_KEYS if k not in bench.END_TO_END_KEYS]
 

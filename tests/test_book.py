@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from probedrift import book
+from probedrift.run import book
 
 pytestmark = pytest.mark.slow
 
@@ -81,7 +81,7 @@ def built_book(smoke_run, tmp_path_factory):
 
 def test_launch_buttons_open_notebooks_that_exist_in_the_repository(built_book):
     """Every Binder link of a chapter names the repository path of that chapter's notebook."""
-    from probedrift.params import repo_root
+    from probedrift.run.params import repo_root
 
     pages = sorted((built_book / "html" / "notebooks").glob("*.html"))
     assert pages
@@ -151,7 +151,7 @@ def test_formulas_are_served_from_the_books_own_static_files(built_book):
 
 
 def test_the_book_refuses_a_run_that_did_not_complete(tmp_path):
-    from probedrift.errors import ProbedriftError
+    from probedrift.core.errors import ProbedriftError
 
     (tmp_path / "smoke").mkdir()
     (tmp_path / "smoke" / "run.json").write_text('{"state": "failed", "notebook": "03_drift.ipynb", "cell": 4}')
@@ -196,7 +196,7 @@ def test_discussion_page_has_run_numbers_and_glossary_links(built_book):
 
 def _skeleton(root: Path) -> Path:
     """The minimal files of a study checkout: book configuration, table of contents, pages, notebooks/."""
-    from probedrift.params import repo_root
+    from probedrift.run.params import repo_root
 
     root.mkdir(parents=True)
     for name in ("_config.yml", "_toc.yml"):
@@ -228,7 +228,7 @@ def captured_build(monkeypatch):
 
 
 def test_book_builds_the_checkout_containing_the_working_directory(tmp_path, monkeypatch, captured_build):
-    from probedrift import cli
+    from probedrift.run import cli
 
     clone = _skeleton(tmp_path / "second-clone")
     monkeypatch.chdir(clone / "book")
@@ -241,7 +241,7 @@ def test_book_builds_the_checkout_containing_the_working_directory(tmp_path, mon
 
 
 def test_book_takes_the_repository_and_output_folder_from_options(tmp_path, monkeypatch, captured_build):
-    from probedrift import cli
+    from probedrift.run import cli
 
     clone = _skeleton(tmp_path / "clone")
     monkeypatch.chdir(tmp_path)
@@ -251,7 +251,7 @@ def test_book_takes_the_repository_and_output_folder_from_options(tmp_path, monk
 
 
 def test_book_outside_a_checkout_says_so(tmp_path, monkeypatch, capsys, captured_build):
-    from probedrift import cli
+    from probedrift.run import cli
 
     monkeypatch.chdir(tmp_path)
     assert cli.main(["book"]) == 2
@@ -264,7 +264,7 @@ def test_book_outside_a_checkout_says_so(tmp_path, monkeypatch, capsys, captured
 def test_method_page_lists_every_parameter_with_its_default():
     import dataclasses
 
-    from probedrift.params import StudyParams, repo_root
+    from probedrift.run.params import StudyParams, repo_root
 
     table = book.parameter_table_markdown().splitlines()
     fields = dataclasses.fields(StudyParams)

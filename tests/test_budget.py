@@ -10,13 +10,13 @@ import scipy.optimize
 import scipy.stats
 from sklearn.metrics import roc_auc_score
 
-from probedrift import budget as B
-from probedrift import variance_floor as VF
-from probedrift.errors import ProbedriftError
-from probedrift.probes import LinearProbe, MLPProbe, paper_probe
-from probedrift.sphere import angle_deg
-from probedrift.sweep import drift
-from probedrift.synthetic import axes, two_class
+from probedrift.core.errors import ProbedriftError
+from probedrift.core.sphere import angle_deg
+from probedrift.inputs.synthetic import axes, two_class
+from probedrift.science import budget as B
+from probedrift.science import variance_floor as VF
+from probedrift.science.probes import LinearProbe, MLPProbe, paper_probe
+from probedrift.science.sweep import drift
 
 D = 64
 PLANTED = 3  # near-constant coordinates

@@ -8,9 +8,9 @@ import os
 import numpy as np
 import pytest
 
-from probedrift.cache import ArrayCache, ChunkStore
-from probedrift.embed import cache_components
-from probedrift.errors import CacheError
+from probedrift.core.cache import ArrayCache, ChunkStore
+from probedrift.core.errors import CacheError
+from probedrift.inputs.embed import cache_components
 
 BASE = dict(model_identity="m@1", texts_fp="abc", layer=18, pooling="last_token", max_length=256,
             dtype="float32", chat_template=False)
@@ -36,7 +36,7 @@ def test_every_key_component_changes_the_key(tmp_path, field, value):
 
 
 def test_library_version_is_part_of_the_key(tmp_path, monkeypatch):
-    import probedrift.cache as cache_mod
+    import probedrift.core.cache as cache_mod
 
     cache = ArrayCache(tmp_path)
     k1 = cache.key(cache_components(**BASE))
@@ -112,7 +112,7 @@ def test_chunk_store_resumes_and_rejects_bad_chunks(tmp_path):
 def test_directory_manifest_finds_a_changed_missing_or_extra_file(tmp_path):
     import hashlib
 
-    from probedrift.cache import damaged_files, write_directory_manifest
+    from probedrift.core.cache import damaged_files, write_directory_manifest
 
     folder = tmp_path / "model"
     folder.mkdir()
@@ -131,7 +131,7 @@ def test_directory_manifest_finds_a_changed_missing_or_extra_file(tmp_path):
 def test_texts_fingerprint_separates_texts_that_concatenate_alike():
     import hashlib
 
-    from probedrift.cache import texts_fingerprint
+    from probedrift.core.cache import texts_fingerprint
 
     assert texts_fingerprint(["ab", "c"]) != texts_fingerprint(["a", "bc"])
     expected = hashlib.sha256((2).to_bytes(8, "little") + b"ab" + (1).to_bytes(8, "little") + b"c").hexdigest()

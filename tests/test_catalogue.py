@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from probedrift import catalogue, synthetic_drift
-from probedrift.params import repo_root
-from probedrift.study import Study
+from probedrift.experiments import synthetic_drift
+from probedrift.run import catalogue
+from probedrift.run.params import repo_root
+from probedrift.run.study import Study
 
 NOTEBOOKS = sorted((repo_root() / "notebooks").glob("0*.ipynb"))
 LIB = repo_root() / "lib" / "probedrift"
@@ -28,7 +29,7 @@ def _code(nb_path) -> list[str]:
 def _names_read_by_reports() -> set[str]:
     """Table names findings.py and compare.py read (``_read(run_dir, "x")`` / ``self._read("x")``)."""
     names = set()
-    for module in ("findings.py", "compare.py"):
+    for module in ("report/findings.py", "report/compare.py"):
         names |= set(re.findall(r"_read\((?:run_dir, )?\"(\w+)\"\)", (LIB / module).read_text()))
     return names
 
@@ -68,7 +69,7 @@ def test_each_producer_asks_for_exactly_the_tables_it_declares():
 
 
 def test_loading_an_unknown_or_missing_table(tmp_path):
-    from probedrift.errors import ProbedriftError
+    from probedrift.core.errors import ProbedriftError
 
     with pytest.raises(ProbedriftError, match="unknown table 'no_such'"):
         catalogue.load(tmp_path, "no_such", missing_ok=True)

@@ -7,10 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from probedrift import cliff, grids
-from probedrift.probes import paper_probe
-from probedrift.sweep import sweep
-from probedrift.synthetic import axes, two_class
+from probedrift.core import grids
+from probedrift.inputs.synthetic import axes, two_class
+from probedrift.science import cliff
+from probedrift.science.probes import paper_probe
+from probedrift.science.sweep import sweep
 
 from .test_budget import PLANT_NOISE, plant, reference_half_budget_deg
 

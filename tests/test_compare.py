@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probedrift.compare import BANDS, COLUMNS, paper_vs_study, to_markdown
-from probedrift.params import Pair, load_params
-from probedrift.sweep import SWEEP_COLUMNS
-from probedrift.verdicts import VERDICTS
+from probedrift.report.compare import BANDS, COLUMNS, paper_vs_study, to_markdown
+from probedrift.report.verdicts import VERDICTS
+from probedrift.run.params import Pair, load_params
+from probedrift.science.sweep import SWEEP_COLUMNS
 
 MODEL = "m-base"
 SEEDS = (0, 1, 2)

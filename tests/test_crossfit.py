@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from probedrift import crossfit as cf
-from probedrift import intervals as I
-from probedrift import metrics as M
-from probedrift.probes import paper_probe
-from probedrift.synthetic import axes, two_class
+from probedrift.core import intervals as I
+from probedrift.inputs.synthetic import axes, two_class
+from probedrift.science import crossfit as cf
+from probedrift.science import metrics as M
+from probedrift.science.probes import paper_probe
 
 
 def _lda(X, y, seed):
@@ -256,8 +256,8 @@ def test_collapse_table_uses_the_paired_drop_when_the_sweep_has_it():
 def test_power_summary_and_layer_plot_read_the_tables():
     import matplotlib.pyplot as plt
 
-    from probedrift.plots import layer_sweep
-    from probedrift.summaries import power_summary
+    from probedrift.report.plots import layer_sweep
+    from probedrift.report.summaries import power_summary
 
     paper = pd.DataFrame({"model": ["m"], "drift_type": ["gaussian"], "convention": ["relative"], "sigma": [0.0],
                           "n_texts": [120], "auc_mean": [0.8], "auc_se_texts": [0.04], "auc_se_draws": [0.0],

@@ -1,4 +1,4 @@
-"""Tests for probedrift.data: embedded datasets, Civil Comments schema, local files, sampling, splits."""
+"""Tests for probedrift.inputs.data: embedded datasets, Civil Comments schema, local files, sampling, splits."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from probedrift import data as D
-from probedrift import datasets as DS
-from probedrift.errors import ProbedriftError
+from probedrift.core.errors import ProbedriftError
+from probedrift.inputs import data as D
+from probedrift.inputs import datasets as DS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CIVIL = FIXTURES / "civil_comments_sample.jsonl"

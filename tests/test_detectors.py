@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 from torchdrift.detectors.mmd import GaussianKernel, kernel_mmd
 
-from probedrift.detectors import (
+from probedrift.core.errors import ProbedriftError
+from probedrift.inputs.synthetic import two_class
+from probedrift.science.detectors import (
     DETECTORS,
     ConfidenceMonitor,
     DetectorResult,
@@ -25,10 +27,8 @@ from probedrift.detectors import (
     MMDDetector,
     make_detector,
 )
-from probedrift.errors import ProbedriftError
-from probedrift.probes import LinearProbe
-from probedrift.synthetic import two_class
-from probedrift.two_sample import mmd_permutation_test
+from probedrift.science.probes import LinearProbe
+from probedrift.science.two_sample import mmd_permutation_test
 
 
 def linear_proba(d: int, scale: float = 3.0, seed: int = 99):
@@ -367,8 +367,8 @@ def test_a_saturated_probe_gives_the_welch_p_value_without_a_precision_warning()
 
 
 def test_configured_monitors_give_each_monitor_its_parameters_in_the_profile_order():
-    from probedrift.detectors import configured_monitors, threshold_monitors
-    from probedrift.params import load_params
+    from probedrift.run.params import load_params
+    from probedrift.science.detectors import configured_monitors, threshold_monitors
 
     p = load_params("smoke", {"detectors": ["ks", "confidence", "mean_cosine", "mmd", "domain_classifier"],
                               "alpha": 0.01, "seed": 7, "detector_permutations": 30, "confidence_drop": 0.2})

@@ -1,4 +1,4 @@
-"""Tests for probedrift.drift: the angle of every drift convention against an independent computation,
+"""Tests for probedrift.science.drift: the angle of every drift convention against an independent computation,
 seeding, directions, and the registry of drift types."""
 
 from __future__ import annotations
@@ -9,7 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 
-from probedrift.drift import (
+from probedrift.core.errors import ProbedriftError
+from probedrift.core.sphere import angle_deg, haar_orthogonal, normalize, paper_literal_matrix, rotation_matrix
+from probedrift.inputs.synthetic import two_class
+from probedrift.science.drift import (
     DRIFT_TYPES,
     convention_names,
     conventions_table,
@@ -19,12 +22,9 @@ from probedrift.drift import (
     resolve_conventions,
     unregister_drift,
 )
-from probedrift.drift_forms import DriftForm, DriftInputs
-from probedrift.errors import ProbedriftError
-from probedrift.metrics import roc_auc
-from probedrift.sphere import angle_deg, haar_orthogonal, normalize, paper_literal_matrix, rotation_matrix
-from probedrift.sweep import DriftedSet, drift, sweep
-from probedrift.synthetic import two_class
+from probedrift.science.drift_forms import DriftForm, DriftInputs
+from probedrift.science.metrics import roc_auc
+from probedrift.science.sweep import DriftedSet, drift, sweep
 
 SETTINGS = settings(deadline=None, max_examples=15, derandomize=True)
 ALL_PAIRS = [(t, c) for t in DRIFT_TYPES for c in convention_names(t)]

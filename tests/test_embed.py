@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from probedrift import embed
-from probedrift.errors import ProbedriftError
+from probedrift.core.errors import ProbedriftError
+from probedrift.inputs import embed
 
 pytestmark = pytest.mark.slow
 
@@ -139,7 +139,7 @@ def test_cli_embed_second_identical_call_is_a_cache_hit(isolated_embedding_cache
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "probedrift.cli", "embed", "--model", "gemma-3-270m", "--dataset", "comments",
+    cmd = [sys.executable, "-m", "probedrift.run.cli", "embed", "--model", "gemma-3-270m", "--dataset", "comments",
            "--n", "10", "--layers", "-1", "9", "--pooling", "last_token", "--max-length", "32", "--quiet"]
     env = {**os.environ, "PROBEDRIFT_CACHE_DIR": str(isolated_embedding_cache)}
     first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)

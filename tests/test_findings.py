@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from probedrift import findings
+from probedrift.report import findings
 
 
 def _summary_row(model, t, c, sigma, angle, auc, share, rate=0.2, acc=0.73):
@@ -118,7 +118,7 @@ def test_discussion_numbers_derive_the_width_and_compare_share_with_rate(run_dir
 
 
 def test_cliff_finding_prefers_the_log_grid_table_when_the_run_has_it():
-    from probedrift.findings import _cliff_finding
+    from probedrift.report.findings import _cliff_finding
 
     rows = []
     for conv, angle in (("per_dim", 12.0), ("relative", float("nan"))):

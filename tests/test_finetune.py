@@ -9,11 +9,11 @@ import json
 
 import pytest
 
-from probedrift import causal_lm as lm
-from probedrift import finetune as ft
-from probedrift import models
-from probedrift.corpus import InstructionCorpus, assert_disjoint, generate_responses
-from probedrift.errors import ProbedriftError
+from probedrift.core.errors import ProbedriftError
+from probedrift.inputs import causal_lm as lm
+from probedrift.inputs import finetune as ft
+from probedrift.inputs import models
+from probedrift.inputs.corpus import InstructionCorpus, assert_disjoint, generate_responses
 
 PAIRS = [
     ("Name a colour.", "Blue is a colour."),
@@ -226,7 +226,7 @@ def test_sample_generations_before_and_after(tiny, corpus, use_cache, monkeypatc
 
 
 def test_teacher_responses_are_cached_and_resume(tiny, use_cache, monkeypatch):
-    from probedrift import corpus as corpus_mod
+    from probedrift.inputs import corpus as corpus_mod
 
     use_cache("responses")
     instructions = [f"Name thing number {i}." for i in range(5)]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from probedrift.metrics import texts_and_draws_interval
+from probedrift.science.metrics import texts_and_draws_interval
 
 
 def _scores(n, rng, shift=1.0):
@@ -40,7 +40,7 @@ def test_draw_variance_is_added_and_a_deterministic_draw_adds_none():
     assert r_same["auc"]["se_draws"] == 0 and r_same["auc"]["se_texts"] == pytest.approx(one["se_texts"])
     assert r_same["auc"]["ci_high"] - r_same["auc"]["ci_low"] > 0.05  # test sampling alone: never zero width
     # the between-draw standard error is the plain s/√k of the per-draw AUCs
-    from probedrift.metrics import roc_auc_batch
+    from probedrift.science.metrics import roc_auc_batch
 
     aucs = roc_auc_batch(y, noisy)
     assert r_noisy["auc"]["se_draws"] == pytest.approx(aucs.std(ddof=1) / np.sqrt(10))
@@ -51,7 +51,7 @@ def test_draw_variance_is_added_and_a_deterministic_draw_adds_none():
 
 
 def test_clopper_pearson_is_the_beta_quantile_interval():
-    from probedrift.intervals import clopper_pearson
+    from probedrift.core.intervals import clopper_pearson
 
     lo, hi = clopper_pearson(7, 50)
     assert lo == pytest.approx(stats.beta.ppf(0.025, 7, 44)) and hi == pytest.approx(stats.beta.ppf(0.975, 8, 43))
@@ -59,7 +59,7 @@ def test_clopper_pearson_is_the_beta_quantile_interval():
 
 
 def test_bootstrap_weights_count_the_stratified_resample():
-    from probedrift.intervals import bootstrap_weights, stratified_bootstrap_indices
+    from probedrift.core.intervals import bootstrap_weights, stratified_bootstrap_indices
 
     y = np.array([0, 1, 1, 0, 1, 0, 0, 1, 1])
     idx = stratified_bootstrap_indices(y, 30, 4)
@@ -71,14 +71,14 @@ def test_bootstrap_weights_count_the_stratified_resample():
 
 
 def test_percentile_interval_of_a_known_sample():
-    from probedrift.intervals import percentile_interval
+    from probedrift.core.intervals import percentile_interval
 
     assert percentile_interval(np.r_[np.arange(101.0), np.nan], 0.9) == pytest.approx((5.0, 95.0))
     assert all(np.isnan(v) for v in percentile_interval([np.nan, np.inf]))
 
 
 def test_combined_interval_adds_the_parts_in_quadrature():
-    from probedrift.intervals import combined_interval
+    from probedrift.core.intervals import combined_interval
 
     cells = np.array([[0.6, 0.7, 0.8, 0.9]])  # one split, four draws
     rs = np.random.default_rng(0).normal(0, 0.01, 50)

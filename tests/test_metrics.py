@@ -1,4 +1,4 @@
-"""Tests for probedrift.metrics: agreement with scikit-learn, hand-computed cases, calibration, intervals."""
+"""Tests for probedrift.science.metrics: agreement with scikit-learn, hand-computed cases, calibration, intervals."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from scipy import stats
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
-from probedrift.errors import ProbedriftError
-from probedrift.intervals import aggregate_seeds, mean_t_interval
-from probedrift.metrics import (
+from probedrift.core.errors import ProbedriftError
+from probedrift.core.intervals import aggregate_seeds, mean_t_interval
+from probedrift.science.metrics import (
     METRIC_NAMES,
     bootstrap_ci,
     confidence,
@@ -361,7 +361,7 @@ def test_mean_t_interval_matches_the_textbook_value():
 def test_integer_weights_equal_the_metric_on_rows_repeated_that_many_times(seed):
     """Text i with weight w_i counts as w_i copies of it: every weighted metric equals scikit-learn's (or
     the direct) value on the explicitly repeated texts, weight 0 dropping a text."""
-    from probedrift.metrics import weighted_metrics
+    from probedrift.science.metrics import weighted_metrics
 
     rng = np.random.default_rng(seed)
     y = rng.permutation(np.arange(60) % 2)
@@ -395,7 +395,7 @@ def test_integer_weights_equal_the_metric_on_rows_repeated_that_many_times(seed)
 
 
 def test_unit_weights_give_the_unweighted_metrics():
-    from probedrift.metrics import weighted_metrics
+    from probedrift.science.metrics import weighted_metrics
 
     y, P = _labels_probs(5, 80, rows=4, round_to=2)
     got = weighted_metrics(y, P, np.ones((1, 80)))
@@ -405,7 +405,7 @@ def test_unit_weights_give_the_unweighted_metrics():
 
 
 def test_every_metric_is_registered_once_and_the_sweep_reports_the_default_ones():
-    from probedrift.metrics import METRICS, SWEEP_METRICS
+    from probedrift.science.metrics import METRICS, SWEEP_METRICS
 
     assert METRIC_NAMES == METRICS.names() and len(set(METRIC_NAMES)) == len(METRIC_NAMES) == 10
     assert SWEEP_METRICS == ("auc", "accuracy", "f1", "mean_confidence", "silent_failure_share",

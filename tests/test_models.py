@@ -11,8 +11,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from probedrift import models
-from probedrift.errors import ProbedriftError
+from probedrift.core.errors import ProbedriftError
+from probedrift.inputs import models
 
 
 def _tiny_llama_dir(path, seed=0):
@@ -54,7 +54,7 @@ def test_local_dir_without_weights_or_tokenizer(tmp_path):
 
 
 def test_local_directory_loads_and_extracts(tiny_dir, isolated_embedding_cache):
-    from probedrift import embed
+    from probedrift.inputs import embed
 
     m = models.load(str(tiny_dir), device="cpu")
     assert m.spec.source == "local" and m.num_layers == 3 and m.hidden_size == 32
@@ -87,7 +87,7 @@ def test_hub_id_path_through_a_local_hf_cache(tiny_dir, tmp_path):
     (repo / "refs" / "main").write_text(commit)
     script = textwrap.dedent("""
         import json
-        from probedrift import models, embed
+        from probedrift.inputs import models, embed
         m = models.load("probedrift-test/tiny-llama", device="cpu")
         out = embed.extract(m, ["hello", "world again"], [-1], cache=False, progress=False)
         print(json.dumps({"identity": m.identity, "source": m.spec.source, "shape": list(out[-1].shape)}))

@@ -19,8 +19,9 @@ import nbformat
 import pandas as pd
 import pytest
 
-from probedrift import models, runner
-from probedrift.params import load_params
+from probedrift.inputs import models
+from probedrift.run import runner
+from probedrift.run.params import load_params
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +84,7 @@ def paper_run(tmp_path_factory):
     args = ["run", "--profile", "paper", "--results", str(root / "results")]
     for key, value in overrides.items():
         args += ["--set", f"{key}={json.dumps(value)}"]
-    res = subprocess.run([sys.executable, "-m", "probedrift.cli", *args], capture_output=True, text=True,
+    res = subprocess.run([sys.executable, "-m", "probedrift.run.cli", *args], capture_output=True, text=True,
                          timeout=1200)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return root / "results" / "paper", overrides
@@ -116,7 +117,7 @@ def test_the_paper_profile_runs_end_to_end_on_qwen3_architecture_models(paper_ru
 
 
 def test_the_paper_runs_book_builds(paper_run, tmp_path):
-    from probedrift import book
+    from probedrift.run import book
 
     run_dir, _ = paper_run
     rc = book.build_book("paper", results_root=str(run_dir.parent), strict=True, out_root=tmp_path)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from probedrift.errors import ProbedriftError
-from probedrift.params import PROFILES, StudyParams, load_params, repo_root
+from probedrift.core.errors import ProbedriftError
+from probedrift.run.params import PROFILES, StudyParams, load_params, repo_root
 
 FIXTURE = Path(__file__).parent / "fixtures" / "profile_params.json"
 MACHINE_PATHS = ("results_dir", "data_files")
@@ -55,8 +55,8 @@ def test_a_profile_without_a_required_key_says_which():
 
 
 def test_list_defaults_are_the_registries_default_entries():
-    from probedrift.detectors import DETECTORS
-    from probedrift.updates import REGISTRY
+    from probedrift.experiments.updates import REGISTRY
+    from probedrift.science.detectors import DETECTORS
 
     p = StudyParams.from_dict({"profile": "x", "dataset": "comments", "n_per_class": 3, "models": ["m"]})
     assert p.detectors == DETECTORS.names(default_only=True)

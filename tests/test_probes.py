@@ -15,9 +15,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 
-from probedrift.errors import ProbedriftError
-from probedrift.probe_fits import binary_nll
-from probedrift.probes import (
+from probedrift.core.errors import ProbedriftError
+from probedrift.science.probe_fits import binary_nll
+from probedrift.science.probes import (
     C_GRID,
     PROBE_KINDS,
     AffineForm,
@@ -111,7 +111,7 @@ def test_load_refuses_other_kinds_and_missing_dirs(tmp_path, data):
 def test_wrong_width_names_the_alignment_adapter(linear):
     with pytest.raises(ProbedriftError, match=r"probe expects d=32, got d=16") as err:
         linear.predict_proba(np.ones((4, 16), np.float32))
-    assert "probedrift.align" in str(err.value) and "retrain" in str(err.value)
+    assert "probedrift.science.align" in str(err.value) and "retrain" in str(err.value)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

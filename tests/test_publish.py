@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from probedrift.errors import ProbedriftError
-from probedrift.publish import BINDERHUB_URL, book_config, repository_url, write_book_config
+from probedrift.core.errors import ProbedriftError
+from probedrift.run.publish import BINDERHUB_URL, book_config, repository_url, write_book_config
 
 ROOT = Path(__file__).resolve().parents[1]
 URL = "https://github.com/someone/probedrift"

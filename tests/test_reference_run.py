@@ -13,8 +13,8 @@ import subprocess
 import nbformat
 import pandas as pd
 
-from probedrift import book, catalogue, runner
-from probedrift.params import repo_root
+from probedrift.run import book, catalogue, runner
+from probedrift.run.params import repo_root
 
 REFERENCE = repo_root() / "results" / "default"
 MAX_MEGABYTES = 8

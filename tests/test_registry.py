@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from probedrift.errors import ProbedriftError
-from probedrift.registry import Registry
+from probedrift.core.errors import ProbedriftError
+from probedrift.core.registry import Registry
 
 
 @dataclass(frozen=True)

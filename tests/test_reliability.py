@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probedrift import embed, models, runner
-from probedrift.errors import ProbedriftError
-from probedrift.study import Study
+from probedrift.core.errors import ProbedriftError
+from probedrift.inputs import embed, models
+from probedrift.run import runner
+from probedrift.run.study import Study
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,7 +46,7 @@ def test_nan_hidden_states_name_model_and_dtype(tiny_model_dir):
 
 _KILL_SCRIPT = textwrap.dedent("""
     import sys, time
-    from probedrift import embed, models
+    from probedrift.inputs import embed, models
     real_put = embed.ChunkStore.put
     def slow_put(self, index, array):
         real_put(self, index, array)
@@ -89,7 +90,7 @@ def _study(**changes):
 
 
 def test_cli_reports_bad_input_without_a_traceback(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "probedrift.cli", "embed", "--model", "no-such-model",
+    res = subprocess.run([sys.executable, "-m", "probedrift.run.cli", "embed", "--model", "no-such-model",
                           "--dataset", "comments", "--n", "5"], capture_output=True, text=True)
     assert res.returncode == 2
     assert "Traceback" not in res.stderr and "gemma-3-270m" in res.stderr and "fix:" in res.stderr

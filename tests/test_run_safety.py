@@ -19,8 +19,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from probedrift import book, rundir, runner
-from probedrift.errors import ProbedriftError
+from probedrift.core.errors import ProbedriftError
+from probedrift.run import book, rundir, runner
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ def _snapshot(directory: Path) -> dict[str, str]:
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "probedrift.cli", *args]
+    return [sys.executable, "-m", "probedrift.run.cli", *args]
 
 
 def _as_a_terminal_job() -> None:
@@ -209,7 +209,7 @@ def test_an_unwritable_results_root_exits_2_before_anything_is_written(tmp_path)
 
 
 def test_a_damaged_converted_model_is_detected_on_load_and_reconverted(tmp_path, monkeypatch):
-    from probedrift import models
+    from probedrift.inputs import models
 
     name = "smollm2-135m-instruct"
     shared = models.converted_dir(name)

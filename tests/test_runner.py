@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from probedrift import rundir, runner
-from probedrift.errors import ProbedriftError
-from probedrift.params import StudyParams, load_params, parse_overrides, repo_root
+from probedrift.core.errors import ProbedriftError
+from probedrift.run import rundir, runner
+from probedrift.run.params import StudyParams, load_params, parse_overrides, repo_root
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +88,7 @@ def test_bad_override_exits_2_before_touching_the_previous_run(tmp_path):
     (run_dir / "metrics").mkdir(parents=True)
     (run_dir / "metrics" / "probe_baseline.csv").write_text("kept\n")
     (run_dir / "run.json").write_text('{"state": "complete"}')
-    res = subprocess.run([sys.executable, "-m", "probedrift.cli", "run", "--profile", "smoke", "--set", "tau=2.5",
+    res = subprocess.run([sys.executable, "-m", "probedrift.run.cli", "run", "--profile", "smoke", "--set", "tau=2.5",
                           "--results", str(tmp_path)], capture_output=True, text=True)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.splitlines()[0] == ("probedrift: error: parameter tau = 2.5 is invalid: it must be a number "
@@ -127,7 +127,7 @@ def test_smoke_run_writes_every_table_notebook_and_provenance(smoke_run):
     assert all(v == 1 for v in prov["forward_passes"].values()), prov["forward_passes"]
     assert "HF_TOKEN" not in json.dumps(prov)
     # The smoke fixture writes to a temporary directory with its own cache: none of those paths is kept.
-    from probedrift.cache import cache_root
+    from probedrift.core.cache import cache_root
 
     for path in [*run_dir.glob("*.json"), *(run_dir / "metrics").glob("*.csv"), *(run_dir / "notebooks").glob("*")]:
         text = path.read_text()
@@ -157,7 +157,7 @@ def test_finetune_step_zero_reproduces_the_baseline(smoke_run):
 
 
 def test_sweep_covers_every_type_convention_sigma_and_seed(smoke_run):
-    from probedrift import drift
+    from probedrift.science import drift
 
     params = load_params("smoke")
     df = pd.read_csv(smoke_run / "metrics" / "drift_sweep.csv")
@@ -190,7 +190,7 @@ def test_failing_notebook_stops_the_run_names_it_and_keeps_the_partial_output(tm
 
 
 def test_cli_run_exit_code_on_unknown_profile():
-    res = subprocess.run([sys.executable, "-m", "probedrift.cli", "run", "--profile", "nope"],
+    res = subprocess.run([sys.executable, "-m", "probedrift.run.cli", "run", "--profile", "nope"],
                          capture_output=True, text=True)
     assert res.returncode == 2 and "unknown profile" in res.stderr
 
@@ -206,7 +206,7 @@ def test_finalized_notebook_keeps_no_progress_warning_or_machine_path(tmp_path):
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    from probedrift.cache import cache_root
+    from probedrift.core.cache import cache_root
 
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.plot(range(50), [i ** 0.5 for i in range(50)], label="a curve")

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.preprocessing import StandardScaler
 
-from probedrift.errors import ProbedriftError
-from probedrift.separability import (
+from probedrift.core.errors import ProbedriftError
+from probedrift.science.separability import (
     METRICS,
     class_overlap,
     cv_auc,
@@ -194,7 +194,7 @@ def test_resampled_intervals_are_centred_and_not_narrower_than_the_sampling_spre
 
 
 def test_fisher_jackknife_equals_explicit_leave_one_out():
-    from probedrift.separability import _fisher_jackknife
+    from probedrift.science.separability import _fisher_jackknife
 
     X, y = gaussian_pair(1.0, n=30, d=5, seed=2)
     Xn = to_space(X, "normalized")
@@ -237,7 +237,7 @@ def test_per_layer_report():
 def test_fast_lda_direction_matches_sklearns_shrinkage_lda():
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-    from probedrift.separability import _lda_direction
+    from probedrift.science.separability import _lda_direction
 
     rng = np.random.default_rng(3)
     n, d = 200, 120
@@ -250,8 +250,8 @@ def test_fast_lda_direction_matches_sklearns_shrinkage_lda():
 
 # --------------------------------------------------------------------------- paired model comparison
 
-from probedrift import tables  # noqa: E402
-from probedrift.separability import PAIRED_INTERVAL, paired_relative_change  # noqa: E402
+from probedrift.report import tables  # noqa: E402
+from probedrift.science.separability import PAIRED_INTERVAL, paired_relative_change  # noqa: E402
 
 DELTA, TAU = 1.5, 0.5
 TRUE_REL = -TAU**2 / (1 + TAU**2)  # Fisher ratio δ²/2 for the base, δ²/(2(1 + τ²)) for the instruct model

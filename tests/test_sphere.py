@@ -1,4 +1,4 @@
-"""Tests for probedrift.sphere: normalisation, angles, Haar-random orthogonal matrices, the complex
+"""Tests for probedrift.core.sphere: normalisation, angles, Haar-random orthogonal matrices, the complex
 structure and the rotation matrices, each against a known answer or an independent computation."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from probedrift.errors import ProbedriftError
-from probedrift.sphere import (
+from probedrift.core.errors import ProbedriftError
+from probedrift.core.sphere import (
     angle_deg,
     apply_complex_structure,
     check_seed,

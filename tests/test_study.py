@@ -8,21 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probedrift import (
-    baseline,
-    catalogue,
-    embed,
-    models,
-    monitors,
-    realdrift,
-    separation,
-    synthetic_drift,
-    tables,
-    updates,
-)
-from probedrift.embed import ExtractionInfo, ExtractionSettings, _Output, extract_outputs
-from probedrift.errors import ProbedriftError
-from probedrift.study import Study
+from probedrift.core.errors import ProbedriftError
+from probedrift.experiments import baseline, monitors, realdrift, separation, synthetic_drift, updates
+from probedrift.inputs import embed, models
+from probedrift.inputs.embed import ExtractionInfo, ExtractionSettings, _Output, extract_outputs
+from probedrift.report import tables
+from probedrift.run import catalogue
+from probedrift.run.study import Study
 
 TEXTS = [
     "you are a complete fool and everyone here knows it",
@@ -118,7 +110,7 @@ def test_unusable_cache_directory_is_one_clear_error(monkeypatch):
     import subprocess
     import sys
 
-    res = subprocess.run([sys.executable, "-m", "probedrift.cli", "embed", "--n", "20"], capture_output=True,
+    res = subprocess.run([sys.executable, "-m", "probedrift.run.cli", "embed", "--n", "20"], capture_output=True,
                          text=True, env={**__import__("os").environ, "PROBEDRIFT_CACHE_DIR": "/proc/no/such/dir"})
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.startswith("probedrift: error: the cache directory '/proc/no/such/dir' cannot be created")
@@ -163,7 +155,7 @@ def test_the_whole_study_runs_on_a_local_encoder_and_a_csv_of_ones_own(encoder_s
     assert real.dropna(subset=["auc"]).source.tolist() == list(pairs)
     mit = realdrift.mitigations_table(S, pairs=pairs)
     assert set(mit.source) == set(pairs)
-    from probedrift import finetune_drift
+    from probedrift.experiments import finetune_drift
 
     assert "bidirectional encoder, not a causal language model" in finetune_drift.skip_reason(S)
     # The encoder's truncation needed its own pass; everything else of the fp32 model shared one.
@@ -186,7 +178,7 @@ def test_row_at_sigma_matches_the_grid_only():
 
 def test_a_later_chapter_computes_an_earlier_chapters_table_when_run_alone(tmp_path, monkeypatch):
     """Study.table computes and stamps a missing table, reuses it under the same parameters only."""
-    from probedrift.study import Study
+    from probedrift.run.study import Study
 
     S = Study.from_profile("smoke", {"drift_types": ["gaussian"], "conventions": "paper"}, str(tmp_path))
     assert not (tmp_path / "metrics" / "drift_sweep_summary.csv").exists()

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probedrift import summaries, tables
+from probedrift.report import summaries, tables
 
 
 def _agg_row(model, t, c, sigma, auc, angle, **extra):

@@ -1,4 +1,4 @@
-"""Tests for probedrift.sweep: the sweep's table against a loop over drifted sets scored one σ at a
+"""Tests for probedrift.science.sweep: the sweep's table against a loop over drifted sets scored one σ at a
 time, its arguments and errors, and the probe interface it reads (a probe's affine form)."""
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from probedrift.drift import (
+from probedrift.core.errors import ProbedriftError
+from probedrift.core.sphere import normalize
+from probedrift.inputs.synthetic import two_class
+from probedrift.science.drift import (
     DRIFT_TYPES,
     convention_names,
     paper_conventions,
@@ -18,13 +21,10 @@ from probedrift.drift import (
     resolve_conventions,
     unregister_drift,
 )
-from probedrift.drift_forms import DriftInputs
-from probedrift.errors import ProbedriftError
-from probedrift.metrics import probe_metrics, roc_auc
-from probedrift.probes import MLPProbe, affine_form_of, paper_probe
-from probedrift.sphere import normalize
-from probedrift.sweep import SWEEP_COLUMNS, drift, sweep
-from probedrift.synthetic import two_class
+from probedrift.science.drift_forms import DriftInputs
+from probedrift.science.metrics import probe_metrics, roc_auc
+from probedrift.science.probes import MLPProbe, affine_form_of, paper_probe
+from probedrift.science.sweep import SWEEP_COLUMNS, drift, sweep
 
 ALL_PAIRS = [(t, c) for t in DRIFT_TYPES for c in convention_names(t)]
 ROOT = Path(__file__).resolve().parents[1]

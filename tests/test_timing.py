@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from probedrift import timing
+from probedrift.core import timing
 
 
 class _Fake:
@@ -52,7 +52,7 @@ def test_unknown_stage_is_refused():
 
 
 def test_performance_table_sums_each_stage_over_notebooks(tmp_path):
-    from probedrift.book import timings_markdown
+    from probedrift.run.book import timings_markdown
 
     prov = {"profile": "default", "device": {"cpu": "x86_64", "cpu_count": 2},
             "timings_seconds": {"01_embeddings.ipynb": 100.0, "03_drift.ipynb": 50.0, "total": 150.0},

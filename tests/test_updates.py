@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 import torch
 
-from probedrift import realdrift, updates
-from probedrift.errors import ProbedriftError
-from probedrift.models import LoadedModel, ModelSpec
-from probedrift.variants import quantize_int8
+from probedrift.core.errors import ProbedriftError
+from probedrift.experiments import realdrift, updates
+from probedrift.inputs.models import LoadedModel, ModelSpec
+from probedrift.inputs.variants import quantize_int8
 
 
 def test_registry_covers_every_profile_source():
-    from probedrift.params import PROFILES, load_params
+    from probedrift.run.params import PROFILES, load_params
 
     assert tuple(updates.REGISTRY) == updates.SOURCES
     assert all(name == updates.REGISTRY.get(name).name for name in updates.REGISTRY)
@@ -23,7 +23,7 @@ def test_registry_covers_every_profile_source():
 
 
 def test_a_study_satisfies_the_sources_protocol():
-    from probedrift.study import Study
+    from probedrift.run.study import Study
 
     for member in ("models", "pairs", "embeddings", "settings", "num_layers"):
         assert hasattr(Study, member), member
@@ -92,8 +92,8 @@ def test_int8_needs_the_float32_model():
 def test_chat_template_changes_the_input_ids():
     from transformers import AutoTokenizer
 
-    from probedrift.embed import prepare_inputs
-    from probedrift.models import converted_dir, spec
+    from probedrift.inputs.embed import prepare_inputs
+    from probedrift.inputs.models import converted_dir, spec
 
     name = "smollm2-135m-instruct"
     tok = AutoTokenizer.from_pretrained(str(converted_dir(name)))
@@ -137,8 +137,8 @@ def test_synthetic_reference_interpolates_the_isotropic_curve():
 
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory):
-    from probedrift.cache import cache_root
-    from probedrift.study import Study
+    from probedrift.core.cache import cache_root
+    from probedrift.run.study import Study
 
     root = tmp_path_factory.mktemp("realdrift")
     (root / "cache").mkdir()
@@ -159,7 +159,7 @@ def tiny_study(tmp_path_factory):
 
 @pytest.mark.slow
 def test_pairs_are_row_aligned_and_change_what_they_say(tiny_study):
-    from probedrift.sphere import angle_deg
+    from probedrift.core.sphere import angle_deg
 
     S, pairs = tiny_study
     n = len(S.dataset)
@@ -214,7 +214,7 @@ def test_mitigations_table_is_consistent(tiny_study):
     # the frozen probe on the unchanged embeddings is the study's own probe on its own test split
     X_te, y = S.unit(S.models[0])["test"]
     p1 = S.probe(S.models[0]).predict_proba(X_te)
-    from probedrift.metrics import roc_auc
+    from probedrift.science.metrics import roc_auc
 
     no_update = mit[(mit.method == "no_update") & (mit.source == "layer_shift")].auc.iloc[0]
     assert no_update == pytest.approx(roc_auc(y, p1))
@@ -222,8 +222,8 @@ def test_mitigations_table_is_consistent(tiny_study):
 
 @pytest.mark.slow
 def test_int8_embeddings_are_cached_under_their_own_identity(tiny_study, monkeypatch):
-    from probedrift import variants
-    from probedrift.sphere import angle_deg
+    from probedrift.core.sphere import angle_deg
+    from probedrift.inputs import variants
 
     S, _ = tiny_study
     m = S.models[0]

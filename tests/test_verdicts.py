@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from probedrift.errors import ProbedriftError
-from probedrift.verdicts import VERDICTS, Band, Verdict, band, context, judge, verdict
+from probedrift.core.errors import ProbedriftError
+from probedrift.report.verdicts import VERDICTS, Band, Verdict, band, context, judge, verdict
 
 LO, HI = 0.45, 0.55  # the band of the paper's 0.50 ± 0.05
 

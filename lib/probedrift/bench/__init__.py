@@ -7,7 +7,7 @@ them alike. On a shared machine only these ratios are meaningful; absolute times
 
 Measured (modules in brackets):
 
-1. extraction throughput (texts/s, non-padding tokens/s) of :func:`probedrift.embed.extract` against
+1. extraction throughput (texts/s, non-padding tokens/s) of :func:`probedrift.inputs.embed.extract` against
    a one-text-at-a-time causal-LM loop and against sentence-transformers, at the last and the middle
    hidden state, with an equality check of the embeddings [extraction, baselines];
 2. the cost of layer truncation, t(hidden state L) / t(hidden state N) [extraction];
@@ -26,7 +26,8 @@ Writes ``bench.json`` (flat headline keys plus nested detail) and ``bench.md`` t
 
 from __future__ import annotations
 
-from ..errors import ProbedriftError
+from probedrift.core.errors import ProbedriftError
+
 from .baselines import compare_embeddings
 from .config import BATCH_SIZES, END_TO_END_KEYS, FULL, HEADLINE_KEYS, QUICK, TARGETS, Sizes
 from .detectors import bench_detectors

@@ -1,4 +1,4 @@
-"""What ``probedrift.embed.extract`` is compared with: sentence-transformers and a one-text causal-LM loop."""
+"""What ``probedrift.inputs.embed.extract`` is compared with: sentence-transformers and a one-text causal-LM loop."""
 
 from __future__ import annotations
 
@@ -34,9 +34,9 @@ def sentence_transformer(path: str, max_length: int, device: str = "cpu", dtype:
     The library's defaults for a causal LM are last-token pooling and, for chat models, a
     chat-template wrapper; both are replaced so that it computes what ``extract`` computes.
     """
-    import torch
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    import torch  # heavy to import (seconds); only model work needs it
+    from sentence_transformers import SentenceTransformer  # optional, benchmark only
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer  # optional, benchmark only
 
     tr = Transformer(
         path,
@@ -52,8 +52,8 @@ def sentence_transformer(path: str, max_length: int, device: str = "cpu", dtype:
 
 def load_causal_lm(path: str, dtype: str = "float32", device: str = "cpu"):
     """The converted model at ``path`` with its LM head, in ``dtype`` on ``device``, in eval mode."""
-    import torch
-    from transformers import AutoModelForCausalLM
+    import torch  # heavy to import (seconds); only model work needs it
+    from transformers import AutoModelForCausalLM  # heavy to import (seconds); only model work needs it
 
     return AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(device).eval()
 
@@ -61,7 +61,7 @@ def load_causal_lm(path: str, dtype: str = "float32", device: str = "cpu"):
 def naive_embed(lm, tokenizer, texts: list[str], max_length: int, layers: tuple[int, ...],
                 device: str = "cpu") -> dict[int, np.ndarray]:
     """One text at a time through the causal LM (LM head included), mean of the requested hidden states."""
-    import torch
+    import torch  # heavy to import (seconds); only model work needs it
 
     out: dict[int, list] = {layer: [] for layer in layers}
     with torch.inference_mode():

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from ..detectors import DETECTORS, make_detector
-from ..probes import paper_probe
-from ..sweep import drift
+from probedrift.science.detectors import DETECTORS, make_detector
+from probedrift.science.probes import paper_probe
+from probedrift.science.sweep import drift
+
 from .config import Sizes
 from .sweep import train_and_test_sets
 from .timing import interleaved, log, median, timed

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import psutil
 
-from ..cache import cache_root
-from ..errors import ProbedriftError
-from ..params import repo_root
+from probedrift.core.cache import cache_root
+from probedrift.core.errors import ProbedriftError
+from probedrift.run.params import repo_root
+
 from .config import END_TO_END_KEYS
 from .timing import log
 
@@ -67,7 +68,7 @@ def measure_end_to_end(out_dir: Path, profile: str = "default") -> dict:
         cache = Path(tmp) / "cache"
         cache.mkdir()
         (cache / "models").symlink_to(shared_models, target_is_directory=True)
-        cmd = [sys.executable, "-m", "probedrift.cli", "run", "--profile", profile, "--results", str(Path(tmp) / "results")]
+        cmd = [sys.executable, "-m", "probedrift.run.cli", "run", "--profile", profile, "--results", str(Path(tmp) / "results")]
         for phase in ("cold", "warm"):
             log(f"end to end: probedrift run --profile {profile} ({phase})")
             r = run_measured(cmd, env=_study_environment(cache), cwd=str(repo_root()))

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import datasets, embed, models
-from ..cache import ArrayCache
-from ..embed import find_blocks
+from probedrift.core.cache import ArrayCache
+from probedrift.inputs import datasets, embed, models
+from probedrift.inputs.embed import find_blocks
+
 from .baselines import compare_embeddings, embeddings_agree, load_causal_lm, naive_embed, sentence_transformer
 from .config import BATCH_SIZES, MODEL, POOLING, Sizes
 from .hardware import linear_shapes, matmul_rate, model_shape_matmul_rate, primary_dtype
@@ -184,7 +185,7 @@ def _operator_group(name: str) -> str:
 def _profiled_times(prof, on_cuda: bool) -> list[tuple[str, float]]:
     """(name, time) of every profiled event with time: self CPU time of the operators on CPU; on CUDA
     the device time of the kernels only (an operator's device time repeats its kernels')."""
-    from torch.autograd import DeviceType
+    from torch.autograd import DeviceType  # heavy to import (seconds); only model work needs it
 
     if on_cuda:
         events = [(e.key, e.self_device_time_total) for e in prof.key_averages() if e.device_type == DeviceType.CUDA]
@@ -196,7 +197,7 @@ def _profiled_times(prof, on_cuda: bool) -> list[tuple[str, float]]:
 def _forward_profile(run: ExtractionRun, texts: list[str]) -> dict:
     """Share of forward time per operator group (matmul, attention, other) for one batch, from the
     torch profiler: self CPU time on CPU, kernel time on CUDA."""
-    from torch.profiler import ProfilerActivity, profile
+    from torch.profiler import ProfilerActivity, profile  # heavy to import (seconds); only model work needs it
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if run.on_cuda else [])
     with profile(activities=activities) as prof:
@@ -312,7 +313,7 @@ def _naive_loop(run: ExtractionRun, res: dict, failures: list[str], outs: dict) 
 def _model_in(run: ExtractionRun, dtype_name: str):
     """The benchmark model in ``dtype_name``: a bfloat16 cast of the float32 model (what loading in
     bfloat16 does), or a fresh float32 load."""
-    import torch
+    import torch  # heavy to import (seconds); only model work needs it
 
 
     if dtype_name == run.dtype:

@@ -12,14 +12,15 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from ..errors import ProbedriftError, check_choice
+from probedrift.core.errors import ProbedriftError, check_choice
+
 from .config import DEVICES, MATMUL_FLAGS
 from .timing import median, timed
 
 
 def resolve_device(device: str) -> str:
     """``"cpu"`` or ``"cuda"`` for a requested ``cpu`` / ``cuda`` / ``auto``; ``cuda`` needs a visible GPU."""
-    import torch
+    import torch  # heavy to import (seconds); only model work needs it
 
     check_choice("benchmark device", device, DEVICES)
     if device == "auto":
@@ -40,7 +41,7 @@ def primary_dtype(device: str) -> str:
 def synchronize(device: str) -> None:
     """Wait for queued GPU work on ``device`` (nothing to wait for on CPU)."""
     if device == "cuda":
-        import torch
+        import torch  # heavy to import (seconds); only model work needs it
 
         torch.cuda.synchronize()
 
@@ -72,7 +73,7 @@ def _physical_cores() -> int | None:
 
 def machine_info(dtype: str = "float32", device: str = "cpu") -> dict:
     """Cores, CPU model, matmul-relevant CPU flags, GPU, device and dtype, library versions and the date."""
-    import torch
+    import torch  # heavy to import (seconds); only model work needs it
 
     model, flags = _cpu_model_and_flags()
     return {
@@ -105,7 +106,7 @@ def matmul_rate(dtype_name: str, max_n: int, reps: int) -> dict:
     the largest power of two ≤ ``max_n`` whose product is predicted (from a 256 × 256 timing) to
     take at most about a second.
     """
-    import torch
+    import torch  # heavy to import (seconds); only model work needs it
 
     dtype = getattr(torch, dtype_name)
     gen = torch.Generator().manual_seed(0)
@@ -130,13 +131,13 @@ def matmul_rate(dtype_name: str, max_n: int, reps: int) -> dict:
 
 def linear_shapes(blocks) -> list[tuple[int, int]]:
     """(in_features, out_features) of every ``nn.Linear`` in ``blocks``, one entry per layer."""
-    import torch
+    import torch  # heavy to import (seconds); only model work needs it
 
     return [(m.in_features, m.out_features) for b in blocks for m in b.modules() if isinstance(m, torch.nn.Linear)]
 
 
 def _seconds_per_matmul(a, w_t, device: str, reps: int, calls: int) -> float:
-    import torch
+    import torch  # heavy to import (seconds); only model work needs it
 
     torch.matmul(a, w_t)  # warm-up
     synchronize(device)
@@ -159,7 +160,7 @@ def model_shape_matmul_rate(shapes: list[tuple[int, int]], rows: int, dtype_name
     overhead is shared). The rate is Σ 2·rows·in·out·count / Σ t·count over the shapes, with count
     the number of layers of that shape: the best a forward made only of these products could do.
     """
-    import torch
+    import torch  # heavy to import (seconds); only model work needs it
 
     dtype = getattr(torch, dtype_name)
     gen = torch.Generator().manual_seed(0)

@@ -8,8 +8,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from ..errors import ProbedriftError
-from ..params import repo_root
+from probedrift.core.errors import ProbedriftError
+from probedrift.run.params import repo_root
+
 from .config import END_TO_END_KEYS, FULL, HEADLINE_KEYS, QUICK, TARGETS
 from .detectors import bench_detectors
 from .end_to_end import end_to_end_figures, measure_end_to_end

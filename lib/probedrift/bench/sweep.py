@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..drift import DRIFT_TYPES, convention_names, drift_direction, paper_conventions
-from ..errors import ProbedriftError
-from ..metrics import probe_metrics
-from ..probes import paper_probe
-from ..sphere import apply_complex_structure, haar_orthogonal
-from ..sweep import sweep as drift_sweep
-from ..synthetic import axes, two_class
+from probedrift.core.errors import ProbedriftError
+from probedrift.core.sphere import apply_complex_structure, haar_orthogonal
+from probedrift.inputs.synthetic import axes, two_class
+from probedrift.science.drift import DRIFT_TYPES, convention_names, drift_direction, paper_conventions
+from probedrift.science.metrics import probe_metrics
+from probedrift.science.probes import paper_probe
+from probedrift.science.sweep import sweep as drift_sweep
+
 from .config import Sizes
 from .timing import interleaved, log, median
 
@@ -20,7 +21,7 @@ METRIC_COLUMNS = ("auc", "accuracy", "f1", "mean_confidence", "silent_failure_sh
 def train_and_test_sets(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Train and test sets of ``n`` unit embeddings each, from one synthetic two-class problem.
 
-    :func:`probedrift.synthetic.two_class` with class axes of ``seed``: Normalize(offset + (y − ½)·δ·u
+    :func:`probedrift.inputs.synthetic.two_class` with class axes of ``seed``: Normalize(offset + (y − ½)·δ·u
     + N(0, I/d)), δ = 1.7/√d, ‖offset‖ = 2.
     """
     geometry = axes(d, seed=seed, offset_scale=2.0)
@@ -33,7 +34,7 @@ def train_and_test_sets(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.n
 def _per_sample_directions(z, drift_type: str, convention: str, sig: np.ndarray, seed: int, reference,
                            reference_labels):
     """The drift's per-sample direction ``Y_i`` (a function of i) and the coefficients (a, b) per σ,
-    from the same random draw as :func:`probedrift.sweep.drift`."""
+    from the same random draw as :func:`probedrift.science.sweep.drift`."""
     n, d = z.shape
     a, b = np.ones_like(sig), sig
     if drift_type == "gaussian":
@@ -57,9 +58,9 @@ def loop_sweep_reference(z, y, probe, drift_type: str, convention: str, sigmas, 
                          reference_labels) -> dict[str, np.ndarray]:
     """The sweep's numbers for one (type, convention, seed), computed one sample and one σ at a time.
 
-    Same random draw as :func:`probedrift.sweep.drift`; for each sample i and σ: z' = Normalize(a z_i
+    Same random draw as :func:`probedrift.science.sweep.drift`; for each sample i and σ: z' = Normalize(a z_i
     + b Y_i), p = probe(z'), angle = 2·atan2(‖z' − z_i‖, ‖z' + z_i‖); metrics per σ with the scalar
-    :func:`probedrift.metrics.probe_metrics`.
+    :func:`probedrift.science.metrics.probe_metrics`.
     """
     n = z.shape[0]
     sig = np.asarray(sigmas, dtype=np.float64)

@@ -1,0 +1,171 @@
+"""Drift monitors against the drift sweep (chapter 4): the tables ``detectors``, ``first_alarms``,
+``alarm_share_by_sigma`` and ``false_alarms``.
+
+The monitors themselves (two-sample tests and the confidence threshold) are :mod:`probedrift.science.detectors`;
+here they are configured from the run's parameters, fitted on clean reference embeddings the test texts
+never belong to, and run over the drifted test sets of :mod:`probedrift.experiments.synthetic_drift`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from probedrift.core.blas import one_blas_thread
+from probedrift.core.errors import check_choice
+from probedrift.core.timing import timed
+from probedrift.experiments.context import RunContext
+from probedrift.experiments.synthetic_drift import conventions, drifted_test, sigma_grid
+from probedrift.report.tables import alarm_share_by_sigma, cliff_points, first_alarms
+from probedrift.science.detectors import DETECTORS, configured_monitors, make_detector
+from probedrift.science.false_alarms import NullDesign
+from probedrift.science.false_alarms import false_alarm_table as null_alarm_table
+
+DETECTOR_COLUMNS = ["model", "drift_type", "convention", "sigma", "seed", "angle_deg_mean", "detector",
+                    "statistic", "p_value", "alarm"]
+FALSE_ALARM_DESIGNS = ("pooled", "split")
+
+
+def subsample(X: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """At most ``n`` rows of ``X``, drawn without replacement by ``default_rng(seed)``, in their original order."""
+    if len(X) <= n:
+        return X
+    idx = np.random.default_rng(seed).choice(len(X), size=n, replace=False)
+    return X[np.sort(idx)]
+
+
+def detector_kwargs(S: RunContext, model: str, n_permutations: int | None = None) -> dict[str, dict]:
+    """Keyword arguments of each configured monitor (``n_permutations`` overrides the profile's)."""
+    return configured_monitors(S.params, S.probe(model).predict_proba, n_permutations)
+
+
+def make_detectors(S: RunContext, model: str, n_permutations: int | None = None) -> dict:
+    """The configured monitors, fitted on clean reference embeddings the test texts never belong to.
+
+    Each is fitted on its registered reference split (:class:`probedrift.science.detectors.MonitorSpec`): ``"train"``,
+    a sample of ``detector_sample_size`` training texts (the embedding monitors), or ``"val"``, the
+    validation split (the confidence monitor: on its own training texts the probe is more confident than
+    on any unseen text, with d ≈ 600 and a few hundred texts the training set is linearly separable, so a
+    training-set reference would measure the generalisation gap and alarm at σ = 0).
+    """
+    p = S.params
+    splits = S.unit(model)
+    references = {"train": subsample(splits["train"][0], p.detector_sample_size, p.seed), "val": splits["val"][0]}
+    return {name: make_detector(name, **kw).fit(references[DETECTORS.get(name).reference])
+            for name, kw in detector_kwargs(S, model, n_permutations).items()}
+
+
+def grid_permutations(S: RunContext) -> int:
+    """Permutations of the detector table's permutation tests: enough that the smallest p-value,
+    ``1/(B+1)``, is at most a quarter of the per-test level ``α/K`` of :func:`tables.first_alarms`
+    (K = points of the σ grid), and never fewer than the profile's ``detector_permutations``."""
+    p = S.params
+    return max(p.detector_permutations, int(np.ceil(4 * len(sigma_grid(S)) / p.alpha)) - 1)
+
+
+@timed("monitors")
+def detector_table(S: RunContext, model: str, progress: bool = True) -> pd.DataFrame:
+    """Each monitor's statistic, p-value and alarm on drifted test samples, per type/convention/σ/drift seed.
+
+    Every drift seed of the run. The reference (train; validation for the confidence monitor) and
+    the sample (test) are disjoint, so σ = 0 shows each monitor's false-alarm behaviour. ``alarm``
+    is at the profile's α per test; :func:`probedrift.report.tables.first_alarms` corrects over the σ grid
+    from ``p_value``, so permutation tests run :func:`grid_permutations` permutations.
+    Samples identical across seeds (σ = 0, seed-free directions) are tested once.
+    """
+    p = S.params
+    dets = make_detectors(S, model, n_permutations=grid_permutations(S))
+
+    def test_all(sample: np.ndarray) -> list:
+        return [(name, det.test(sample)) for name, det in dets.items()]
+
+    done: dict[bytes, list] = {}
+    rows = []
+    cases = [(t, c, seed) for t, c in conventions(S) for seed in p.drift_seeds]
+    # The tests are small solves and products that release the GIL: one BLAS thread each, one
+    # test per core (each test is seeded, so the table does not depend on the scheduling).
+    with one_blas_thread(), ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        for t, c, seed in tqdm(cases, desc=f"detectors {model}", disable=not progress):
+            ds = drifted_test(S, model, t, c, seed)
+            keys, pending = [], {}
+            for i in range(len(ds.sigmas)):
+                sample = subsample(ds.embeddings[i], p.detector_sample_size, p.drift_seeds[0] + 1)
+                key = hashlib.sha1(np.ascontiguousarray(sample).tobytes()).digest()
+                keys.append(key)
+                if key not in done and key not in pending:
+                    pending[key] = pool.submit(test_all, sample)
+            done.update({key: future.result() for key, future in pending.items()})
+            for i, (sigma, key) in enumerate(zip(ds.sigmas, keys, strict=True)):
+                for name, r in done[key]:
+                    rows.append({"model": model, "drift_type": t, "convention": c, "sigma": float(sigma),
+                                 "seed": seed, "angle_deg_mean": float(ds.angles_deg[i].mean()),
+                                 "detector": name, "statistic": r.statistic, "p_value": r.p_value,
+                                 "alarm": bool(r.alarm)})
+    return pd.DataFrame(rows, columns=DETECTOR_COLUMNS)
+
+
+def detectors(S: RunContext) -> pd.DataFrame:
+    """Table ``detectors``: :func:`detector_table` of every model."""
+    return pd.concat([detector_table(S, m) for m in S.models], ignore_index=True)
+
+
+def first_alarm_table(S: RunContext) -> pd.DataFrame:
+    """Table ``first_alarms``: each monitor's first alarm over the σ grid (corrected for the grid's tests)
+    against the angle where the seed-mean AUC has lost 5 points (:func:`probedrift.report.tables.first_alarms`)."""
+    return first_alarms(S.table("detectors"), cliff_points(S.table("drift_sweep")), alpha=S.params.alpha)
+
+
+def alarm_share(S: RunContext) -> pd.DataFrame:
+    """Table ``alarm_share_by_sigma``: the share of drift seeds each monitor alarms at, per σ
+    (:func:`probedrift.report.tables.alarm_share_by_sigma`)."""
+    return alarm_share_by_sigma(S.table("detectors"), alpha=S.params.alpha)
+
+
+@timed("monitors")
+def false_alarm_table(S: RunContext, model: str, design: str = "pooled") -> pd.DataFrame:
+    """Each monitor's alarm rate with no drift over ``false_alarm_runs`` runs, Clopper–Pearson 95% interval.
+
+    :func:`probedrift.science.false_alarms.false_alarm_table`; every run draws a fresh reference and sample of
+    the sizes :func:`detector_table` uses (reference ``detector_sample_size`` training-sized rows,
+    sample as many as the test split gives). A monitor fitted on the validation split (the
+    confidence monitor) draws its reference and sample as a disjoint split of the held-out texts
+    (validation + test, which the probe never saw), the reference as large as the validation split. For the
+    embedding monitors ``design``:
+
+    - ``"pooled"``: reference and sample disjoint draws from all clean texts, so they are
+      exchangeable: the rate a level-α test promises (≤ α) over fresh data;
+    - ``"split"``: reference from the training split, sample from the held-out texts: the rate
+      given this run's partition, which the finite held-out pool is reused for (runs share most
+      of their texts, so chance differences between the two pools repeat).
+    """
+    check_choice("false-alarm design", design, FALSE_ALARM_DESIGNS)
+    p = S.params
+    splits = S.unit(model)
+    train, val, test = splits["train"][0], splits["val"][0], splits["test"][0]
+    held_out = np.concatenate([val, test])
+    everything = np.concatenate([train, held_out])
+    n_ref = min(p.detector_sample_size, len(train))
+    n_sample = min(p.detector_sample_size, len(test))
+    kwargs = detector_kwargs(S, model)
+    factories = {name: (lambda name=name, kw=kw: make_detector(name, **kw)) for name, kw in kwargs.items()}
+    designs = {}
+    for name in kwargs:
+        if DETECTORS.get(name).reference == "val":
+            designs[name] = NullDesign(held_out, held_out, len(val), min(n_sample, len(held_out) - len(val)))
+        elif design == "pooled":
+            designs[name] = NullDesign(everything, everything, n_ref, n_sample)
+        else:
+            designs[name] = NullDesign(train, held_out, n_ref, n_sample)
+    return null_alarm_table(factories, designs, n_runs=p.false_alarm_runs, seed=p.seed, model=model, design=design)
+
+
+def false_alarms(S: RunContext) -> pd.DataFrame:
+    """Table ``false_alarms``: :func:`false_alarm_table` of every model under the pooled design, then of the
+    first model under the split design."""
+    designs = [(m, "pooled") for m in S.models] + [(S.models[0], "split")]
+    return pd.concat([false_alarm_table(S, m, design=d) for m, d in designs], ignore_index=True)

@@ -1,0 +1,162 @@
+"""The ``probedrift`` command line: ``embed``, ``run``, ``book``, ``diff`` and ``bench``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from probedrift.bench import run_bench
+from probedrift.core import cache
+from probedrift.core.errors import ProbedriftError
+from probedrift.inputs import datasets, embed
+from probedrift.inputs.models import cheap_dtype_name, spec
+from probedrift.report.tables import diff_run_tables
+from probedrift.run.book import build_book, find_repository, is_repository
+from probedrift.run.runner import run_profile
+
+# Each subcommand imports what it runs when it runs, so `probedrift embed` answered from the request
+# memo starts without loading torch, pandas or the study.
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    request = {
+        "model": spec(args.model).identity, "dataset": datasets.dataset_source_identity(args.dataset),
+        "text_column": args.text_column, "label_column": args.label_column,
+        "n": args.n, "seed": args.seed, "layers": args.layers, "pooling": args.pooling,
+        "max_length": args.max_length, "chat_template": args.chat_template,
+        "dtype": cheap_dtype_name(args.dtype, args.device),
+    }
+    found = cache.lookup_request(request)
+    if found is not None:
+        out, record = found
+        keys, hit = record["keys"], True
+        n_texts, fingerprint, n_tokens, resumed = record["n_texts"], record["fingerprint"], 0, 0
+    else:
+        columns = {} if args.dataset in datasets.DATASETS else {"text_column": args.text_column,
+                                                                 "label_column": args.label_column}
+        ds = (datasets.prepare(args.dataset, args.n, seed=args.seed, **columns) if args.n
+              else datasets.load(args.dataset, **columns))
+        settings = {layer: embed.ExtractionSettings(args.model, layer, args.pooling, args.max_length, args.chat_template,
+                                                    args.dtype) for layer in args.layers}
+        info = embed.ExtractionInfo()
+        got = embed.get_embeddings(settings.values(), ds.texts, device=args.device, batch_size=args.batch_size,
+                                   progress=not args.quiet, info=info)
+        out = {layer: got[s] for layer, s in settings.items()}
+        keys = {str(layer): info.keys[s.label] for layer, s in settings.items()}
+        hit = info.cache_hit
+        n_texts, fingerprint, n_tokens, resumed = len(ds), ds.fingerprint, info.n_tokens, info.resumed_chunks
+        cache.remember_request(request, keys, {"n_texts": n_texts, "fingerprint": fingerprint})
+    seconds = time.perf_counter() - t0
+    print(f"model {args.model}  dataset {args.dataset} ({n_texts} texts, fingerprint {fingerprint[:12]})")
+    for layer, arr in out.items():
+        print(f"  layer {layer:>3}: shape {tuple(arr.shape)} {arr.dtype}  cache entry {keys.get(str(layer), '')[:16]}")
+    status = "cache hit" if hit else f"computed ({n_tokens} tokens, resumed chunks: {resumed})"
+    print(f"{status} in {seconds:.2f} s")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    return run_profile(args.profile, overrides=args.set, device=args.device, results_root=args.results)
+
+
+def book_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The repository ``probedrift book`` builds (``--repo``, else the checkout containing the working
+    directory) and the folder it builds into (``--out``, else that repository)."""
+
+    if args.repo:
+        repository = Path(args.repo).resolve()
+        if not is_repository(repository):
+            raise ProbedriftError(f"--repo {args.repo}: {repository} holds no _config.yml and notebooks/",
+                                  "name the root of your clone of the study")
+    else:
+        repository = find_repository(Path.cwd())
+    return repository, Path(args.out).resolve() if args.out else repository
+
+
+def _cmd_book(args: argparse.Namespace) -> int:
+    repository, out = book_paths(args)
+    return build_book(args.profile, results_root=args.results, strict=args.strict, out_root=out,
+                      repository=repository)
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    table = diff_run_tables(args.run_a, args.run_b, rtol=args.rtol, atol=args.atol)
+    print(table.to_string(index=False))
+    return 0 if table.equal.all() else 1
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    return run_bench(quick=args.quick, out_dir=args.out, end_to_end=args.end_to_end, device=args.device)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``probedrift`` argument parser with its subcommands."""
+    p = argparse.ArgumentParser(prog="probedrift", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    e = sub.add_parser("embed", help="extract (or fetch from cache) pooled hidden states of a dataset")
+    e.add_argument("--model", default="gemma-3-270m", help="embedded name, hub id or local directory")
+    e.add_argument("--dataset", default="comments", help="embedded name, civil_comments, or a CSV/JSONL/parquet path")
+    e.add_argument("--text-column", default="text", help="text column of a CSV/JSONL/parquet file")
+    e.add_argument("--label-column", default="label", help="label column of a CSV/JSONL/parquet file")
+    e.add_argument("--n", type=int, default=0, help="balanced sample of N texts per class (0 = all)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--layers", type=int, nargs="+", default=[-1], help="hidden-state indices, negative allowed")
+    e.add_argument("--pooling", default="last_token", help="last_token | mean | mean_skip_first")
+    e.add_argument("--max-length", type=int, default=256)
+    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--chat-template", action="store_true", help="wrap each text as a user turn")
+    e.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
+    e.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=_cmd_embed)
+
+    r = sub.add_parser("run", help="execute the study's notebooks for a profile with papermill")
+    r.add_argument("--profile", default="smoke", help="smoke | default | paper, or a path to a YAML profile")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a profile key")
+    r.add_argument("--device", default=None, help="auto | cpu | cuda (overrides the profile)")
+    r.add_argument("--results", default="results", help="root directory of run outputs")
+    r.set_defaults(func=_cmd_run)
+
+    b = sub.add_parser("book", help="build the Jupyter Book of this checkout from results/<profile>/")
+    b.add_argument("--profile", default="default")
+    b.add_argument("--results", default="results", help="root of the run outputs (relative: to the repository)")
+    b.add_argument("--strict", action="store_true", help="turn warnings into errors (-W)")
+    b.add_argument("--repo", default=None,
+                   help="the checkout whose book to build; default: the one containing the working directory")
+    b.add_argument("--out", default=None, help="folder to build into (<out>/_build/html); default: the repository")
+    b.set_defaults(func=_cmd_book)
+
+    d = sub.add_parser("diff", help="compare the tables of two runs (exit 1 when any differs beyond tolerance)")
+    d.add_argument("run_a", help="a run directory, e.g. results/smoke")
+    d.add_argument("run_b")
+    d.add_argument("--rtol", type=float, default=1e-6)
+    d.add_argument("--atol", type=float, default=1e-9)
+    d.set_defaults(func=_cmd_diff)
+
+    m = sub.add_parser("bench", help="performance benchmark; writes results/bench/bench.{json,md}")
+    m.add_argument("--quick", action="store_true", help="tiny sizes, to check the code still runs")
+    m.add_argument("--out", default=os.path.join("results", "bench"))
+    m.add_argument("--device", default="cpu", help="cpu | cuda | auto: where the extraction is measured")
+    m.add_argument("--end-to-end", action="store_true",
+                   help="also time `probedrift run --profile default` cold and warm (about 30 minutes)")
+    m.set_defaults(func=_cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; a :class:`ProbedriftError` becomes one line on stderr and exit code 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ProbedriftError as exc:
+        print(f"probedrift: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
