@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from probedrift.core.errors import ProbedriftError
 from probedrift.report import summaries, tables
 
 
@@ -82,7 +83,8 @@ def test_real_drift_summary_lists_skipped_sources_and_silent_losses():
     for s, before, after in (("a", 0.80, 0.70), ("b", 0.80, 0.78)):
         for method, auc in (("no_update", before), ("frozen", after), ("retrain", 0.8), ("recalibrate", after),
                             ("detector_gate", after)):
-            mit.append({"source": s, "method": method, "k": np.nan, "auc": auc, "ci_low": auc - 0.1, "ci_high": auc + 0.1,
+            mit.append({"source": s, "method": method, "k": np.nan, "auc": auc,
+                        "ci_low": auc - 0.1, "ci_high": auc + 0.1,
                         "mean_confidence": 0.9, "ece": 0.1, "alarm": method == "detector_gate" and s == "b"})
         mit.append({"source": s, "method": "align", "k": 8, "auc": after + 0.01, "ci_low": 0, "ci_high": 1,
                     "mean_confidence": 0.9, "ece": 0.1, "alarm": np.nan})
@@ -153,7 +155,8 @@ def test_finetune_summary_reads_angles_resolution_and_separability():
     reference = pd.DataFrame({"auc_real": [0.79, 0.60], "auc_isotropic": [0.80, 0.70]})
     text = summaries.finetune_summary(ft, sep, reference)
     assert "starts at AUC 0.80 [0.72, 0.88]" in text
-    assert "- learning rate 0.0002: step 5: 0.40° (AUC 0.79). At step 5 the AUC is 0.79 [0.71, 0.87] — not resolved" in text
+    assert "- learning rate 0.0002: step 5: 0.40° (AUC 0.79). At step 5 the AUC is 0.79 [0.71, 0.87] — not " \
+           "resolved" in text
     assert "- learning rate 0.001: step 5: 12.00° (AUC 0.60). At step 5 the AUC is 0.60 [0.50, 0.70] — a change the " \
            "test texts resolve; retraining on the new embeddings gives 0.79; monitors that alarm: mmd." in text
     assert "moved the embeddings by 12.00° on average, more than the paper's ≈1°." in text
@@ -167,3 +170,15 @@ def test_pair_comparison_without_pairs_keeps_its_columns():
     empty = tables.pair_comparison(sep, [])
     assert list(empty.columns) == tables.PAIR_COLUMNS and empty.empty
     assert "no base/instruct pair" in summaries.separability_summary(empty)
+
+
+def test_diff_run_tables_leaves_timing_out_unless_asked_and_refuses_a_folder_that_is_no_run(tmp_path):
+    for run, seconds, rate in (("a", 1.5, 0.05), ("b", 9.0, 0.05), ("c", 1.5, 0.06)):
+        (tmp_path / run / "metrics").mkdir(parents=True)
+        pd.DataFrame({"rate": [rate], "seconds": [seconds]}).to_csv(tmp_path / run / "metrics" / "t.csv", index=False)
+    same = tables.diff_run_tables(tmp_path / "a", tmp_path / "b")
+    assert same.equal.all() and "not compared: seconds" in same.why.iloc[0]
+    assert not tables.diff_run_tables(tmp_path / "a", tmp_path / "b", ignore_columns=()).equal.any()
+    assert not tables.diff_run_tables(tmp_path / "a", tmp_path / "c").equal.any()  # the study's own numbers
+    with pytest.raises(ProbedriftError, match="no metrics/ folder"):
+        tables.diff_run_tables(tmp_path, tmp_path / "a")

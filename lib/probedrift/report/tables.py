@@ -251,11 +251,22 @@ def robustness_table(agg: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def diff_run_tables(run_a, run_b, *, rtol: float = 1e-6, atol: float = 1e-9) -> pd.DataFrame:
+#: Columns that measure wall time, not the study: :func:`diff_run_tables` leaves them out by default.
+TIMING_COLUMNS = ("seconds",)
+
+
+def diff_run_tables(run_a, run_b, *, rtol: float = 1e-6, atol: float = 1e-9,
+                    ignore_columns=TIMING_COLUMNS) -> pd.DataFrame:
     """Compare every ``metrics/*.csv`` of two runs: one row per table with its shape in each run, the
     largest absolute difference of its numeric columns, and whether the two agree within
-    ``|a − b| ≤ atol + rtol·|b|`` (same columns, same rows, equal non-numeric cells, NaN where NaN)."""
+    ``|a − b| ≤ atol + rtol·|b|`` (same columns, same rows, equal non-numeric cells, NaN where NaN).
+    Columns named in ``ignore_columns`` (by default the timing columns) are not compared; ``why``
+    names those a table had."""
     a_dir, b_dir = Path(run_a) / "metrics", Path(run_b) / "metrics"
+    for run, folder in ((run_a, a_dir), (run_b, b_dir)):
+        if not folder.is_dir():
+            raise ProbedriftError(f"{run} has no metrics/ folder, so it is not a run directory",
+                                  "pass a run's own folder, e.g. results/default (not results/)")
     names = sorted({p.stem for p in a_dir.glob("*.csv")} | {p.stem for p in b_dir.glob("*.csv")})
     rows = []
     for name in names:
@@ -265,6 +276,8 @@ def diff_run_tables(run_a, run_b, *, rtol: float = 1e-6, atol: float = 1e-9) -> 
                          "why": f"only in {'a' if pa.is_file() else 'b'}"})
             continue
         a, b = pd.read_csv(pa), pd.read_csv(pb)
+        skipped = [c for c in ignore_columns if c in a.columns or c in b.columns]
+        a, b = a.drop(columns=skipped, errors="ignore"), b.drop(columns=skipped, errors="ignore")
         row = {"table": name, "shape_a": a.shape, "shape_b": b.shape, "max_abs_diff": np.nan, "equal": False, "why": ""}
         if list(a.columns) != list(b.columns) or len(a) != len(b):
             row["why"] = "columns or row count differ"
@@ -282,6 +295,8 @@ def diff_run_tables(run_a, run_b, *, rtol: float = 1e-6, atol: float = 1e-9) -> 
         row["equal"] = bool(same_text and close.all())
         row["why"] = "" if row["equal"] else ("text cells differ" if not same_text else
                                               f"{int((~close).sum())} numeric cells beyond tolerance")
+        if skipped:
+            row["why"] = "; ".join(filter(None, [row["why"], f"not compared: {', '.join(skipped)} (timing)"]))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -305,7 +320,8 @@ READABLE = {
     "std_median": "median std", "norm_w_over_s": "‖w/s‖", "mean_cosine": "mean cosine", "metric": "measure",
     "value": "value", "ci_low": "95% CI low", "ci_high": "95% CI high", "n_test": "test texts",
     "base": "base", "instruct": "instruct", "note": "note", "base_value": "base value",
-    "instruct_value": "instruct value", "relative_change": "relative change", "relative_change_low": "relative change, low",
+    "instruct_value": "instruct value", "relative_change": "relative change",
+    "relative_change_low": "relative change, low",
     "relative_change_high": "relative change, high", "source": "change", "method": "method", "k": "anchors k",
     "model_before": "model before", "model_after": "model after", "auc_real": "AUC (real change)",
     "auc_isotropic": "AUC (isotropic noise, same angle)", "learning_rate": "learning rate", "step": "step",

@@ -13,7 +13,7 @@ from probedrift.core import cache
 from probedrift.core.errors import ProbedriftError
 from probedrift.inputs import datasets, embed
 from probedrift.inputs.models import cheap_dtype_name, spec
-from probedrift.report.tables import diff_run_tables
+from probedrift.report.tables import TIMING_COLUMNS, diff_run_tables
 from probedrift.run.book import build_book, find_repository, is_repository
 from probedrift.run.runner import run_profile
 
@@ -40,8 +40,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
                                                                  "label_column": args.label_column}
         ds = (datasets.prepare(args.dataset, args.n, seed=args.seed, **columns) if args.n
               else datasets.load(args.dataset, **columns))
-        settings = {layer: embed.ExtractionSettings(args.model, layer, args.pooling, args.max_length, args.chat_template,
-                                                    args.dtype) for layer in args.layers}
+        settings = {layer: embed.ExtractionSettings(args.model, layer, args.pooling, args.max_length,
+                                                    args.chat_template, args.dtype) for layer in args.layers}
         info = embed.ExtractionInfo()
         got = embed.get_embeddings(settings.values(), ds.texts, device=args.device, batch_size=args.batch_size,
                                    progress=not args.quiet, info=info)
@@ -84,7 +84,8 @@ def _cmd_book(args: argparse.Namespace) -> int:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
-    table = diff_run_tables(args.run_a, args.run_b, rtol=args.rtol, atol=args.atol)
+    ignored = () if args.timing else TIMING_COLUMNS
+    table = diff_run_tables(args.run_a, args.run_b, rtol=args.rtol, atol=args.atol, ignore_columns=ignored)
     print(table.to_string(index=False))
     return 0 if table.equal.all() else 1
 
@@ -136,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("run_b")
     d.add_argument("--rtol", type=float, default=1e-6)
     d.add_argument("--atol", type=float, default=1e-9)
+    d.add_argument("--timing", action="store_true",
+                   help=f"compare the timing columns too ({', '.join(TIMING_COLUMNS)}; left out by default)")
     d.set_defaults(func=_cmd_diff)
 
     m = sub.add_parser("bench", help="performance benchmark; writes results/bench/bench.{json,md}")
