@@ -6,7 +6,8 @@ errors or on a formula that MathJax did not typeset. On the rendered pages it al
 intro's key-findings box holds numbers, that every exercise and solution block renders and every
 solution is a collapsed toggle, that no page shows a Python traceback; and, over every built page,
 that glossary links resolve, every figure has alt text and (when the book was built with a
-repository address) every launch button opens a notebook of this repository. Chromium runs with every background-networking feature off and a fresh
+repository address) every launch button opens a notebook of this repository. Chromium runs with every
+background-networking feature off and a fresh
 profile, so it makes no outside connections.
 """
 

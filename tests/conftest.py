@@ -61,7 +61,8 @@ def smoke_run(tmp_path_factory):
     # A marker token: tests check that it never reaches any output of the run.
     os.environ["PROBEDRIFT_TEST_TOKEN_VALUE"] = "hf_probedriftMarkerToken0123456789"
     env = {**os.environ, "HF_TOKEN": os.environ["PROBEDRIFT_TEST_TOKEN_VALUE"], "PROBEDRIFT_CACHE_DIR": str(cache)}
-    res = subprocess.run([sys.executable, "-m", "probedrift.run.cli", "run", "--profile", "smoke", "--results", str(root)],
+    res = subprocess.run([sys.executable, "-m", "probedrift.run.cli", "run", "--profile", "smoke",
+                          "--results", str(root)],
                          capture_output=True, text=True, timeout=1800, env=env)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return root / "smoke"

@@ -79,7 +79,8 @@ def test_threshold_monitor_keeps_its_own_alarm_and_most_seeds_silent_give_nan():
     out = tables.first_alarms(detector_frame(p, "confidence", alarm), pd.DataFrame()).iloc[0]
     assert np.isnan(out["alpha_per_test"])
     assert np.isnan(out["first_alarm_sigma"])  # 2 of 3 seeds never alarm: the median is beyond the grid
-    assert out["first_alarm_sigma_min"] == pytest.approx(SIGMAS[5]) and out["share_seeds_alarmed"] == pytest.approx(1 / 3)
+    assert (out["first_alarm_sigma_min"] == pytest.approx(SIGMAS[5])
+            and out["share_seeds_alarmed"] == pytest.approx(1 / 3))
 
 
 # ----------------------------------------------------------------------------- false alarms

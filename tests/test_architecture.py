@@ -138,7 +138,7 @@ def function_level_imports(path: Path) -> list[tuple[int, str, str]]:
 
 def test_function_level_imports_are_heavy_optional_dependencies_with_a_reason():
     bad, unexplained = [], []
-    for name, path in modules().items():
+    for _name, path in modules().items():
         for line, top, context in function_level_imports(path):
             if top not in HEAVY:
                 bad.append(f"{path.relative_to(ROOT)}:{line} imports {top}")

@@ -134,8 +134,8 @@ def test_loop_reference_matches_the_vectorised_sweep():
             vec = sweep(x_te, y_te, probe.predict_proba, drift_types=t, conventions={t: [c]}, sigmas=sigmas,
                         seeds=[3], reference=x_tr, reference_labels=y_tr, progress=False)
             for col, values in ref.items():
-                np.testing.assert_allclose(values, vec[col].to_numpy(dtype=float), atol=1e-4 if "angle" in col else 1e-6,
-                                           err_msg=f"{t}/{c} {col}")
+                np.testing.assert_allclose(values, vec[col].to_numpy(dtype=float),
+                                           atol=1e-4 if "angle" in col else 1e-6, err_msg=f"{t}/{c} {col}")
 
 
 def test_bad_output_directory_is_a_clear_error(tmp_path):

@@ -423,7 +423,8 @@ def test_the_cliff_is_read_from_the_log_grid_when_the_run_has_it(tmp_path):
     that never falls lies beyond the grid, and seeds that do not all fall leave it unresolved."""
     d = _run(tmp_path)
     base = (MODEL, "gaussian")
-    _cliff_log(d, [(*base, "per_dim", "drop_20", 0.85, 0.65, 3, 3, 40.0, 35.0, 45.0, 0.04, 0.035, 0.05, 75.0, "texts+seeds"),
+    _cliff_log(d, [(*base, "per_dim", "drop_20", 0.85, 0.65, 3, 3, 40.0, 35.0, 45.0, 0.04, 0.035, 0.05, 75.0,
+                    "texts+seeds"),
                    (*base, "per_dim", "half_excess", 0.85, 0.675, 3, 3, 30.0, 25.0, 35.0, 0.03, 0.02, 0.04, 75.0, "x"),
                    (*base, "relative", "drop_20", 0.85, 0.65, 3, 0, *[math.nan] * 6, 8.5, "texts+seeds")])
     df = paper_vs_study(d, _params())

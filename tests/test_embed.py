@@ -148,5 +148,7 @@ def test_cli_embed_second_identical_call_is_a_cache_hit(isolated_embedding_cache
     second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert second.returncode == 0 and "cache hit" in second.stdout
     # Same cache entries both times.
-    entries = lambda out: sorted(line.split("cache entry")[1].strip() for line in out.splitlines() if "cache entry" in line)
+    def entries(out):
+        return sorted(line.split("cache entry")[1].strip() for line in out.splitlines() if "cache entry" in line)
+
     assert entries(first.stdout) == entries(second.stdout) and all(entries(first.stdout))

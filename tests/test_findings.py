@@ -111,10 +111,11 @@ def test_discussion_numbers_derive_the_width_and_compare_share_with_rate(run_dir
     text = findings.discussion_numbers_markdown(run_dir)
     assert "moves embeddings by 26.8°, so tan θ / σ = 25.3, i.e. ‖ε‖ ≈ σ√d with d ≈ 638" in text
     assert "(arctan σ = 1.15°)" in text
-    assert "the paper's literal formula moves embeddings by 13.5° (AUC 0.78), a true rotation by exactly 13.5° (AUC 0.76)" in text
+    assert "the paper's literal formula moves embeddings by 13.5° (AUC 0.78), a true rotation by exactly 13.5° " \
+           "(AUC 0.76)" in text
     assert "84% of the errors are confident (the share) but only 22% of all texts" in text
-    assert "This run scores 120 test texts per model (the paper: 2,000); the 95% bootstrap interval of a clean AUC is " \
-           "m 0.15 wide" in text
+    assert "This run scores 120 test texts per model (the paper: 2,000); the 95% bootstrap interval of a clean " \
+           "AUC is m 0.15 wide" in text
 
 
 def test_cliff_finding_prefers_the_log_grid_table_when_the_run_has_it():

@@ -161,8 +161,8 @@ def test_separability_report_shape_intervals_and_order():
     assert raw["value"][1] == pytest.approx(df.set_index("metric").loc["cv_auc", "value"])
     # the raw (paper) Fisher sits above the debiased one by about its noise floor d(1/n0 + 1/n1)/2
     sep = df.set_index("metric")["value"]
-    assert sep["fisher_raw"] - sep["fisher"] == pytest.approx(32 * (2 / 150) / 2 / sep["fisher_raw"] * sep["fisher_raw"],
-                                                              rel=0.35)
+    assert sep["fisher_raw"] - sep["fisher"] == pytest.approx(
+        32 * (2 / 150) / 2 / sep["fisher_raw"] * sep["fisher_raw"], rel=0.35)
     with pytest.raises(ProbedriftError, match="separability metric"):
         separability_report(X, y, metrics=["auc"])
 

@@ -198,7 +198,7 @@ def test_mitigations_table_is_consistent(tiny_study):
     mit = realdrift.mitigations_table(S, pairs=pairs)
     assert list(mit.columns) == realdrift.MITIGATION_COLUMNS
     n_sizes = len(S.params.anchor_sizes)
-    for source, g in mit.groupby("source", sort=False):
+    for _source, g in mit.groupby("source", sort=False):
         by = g.set_index(g.method + g.k.astype(str))
         assert set(g.method) == set(realdrift.MITIGATION_METHODS)
         align = g[g.method == "align"]

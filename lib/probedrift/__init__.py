@@ -10,7 +10,8 @@ The library behind the study. Modules:
 - :mod:`probedrift.science.metrics` -- AUC, confidence, silent failure, calibration, intervals
 - :mod:`probedrift.science.separability` -- silhouette, Fisher ratio, class overlap
 - :mod:`probedrift.science.detectors` -- drift monitors with one fit/test interface
-- :mod:`probedrift.experiments.updates` -- real update drift: precision, prompt format, truncation, layer, pooling, model swap
+- :mod:`probedrift.experiments.updates` -- real update drift: precision, prompt format, truncation, layer, pooling,
+  model swap
 - :mod:`probedrift.science.align` -- anchor-based maps from new embeddings back to old ones (Procrustes, ridge)
 - :mod:`probedrift.experiments.realdrift` -- the real-drift and mitigation tables
 - :mod:`probedrift.run.study` -- the notebooks' steps; :mod:`probedrift.run.runner` runs them with papermill

@@ -68,7 +68,8 @@ def measure_end_to_end(out_dir: Path, profile: str = "default") -> dict:
         cache = Path(tmp) / "cache"
         cache.mkdir()
         (cache / "models").symlink_to(shared_models, target_is_directory=True)
-        cmd = [sys.executable, "-m", "probedrift.run.cli", "run", "--profile", profile, "--results", str(Path(tmp) / "results")]
+        cmd = [sys.executable, "-m", "probedrift.run.cli", "run", "--profile", profile,
+               "--results", str(Path(tmp) / "results")]
         for phase in ("cold", "warm"):
             log(f"end to end: probedrift run --profile {profile} ({phase})")
             r = run_measured(cmd, env=_study_environment(cache), cwd=str(repo_root()))

@@ -274,8 +274,9 @@ def _cache_speedup(run: ExtractionRun, res: dict, failures: list[str]) -> None:
             store = ArrayCache(tmp)
             t1, a1 = timed(run.extraction(csub, -1, cache=store))
             info = embed.ExtractionInfo()
-            t2, a2 = timed(lambda: embed.extract(run.model, csub, [-1], POOLING, sz.max_length, False,
-                                                 sz.batch_size, cache=store, progress=False, info=info)[-1])
+            t2, a2 = timed(lambda store=store, info=info: embed.extract(
+                run.model, csub, [-1], POOLING, sz.max_length, False,
+                sz.batch_size, cache=store, progress=False, info=info)[-1])
             first_t.append(t1)
             hit_t.append(t2)
             hits.append(bool(info.cache_hit and np.array_equal(a1, a2)))

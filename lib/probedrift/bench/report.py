@@ -83,7 +83,8 @@ def _extraction_rows(report: dict) -> list[tuple[str, str, str]]:
          f"causal-LM loop with `output_hidden_states=True` ({ex['naive']['n_texts']} texts evenly spaced in length)"),
         ("ratio_vs_sentence_transformers", fmt(report["ratio_vs_sentence_transformers"], ".2f", "×"),
          "texts/s of `extract` / sentence-transformers `encode`, last layer, same texts, batch size and max length"),
-        ("ratio_vs_sentence_transformers_mid_layer", fmt(report["ratio_vs_sentence_transformers_mid_layer"], ".2f", "×"),
+        ("ratio_vs_sentence_transformers_mid_layer",
+         fmt(report["ratio_vs_sentence_transformers_mid_layer"], ".2f", "×"),
          f"`extract` of hidden state {setup['mid_layer']} (truncated) / sentence-transformers, which always runs "
          "all blocks"),
         ("truncation_cost_ratio", fmt(report["truncation_cost_ratio"], ".3f"),

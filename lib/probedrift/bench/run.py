@@ -60,7 +60,8 @@ def _print_summary(report: dict, out: Path) -> None:
         print(f"probedrift bench: check failed: {f}", file=sys.stderr)
 
 
-def run_bench(quick: bool = False, out_dir: str | os.PathLike = os.path.join("results", "bench"),
+# B008: the default is an immutable str, computed once at definition as intended
+def run_bench(quick: bool = False, out_dir: str | os.PathLike = os.path.join("results", "bench"),  # noqa: B008
               end_to_end: bool = False, device: str = "cpu") -> int:
     """Run the benchmark, write ``bench.json`` and ``bench.md`` to ``out_dir``; 0 if every check passed.
 

@@ -291,7 +291,8 @@ def _file_stats(directory: Path, manifest_name: str) -> dict[str, tuple[int, int
 
 
 def write_directory_manifest(directory: Path, manifest_name: str) -> None:
-    """Record the sha256 of every file of ``directory`` in ``manifest_name``, with the (size, mtime) it was hashed at."""
+    """Record the sha256 of every file of ``directory`` in ``manifest_name``, with the (size, mtime) it was
+    hashed at."""
     stats = _file_stats(directory, manifest_name)
     manifest = {name: {"sha256": sha256_file(directory / name), "size": size, "mtime_ns": mtime}
                 for name, (size, mtime) in stats.items()}

@@ -78,7 +78,8 @@ def _for_all_models(S: RunContext, per_model) -> pd.DataFrame:
 
 def sweep(S: RunContext, model: str, layer: int | None = None, drift_types=None, conventions=None, probe=None,
           progress: bool = False) -> tuple[pd.DataFrame, SweepPredictions]:
-    """:func:`probedrift.science.sweep.sweep` of the paper split's test set (at ``layer``), with its per-text predictions."""
+    """:func:`probedrift.science.sweep.sweep` of the paper split's test set (at ``layer``), with its per-text
+    predictions."""
     splits = S.unit(model, layer)
     X_te, y_te = splits["test"]
     X_tr, y_tr = splits["train"]

@@ -35,8 +35,8 @@ from probedrift.core.registry import Registry
 from probedrift.inputs.embed import ExtractionSettings, normalize_layer
 from probedrift.inputs.models import model_has_chat_template, model_is_causal
 
-__all__ = ["REGISTRY", "SOURCES", "Source", "UpdateContext", "UpdatePair", "base_model", "instruct_model", "planned_settings",
-           "skip_reason", "truncated_length", "update_pair", "update_pairs"]
+__all__ = ["REGISTRY", "SOURCES", "Source", "UpdateContext", "UpdatePair", "base_model", "instruct_model",
+           "planned_settings", "skip_reason", "truncated_length", "update_pair", "update_pairs"]
 
 
 @dataclass(frozen=True)
@@ -275,7 +275,8 @@ def update_pair(S: UpdateContext, source: str) -> UpdatePair:
     return pair
 
 
-def update_pairs(S: UpdateContext, sources: Sequence[str] | None = None) -> tuple[dict[str, UpdatePair], dict[str, str]]:
+def update_pairs(S: UpdateContext,
+                 sources: Sequence[str] | None = None) -> tuple[dict[str, UpdatePair], dict[str, str]]:
     """The pairs of every source that applies (default ``real_drift_sources``) and the skipped ones' reasons."""
     sources = list(S.params.real_drift_sources if sources is None else sources)
     for s in sources:

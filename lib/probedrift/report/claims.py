@@ -108,11 +108,14 @@ class SeparabilityMeasure:
 #: debiased ratio (``fisher``, :func:`probedrift.science.separability.fisher_ratio`), which estimates the
 #: population ratio that the paper's raw figure approaches at large n; the raw formula is shown beside it.
 SEPARABILITY_MEASURES = (
-    SeparabilityMeasure("silhouette", "silhouette: base → instruct", "0.245 → 0.198, −19% (Table 2)", True, "silhouette (cosine)"),
-    SeparabilityMeasure("fisher", "fisher: base → instruct (debiased ratio)", "4.23 → 3.12, −26% (Table 2, raw formula)", True,
+    SeparabilityMeasure("silhouette", "silhouette: base → instruct", "0.245 → 0.198, −19% (Table 2)", True,
+                        "silhouette (cosine)"),
+    SeparabilityMeasure("fisher", "fisher: base → instruct (debiased ratio)",
+                        "4.23 → 3.12, −26% (Table 2, raw formula)", True,
                         "the debiased Fisher ratio (noise floor tr S₀/n₀ + tr S₁/n₁ removed from the numerator), "
                         "against the paper's raw-formula figure"),
-    SeparabilityMeasure("fisher_raw", "fisher_raw: base → instruct (paper's formula)", "4.23 → 3.12, −26% (Table 2)", False,
+    SeparabilityMeasure("fisher_raw", "fisher_raw: base → instruct (paper's formula)", "4.23 → 3.12, −26% (Table 2)",
+                        False,
                         "the Fisher ratio by the paper's raw (plug-in) formula"),
 )
 

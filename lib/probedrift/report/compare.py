@@ -163,7 +163,8 @@ def _log_grid_cliff_row(run: RunTables, claim: str, m: str, conv: str) -> dict |
             return verdict_row(claim, m, spec, judge(float(r.sigma), low, math.inf, spec.band), convention,
                         f"{missing}; their cliffs lie beyond the grid, so the interval of the seeds that fall "
                         f"({r.interval}) bounds the cliff from below only: [{low:.3f}, ∞)",
-                        text=f"≥ {fmt_value(low, 'sigma')} ({fmt_value(float(r.sigma), 'sigma')} on the seed-mean curve)")
+                        text=f"≥ {fmt_value(low, 'sigma')} "
+                             f"({fmt_value(float(r.sigma), 'sigma')} on the seed-mean curve)")
         return missing_row(claim, m, spec, convention, f"{missing}: the interval over seeds would leave them out",
                         value=float(r.sigma), text=f"{fmt_value(float(r.sigma), 'sigma')} (seed-mean curve)")
     why = (f"{r.interval}; the crossing angle {float(r.angle_deg):.1f}° [{float(r.angle_deg_ci_low):.1f}, "
@@ -329,7 +330,8 @@ def _raw_floor_text(measures: dict) -> str:
     raw, deb = measures.get("fisher_raw"), measures.get("fisher")
     floor = ""
     if raw is not None and deb is not None:
-        floor = f" (here {float(raw.base_value) - float(deb.base_value):.3g} of the base model's {float(raw.base_value):.3g})"
+        floor = (f" (here {float(raw.base_value) - float(deb.base_value):.3g} of the base model's "
+                 f"{float(raw.base_value):.3g})")
     return ("the paper's raw formula, shown beside the debiased ratio and not judged: its noise floor"
             f"{floor} is the same for two models of one width and sample and pulls their relative change "
             "toward 0, more at this run's n than at the paper's")
@@ -371,7 +373,8 @@ def _separability_rows(run: RunTables) -> list[dict]:
         if not same_family:
             reason = f"{CROSS_FAMILY} (note: {note or 'none'})"
             rels = [float(measures[m.metric].relative_change) for m in judged if measures[m.metric] is not None]
-            rows.append(verdict_row(claim, model, spec, context(reason, np.mean(rels) if rels else math.nan), convention,
+            rows.append(verdict_row(claim, model, spec, context(reason, np.mean(rels) if rels else math.nan),
+                             convention,
                              reason, text=fmt_value(np.mean(rels), "rel") + " (mean of the judged measures)" if rels
                              else "n/a"))
             for m in SEPARABILITY_MEASURES:

@@ -111,8 +111,8 @@ def _angle_finding(agg: pd.DataFrame | None, sigma: float) -> str:
         bits = []
         for row, label in ((per, "per-dimension"), (rel, "relative")):
             if row is not None:
-                bits.append(f"{_deg_ci(row.angle_deg_mean_mean, row.angle_deg_mean_ci_low, row.angle_deg_mean_ci_high)} "
-                            f"({label})")
+                bits.append(f"{_deg_ci(row.angle_deg_mean_mean, row.angle_deg_mean_ci_low, row.angle_deg_mean_ci_high)}"
+                            f" ({label})")
         parts.append(f"{m}: " + " vs ".join(bits))
     per_angles = [r.angle_deg_mean_mean for m in _models(agg)
                   if (r := row_at_sigma(agg, sigma, model=m, drift_type="gaussian", convention="per_dim")) is not None]
@@ -181,7 +181,8 @@ def _log_grid_cliff_finding(cliff_log: pd.DataFrame) -> str:
                 continue
             r = g.loc["half_excess"]
             if np.isfinite(r.angle_deg):
-                bits.append(f"half its excess AUC lost at {_deg_ci(r.angle_deg, r.angle_deg_ci_low, r.angle_deg_ci_high)}"
+                bits.append("half its excess AUC lost at "
+                            f"{_deg_ci(r.angle_deg, r.angle_deg_ci_low, r.angle_deg_ci_high)}"
                             f" ({label})")
             else:
                 bits.append(f"not half its excess lost within {_deg(r.max_angle_deg)} ({label})")
@@ -282,7 +283,8 @@ def _finetune_finding(ft: pd.DataFrame | None) -> str:
     method = str(b.get("method", "")).replace("lora", "LoRA") or "fine-tuning"
     return (head + f"{len(tuned)} {method} checkpoints of {b.model} moved its embeddings by "
             f"{_deg(tuned.angle_deg_mean.min())} to {_deg(far.angle_deg_mean)}; the frozen probe went from AUC "
-            f"{fmt_ci(b.auc, b.auc_ci_low, b.auc_ci_high)} to, at worst, {fmt_ci(low.auc, low.auc_ci_low, low.auc_ci_high)} "
+            f"{fmt_ci(b.auc, b.auc_ci_low, b.auc_ci_high)} to, at worst, "
+            f"{fmt_ci(low.auc, low.auc_ci_low, low.auc_ci_high)} "
             f"(learning rate {low.learning_rate:g}, step {int(low.step)}).")
 
 
@@ -293,7 +295,8 @@ def _separability_finding(pairs: pd.DataFrame | None) -> str:
     rows = pairs[pairs.metric.isin(["silhouette", "fisher"])]
     if rows.empty:
         return head + f"Silhouette and Fisher ratio are {NOT_IN_RUN}."
-    parts = [f"{r.metric} {r.relative_change:+.0%} (range {r.relative_change_low:+.0%} to {r.relative_change_high:+.0%}; "
+    parts = [f"{r.metric} {r.relative_change:+.0%} "
+             f"(range {r.relative_change_low:+.0%} to {r.relative_change_high:+.0%}; "
              f"{r.base} → {r.instruct}, {r.note})" for r in rows.itertuples()]
     return (head + "; ".join(parts) + ". A pair that differs in family, size and width cannot isolate instruction "
             "tuning (paper Table 2 has the same confound).")
@@ -349,7 +352,8 @@ def discussion_numbers_markdown(run_dir, sigma: float = PAPER_SIGMA) -> str:
                        f"{_deg(per.angle_deg_mean_mean)}, so tan θ / σ = {ratio:.1f}, i.e. ‖ε‖ ≈ σ√d with "
                        f"d ≈ {ratio ** 2:.0f}; the relative reading moves them by {_deg(rel.angle_deg_mean_mean)} "
                        f"(arctan σ = {_deg(math.degrees(math.atan(sigma)))}). The same σ is a "
-                       f"{per.angle_deg_mean_mean / rel.angle_deg_mean_mean:.0f}-fold larger drift in the paper's formula.")
+                       f"{per.angle_deg_mean_mean / rel.angle_deg_mean_mean:.0f}-fold larger drift in the paper's "
+                       "formula.")
         smax = float(agg.sigma.max())
         for m in _models(agg):
             lit = row_at_sigma(agg, smax, model=m, drift_type="rotation", convention="paper_literal")
@@ -361,9 +365,9 @@ def discussion_numbers_markdown(run_dir, sigma: float = PAPER_SIGMA) -> str:
         for m in _models(agg):
             zero = row_at_sigma(agg, 0.0, model=m, drift_type="gaussian", convention="per_dim")
             if zero is not None:
-                out.append(f"- **{m}**, clean test set: {zero.silent_failure_share_mean:.0%} of the errors are confident "
-                           f"(the share) but only {zero.silent_failure_rate_mean:.0%} of all texts are confident errors "
-                           f"(the rate), at accuracy {zero.accuracy_mean:.2f}.")
+                out.append(f"- **{m}**, clean test set: {zero.silent_failure_share_mean:.0%} of the errors are "
+                           f"confident (the share) but only {zero.silent_failure_rate_mean:.0%} of all texts are "
+                           f"confident errors (the rate), at accuracy {zero.accuracy_mean:.2f}.")
     real = _read(run_dir, "real_drift")
     if real is not None and "note" in real:
         real = real[~real.note.astype(str).str.startswith("skipped")]
@@ -379,7 +383,8 @@ def discussion_numbers_markdown(run_dir, sigma: float = PAPER_SIGMA) -> str:
                 f"{med('frozen'):.2f}, retrained {med('retrain'):.2f}")
         if "k" in mit and mit[mit.method == "align"].k.notna().any():
             k = mit[mit.method == "align"].k.max()
-            line += f", aligned on k = {k:.0f} anchor texts {mit[(mit.method == 'align') & (mit.k == k)].auc.median():.2f}"
+            line += (f", aligned on k = {k:.0f} anchor texts "
+                     f"{mit[(mit.method == 'align') & (mit.k == k)].auc.median():.2f}")
         out.append(line + ".")
     if base is None:
         out.append(f"- The clean baseline table is {NOT_IN_RUN}.")

@@ -2,10 +2,12 @@
 
 The book is built from a *repository*: the checkout that holds ``_config.yml`` and ``notebooks/``
 (:func:`find_repository`; the command line uses the one containing the working directory). Its
-sources are staged into ``_build/src``: ``_config.yml`` and ``_toc.yml`` from the repository root, the prose pages of ``book/``, the executed notebooks of ``results/P/notebooks/``
+sources are staged into ``_build/src``: ``_config.yml`` and ``_toc.yml`` from the repository root, the
+prose pages of ``book/``, the executed notebooks of ``results/P/notebooks/``
 as ``notebooks/`` — the path of each notebook in the repository, so a launch button opens the
 notebook it shows — and generated pages (the paper-vs-study table, the status page, the method page's
-parameter table) computed from the run's tables and provenance and from the typed parameters. MathJax is copied into the book's static files, so formulas render
+parameter table) computed from the run's tables and provenance and from the typed parameters. MathJax is
+copied into the book's static files, so formulas render
 without network. Jupyter Book 1.x then builds ``_build/html`` (``-W`` in strict mode).
 """
 
@@ -148,7 +150,8 @@ def status_markdown(run_dir: Path, root: Path | None = None) -> str:
 | --- | --- |
 | profile | `{prov['profile']}` |
 | git commit | `{commit[:12]}`{' (with uncommitted changes)' if git.get('dirty') else ''} |
-| device | {dev.get('gpu') or dev.get('cpu')} (`{dev['resolved']}`, {dev['cpu_count']} CPUs, {dev['torch_threads']} torch threads) |
+| device | {dev.get('gpu') or dev.get('cpu')} (`{dev['resolved']}`, {dev['cpu_count']} CPUs, \
+{dev['torch_threads']} torch threads) |
 | Python | {prov['python']} on {prov['platform']} |
 
 ## Execution
@@ -248,8 +251,10 @@ def stage(profile: str, results_root: str = "results", out_root: Path | None = N
     table = paper_vs_study(run_dir / "metrics", params)
     table.to_csv(run_dir / "metrics" / "paper_vs_study.csv", index=False)
     power = power_markdown(run_dir)
-    (src / "generated" / "paper_vs_study.md").write_text(to_markdown(table) + "\n## What this run can resolve\n\n" + power)
-    (src / "generated" / "status.md").write_text(status_markdown(run_dir, root) + "\n## What this run can resolve\n\n" + power)
+    (src / "generated" / "paper_vs_study.md").write_text(to_markdown(table) + "\n## What this run can resolve\n\n"
+                                                         + power)
+    (src / "generated" / "status.md").write_text(status_markdown(run_dir, root) + "\n## What this run can resolve\n\n"
+                                                 + power)
     (src / "generated" / "parameters.md").write_text(parameter_table_markdown())
     (src / "generated" / "run_timings.md").write_text(timings_markdown(run_dir))
     (src / "generated" / "key_findings.md").write_text(key_findings_markdown(run_dir))
@@ -257,7 +262,8 @@ def stage(profile: str, results_root: str = "results", out_root: Path | None = N
     bench_md = root / "results" / "bench" / "bench.md"
     (src / "generated" / "bench.md").write_text(
         bench_md.read_text() if bench_md.is_file()
-        else "*No benchmark has been run on this machine yet: run `probedrift bench` (or `make bench`) and rebuild the book.*\n")
+        else "*No benchmark has been run on this machine yet: run `probedrift bench` (or `make bench`) and rebuild "
+             "the book.*\n")
     _copy_mathjax(src / "_extra")
     return src
 

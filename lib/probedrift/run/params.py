@@ -173,8 +173,8 @@ class StudyParams:
     scale_floor_fraction: float = param(0.1, doc="variance floor of the floored probe (chapter 3): each scaler std "
                                         "s_j ≥ fraction × median_j s_j of the training split", lo=0, hi=1,
                                         lo_open=True)
-    reliability_checkpoints: tuple[int, ...] = param((0, 2, 4, 7), doc="indices into the linspace σ grid (paper Fig. 3)",
-                                                     lo=0)
+    reliability_checkpoints: tuple[int, ...] = param((0, 2, 4, 7),
+                                                     doc="indices into the linspace σ grid (paper Fig. 3)", lo=0)
     detectors: tuple[str, ...] = param(REGISTRY_DEFAULTS, doc="drift monitors", choices_from="detector")
     detector_sample_size: int = param(200, doc="embeddings per monitor test", lo=4)
     detector_permutations: int = param(200, doc="permutations of the permutation tests", lo=10)
@@ -330,7 +330,8 @@ def load_params(profile: str, overrides: dict | None = None, *, results_dir: str
     names = {f.name for f in dataclasses.fields(StudyParams)}
     for key in overrides or {}:
         if key not in names:
-            raise ProbedriftError(f"--set {key}: there is no parameter {key!r}", f"use one of: {', '.join(sorted(names))}")
+            raise ProbedriftError(f"--set {key}: there is no parameter {key!r}",
+                                  f"use one of: {', '.join(sorted(names))}")
     values = {**values, **(overrides or {})}
     if results_dir is not None:
         values["results_dir"] = str(results_dir)
@@ -393,7 +394,8 @@ def _scalar(name: str, value: Any, tp: Any, rule: Rule) -> Any:
     if tp is Pair:
         if isinstance(value, Pair):
             return value
-        if not isinstance(value, dict) or not {"base", "instruct"} <= set(value) or set(value) - {"base", "instruct", "note"}:
+        if (not isinstance(value, dict) or not {"base", "instruct"} <= set(value)
+                or set(value) - {"base", "instruct", "note"}):
             raise _error(name, value, "a list of {base: ..., instruct: ..., note: ...} mappings")
         return Pair(str(value["base"]), str(value["instruct"]), str(value.get("note", "")))
     if tp is bool:

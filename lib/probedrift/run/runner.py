@@ -169,7 +169,7 @@ def preflight(params: StudyParams) -> None:
     writable, the dataset yields ``n_per_class`` texts per class after cleaning, and each model's
     configuration and tokenizer can be read (converting an embedded model on first use)."""
     rundir.check_writable(params.run_dir)
-    Study(params).dataset  # raises the data layer's clear errors (too few texts per class, bad file, ...)
+    _ = Study(params).dataset  # raises the data layer's clear errors (too few texts per class, bad file, ...)
     for name in dict.fromkeys([*params.models, *([params.finetune_base] if params.finetune_base else [])]):
         models.model_is_causal(name)  # reads the configuration and tokenizer, no weights
 

@@ -9,7 +9,8 @@ provenance every embedding cache key used (``cache_keys.json``) and every forwar
 
 The experiments are not here: each table is declared in :mod:`probedrift.run.catalogue` with its producer,
 a function of the study in :mod:`~probedrift.experiments.baseline`, :mod:`~probedrift.experiments.synthetic_drift`,
-:mod:`~probedrift.experiments.monitors`, :mod:`~probedrift.experiments.separation`, :mod:`~probedrift.experiments.realdrift` or
+:mod:`~probedrift.experiments.monitors`, :mod:`~probedrift.experiments.separation`,
+:mod:`~probedrift.experiments.realdrift` or
 :mod:`~probedrift.experiments.finetune_drift`; :meth:`Study.table` returns it.
 
 Embeddings come from :func:`probedrift.inputs.embed.get_embeddings` only. On a miss the study asks for

@@ -135,7 +135,8 @@ def cliff_table(y: np.ndarray, probabilities: np.ndarray, angles_deg: np.ndarray
                              for s in range(k)])
         boot_angles = np.array([crossing_angle(curve_ang, b, target_auc(float(b[0]), criterion))[0] for b in boot])
         reached = np.isfinite(per_seed)
-        se_draws = float(np.std(per_seed[reached], ddof=1) / math.sqrt(reached.sum())) if reached.sum() > 1 else math.nan
+        se_draws = (float(np.std(per_seed[reached], ddof=1) / math.sqrt(reached.sum())) if reached.sum() > 1
+                    else math.nan)
         finite_boot = boot_angles[np.isfinite(boot_angles)]
         se_texts = float(np.std(finite_boot, ddof=1)) if finite_boot.size > 1 else math.nan
         half = z * math.sqrt(np.nansum([se_texts ** 2, se_draws ** 2])) if np.isfinite(angle) else math.nan

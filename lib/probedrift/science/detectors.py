@@ -433,7 +433,8 @@ DETECTORS.add(MonitorSpec(
     doc="cosine between the mean embeddings (permutation p-value)"))
 
 
-def configured_monitors(params: MonitorParams, predict_proba: Callable, n_permutations: int | None = None) -> dict[str, dict]:
+def configured_monitors(params: MonitorParams, predict_proba: Callable,
+                        n_permutations: int | None = None) -> dict[str, dict]:
     """Keyword arguments of each monitor the run configures (``params.detectors``, in that order).
 
     ``n_permutations`` overrides the profile's ``detector_permutations``.

@@ -21,8 +21,8 @@ from probedrift.core.errors import ProbedriftError, check_positive
 from probedrift.core.intervals import clopper_pearson
 from probedrift.science.detectors import Detector
 
-FALSE_ALARM_COLUMNS = ["model", "detector", "design", "n_runs", "n_alarms", "rate", "ci_low", "ci_high", "alpha", "rule",
-                       "n_permutations", "n_reference", "n_sample", "seconds", "interval"]
+FALSE_ALARM_COLUMNS = ["model", "detector", "design", "n_runs", "n_alarms", "rate", "ci_low", "ci_high", "alpha",
+                       "rule", "n_permutations", "n_reference", "n_sample", "seconds", "interval"]
 FALSE_ALARM_INTERVAL = ("Clopper–Pearson 95% interval for the detector's no-drift alarm rate over redraws of the "
                         "reference and the sample from this run's clean texts (runs counted as independent)")
 

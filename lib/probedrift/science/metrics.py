@@ -481,8 +481,8 @@ def texts_and_draws_interval(y: object, P: object, metrics: Sequence[str] | None
     the draw is deterministic).
 
     The interval is m̄ ± z_{(1+level)/2} √(v_texts + s²/k) (normal approximation), clipped to [0, 1]
-    (:func:`probedrift.core.intervals.combined_interval`; :func:`probedrift.science.crossfit.crossfit_intervals` with one
-    split). Returns ``{metric: {mean, ci_low, ci_high, se_texts, se_draws}}``; NaN where the metric is
+    (:func:`probedrift.core.intervals.combined_interval`; :func:`probedrift.science.crossfit.crossfit_intervals`
+    with one split). Returns ``{metric: {mean, ci_low, ci_high, se_texts, se_draws}}``; NaN where the metric is
     undefined on every resample (e.g. the silent-failure share without errors).
     """
     _, P = _check_batch(y, P)
