@@ -119,7 +119,7 @@ def resolve_conventions(drift_types: Sequence[str] | str,
         for t in conventions:
             check_choice("drift type in conventions", t, DRIFT_TYPES.names())
     elif conventions is not None:
-        raise ProbedriftError(f"conventions must be None, 'paper', 'all' or a mapping, got {type(conventions).__name__}",  # noqa: E501 -- drift.py is held to 250 lines (test_architecture)
+        raise ProbedriftError(f"conventions must be None, 'paper', 'all' or a mapping: {type(conventions).__name__}",
                               "pass e.g. {'gaussian': ['relative'], 'rotation': ['true']}")
     pairs: list[tuple[str, str]] = []
     for spec in specs:
@@ -162,7 +162,7 @@ def drift_direction(kind: str, reference: object = None, reference_labels: objec
         width = int(d if d is not None else np.asarray(reference).shape[-1])
         return normalize(np.random.default_rng(seed).standard_normal(width)).astype(np.float32)
     if reference is None:
-        raise ProbedriftError(f"the {kind!r} direction needs reference embeddings (and labels for class_mean_difference)",  # noqa: E501 -- drift.py is held to 250 lines (test_architecture)
+        raise ProbedriftError(f"the {kind!r} direction needs reference embeddings (labels too for class means)",
                               "pass reference=<training embeddings>, reference_labels=<their labels>, or kind='random'")
     ref = np.asarray(reference, dtype=np.float64)
     if ref.ndim != 2 or ref.shape[0] < 2:
