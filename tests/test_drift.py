@@ -312,7 +312,7 @@ def test_resolve_conventions():
         resolve_conventions("rotation", {"rotations": ["true"]})
     with pytest.raises(ProbedriftError, match="unknown conventions 'literal'"):
         resolve_conventions("rotation", "literal")
-    with pytest.raises(ProbedriftError, match="a mapping, got list"):
+    with pytest.raises(ProbedriftError, match="a mapping: list"):
         resolve_conventions("rotation", ["true"])
 
 
