@@ -31,6 +31,7 @@ from probedrift.core.errors import ProbedriftError
 from probedrift.core.registry import Registry
 from probedrift.experiments import baseline, finetune_drift, monitors, realdrift, separation, synthetic_drift
 from probedrift.experiments.context import RunContext
+from probedrift.science.metrics import SWEEP_METRICS
 
 __all__ = ["TABLES", "TableSpec", "column_problems", "is_current", "load", "names", "save", "spec", "table_path"]
 
@@ -65,7 +66,7 @@ def _metric_columns(metrics: str, parts: str) -> str:
     return " ".join(f"{m}_{p}" for m in metrics.split() for p in parts.split())
 
 
-_SWEEP_METRICS = "auc accuracy f1 mean_confidence silent_failure_share silent_failure_rate ece"
+_SWEEP_METRICS = " ".join(SWEEP_METRICS)  # the metric table decides the sweep tables' metric columns
 
 # ---------------------------------------------------------------- chapter 2: the probe
 
