@@ -154,7 +154,8 @@ def layer_sweep(layers: pd.DataFrame, metric: str = "auc"):
     """``metric`` (mean with its interval band) against the measured angle under Gaussian drift, one line per
     layer; a panel per model (rows) and convention (columns), log-x angle; the dotted line marks ≈1°.
 
-    ``layers`` is :meth:`probedrift.run.study.Study.layer_sweep`'s table; σ = 0 (angle 0) is left off the log axis.
+    ``layers`` is :func:`probedrift.experiments.synthetic_drift.layer_sweep`'s table; σ = 0 (angle 0) is
+    left off the log axis.
     """
     models = list(dict.fromkeys(layers.model))
     conventions = list(dict.fromkeys(layers.convention))

@@ -40,8 +40,8 @@ def probes_summary(baseline: pd.DataFrame, tau: float) -> str:
 
 def drift_summary(agg: pd.DataFrame, sigma: float = PAPER_SIGMA, budget: pd.DataFrame | None = None) -> str:
     """Chapter 3: at ``sigma`` under both Gaussian readings, the measured angle and AUC; the largest true
-    rotation; and, with ``budget`` (:meth:`~probedrift.run.study.Study.drift_budget`), each model's drift budget
-    per layer and where a 1° drift costs 5 AUC points."""
+    rotation; and, with ``budget`` (:func:`~probedrift.experiments.synthetic_drift.drift_budget`), each
+    model's drift budget per layer and where a 1° drift costs 5 AUC points."""
     smax = float(agg.sigma.max())
     lines = []
     for m in dict.fromkeys(agg.model):

@@ -205,7 +205,7 @@ def pair_comparison(sep: pd.DataFrame, pairs: list[dict], layer_fraction: float 
     ``paired`` the relative change's interval is a conservative range from the two models' separate
     intervals (:data:`UNPAIRED_PAIR_INTERVAL`). ``paired`` (columns base, instruct, metric,
     relative_change, relative_change_low, relative_change_high, interval; e.g.
-    :meth:`probedrift.run.study.Study.paired_separability`, from
+    :func:`probedrift.experiments.separation.paired_separability`, from
     :func:`probedrift.science.separability.paired_relative_change` at the same last layers) replaces it, for the
     rows it has, by the interval paired over the texts both models embedded. ``interval`` says which.
     """

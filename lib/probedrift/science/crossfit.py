@@ -387,7 +387,8 @@ def collapse_table(layer_sweep: pd.DataFrame, budget: pd.DataFrame | None = None
     resamples, :func:`paired_drop_interval`) when the sweep has ``auc_drop_*`` columns, and
     ``drop_resolved`` = that interval lies above 0 (without those columns: the two unpaired intervals
     do not overlap, a conservative stand-in). With ``budget``
-    (:meth:`probedrift.run.study.Study.drift_budget`'s first table) the predicted half-excess angle is set beside.
+    (:func:`probedrift.experiments.synthetic_drift.drift_budget`'s first table) the predicted half-excess
+    angle is set beside.
     """
     g_all = layer_sweep[(layer_sweep.drift_type == "gaussian") & (layer_sweep.convention == convention)]
     rows = []
