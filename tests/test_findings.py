@@ -101,6 +101,19 @@ def test_key_findings_budget_real_updates_and_missing_tables(run_dir):
     assert "A base/instruct pair is not in this run." in text
 
 
+def test_budget_finding_says_down_to_only_when_an_earlier_layer_is_smaller():
+    budget = pd.DataFrame([
+        {"model": "m", "layer": 2, "angle_half_predicted_deg": 57.4, "std_min": 1.7e-2, "norm_w_over_s": 54.1,
+         "collapse_at_1deg": False},
+        {"model": "m", "layer": 3, "angle_half_predicted_deg": 57.3, "std_min": 2e-2, "norm_w_over_s": 50.0,
+         "collapse_at_1deg": False},
+    ])
+    text = findings._budget_finding(budget)
+    assert "down to" not in text
+    assert ("m: 57.3° at the last probed layer (3), no smaller at earlier layers "
+            "(the smallest: 57.4° at layer 2;") in text
+
+
 def test_key_findings_of_an_empty_run_degrade_to_not_in_this_run(tmp_path):
     text = findings.key_findings_markdown(tmp_path)
     assert text.count("not in this run") == 8

@@ -234,8 +234,12 @@ def _budget_finding(budget: pd.DataFrame | None) -> str:
         part = f"{m}: {_deg(last.angle_half_predicted_deg)} at the last probed layer ({int(last.layer)})"
         if len(mid):
             k = mid.angle_half_predicted_deg.idxmin()
-            part += (f", down to {_deg(mid.angle_half_predicted_deg[k])} at layer {int(mid.layer[k])} "
-                     f"(smallest scaler std {mid.std_min[k]:.1e}, ‖w/s‖ ≈ {mid.norm_w_over_s[k]:.3g})")
+            scales = f"smallest scaler std {mid.std_min[k]:.1e}, ‖w/s‖ ≈ {mid.norm_w_over_s[k]:.3g}"
+            where = f"{_deg(mid.angle_half_predicted_deg[k])} at layer {int(mid.layer[k])}"
+            if mid.angle_half_predicted_deg[k] < last.angle_half_predicted_deg:
+                part += f", down to {where} ({scales})"
+            else:  # no earlier layer has a smaller budget: say so rather than "down to" a larger angle
+                part += f", no smaller at earlier layers (the smallest: {where}; {scales})"
         parts.append(part)
     collapsed = budget[budget.collapse_at_1deg.astype(bool)] if "collapse_at_1deg" in budget else budget.iloc[0:0]
     where = ("; a 1° drift costs at least 5 AUC points at " + ", ".join(
