@@ -35,9 +35,9 @@ def _tiny_bert_dir(path, seed=0):
     torch.manual_seed(seed)
     words = sorted({w.strip(",.!?").lower() for t in TEXTS for w in t.split()} | {"the", "a", "is", "this", "text"})
     path.mkdir(parents=True, exist_ok=True)
-    vocab = path / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
-    tok = BertTokenizerFast(vocab_file=str(vocab))
+    # the vocabulary as a mapping: transformers 5 ignores a vocab_file here and would read every word as [UNK]
+    tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words])})
+    assert tok.unk_token not in tok.tokenize(TEXTS[0]), "the tiny encoder must read its own words"
     cfg = BertConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
                      num_attention_heads=4, max_position_embeddings=128)
     BertModel(cfg).save_pretrained(path)
