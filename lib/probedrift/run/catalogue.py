@@ -30,6 +30,8 @@ import pandas as pd
 from probedrift.core.errors import ProbedriftError
 from probedrift.core.registry import Registry
 from probedrift.experiments import baseline, finetune_drift, monitors, realdrift, separation, synthetic_drift
+from probedrift.experiments.budget_vs_sweep import budget_vs_sweep
+from probedrift.experiments.claim_changes import CLAIM_CHANGE_COLUMNS, claim_changes_table
 from probedrift.experiments.context import RunContext
 from probedrift.science.metrics import SWEEP_METRICS
 
@@ -144,6 +146,10 @@ _declare("first_alarms", monitors.first_alarm_table, 4,
          "angle_deg_5pt",
          reads=["detectors", "drift_sweep"])
 _declare("alarm_share_by_sigma", monitors.alarm_share, 4,
+_declare("claim_changes", claim_changes_table, 4,
+         "clean, drifted (Gaussian, the paper's σ) and the paired change of each claimed metric, with the paper's C "
+         "and a validation-chosen C, on the paper split and cross-fitted",
+         " ".join(CLAIM_CHANGE_COLUMNS))
          "share of drift seeds each monitor alarms at, per σ",
          "model drift_type convention detector sigma angle_deg_mean n_seeds share_alarmed", reads=["detectors"])
 _declare("false_alarms", monitors.false_alarms, 4,
