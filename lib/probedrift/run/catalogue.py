@@ -30,7 +30,6 @@ import pandas as pd
 from probedrift.core.errors import ProbedriftError
 from probedrift.core.registry import Registry
 from probedrift.experiments import baseline, finetune_drift, monitors, realdrift, separation, synthetic_drift
-from probedrift.experiments.budget_vs_sweep import budget_vs_sweep
 from probedrift.experiments.claim_changes import CLAIM_CHANGE_COLUMNS, claim_changes_table
 from probedrift.experiments.context import RunContext
 from probedrift.science.metrics import SWEEP_METRICS
@@ -135,6 +134,10 @@ _declare("layer_collapse", synthetic_drift.layer_collapse, 3,
 _declare("confidence_by_outcome", baseline.confidence_by_outcome_table, 4,
          "mean confidence of correct and wrong test predictions per σ and drift seed",
          "model drift_type convention sigma seed outcome n confidence")
+_declare("claim_changes", claim_changes_table, 4,
+         "clean, drifted (Gaussian, the paper's σ) and the paired change of each claimed metric, with the paper's C "
+         "and a validation-chosen C, on the paper split and cross-fitted",
+         " ".join(CLAIM_CHANGE_COLUMNS))
 _declare("detectors", monitors.detectors, 4,
          "each monitor's statistic, p-value and alarm on drifted test samples",
          "model drift_type convention sigma seed angle_deg_mean detector statistic p_value alarm")
@@ -146,10 +149,6 @@ _declare("first_alarms", monitors.first_alarm_table, 4,
          "angle_deg_5pt",
          reads=["detectors", "drift_sweep"])
 _declare("alarm_share_by_sigma", monitors.alarm_share, 4,
-_declare("claim_changes", claim_changes_table, 4,
-         "clean, drifted (Gaussian, the paper's σ) and the paired change of each claimed metric, with the paper's C "
-         "and a validation-chosen C, on the paper split and cross-fitted",
-         " ".join(CLAIM_CHANGE_COLUMNS))
          "share of drift seeds each monitor alarms at, per σ",
          "model drift_type convention detector sigma angle_deg_mean n_seeds share_alarmed", reads=["detectors"])
 _declare("false_alarms", monitors.false_alarms, 4,
