@@ -4,13 +4,23 @@ settings that follow (links and launch buttons only with an address, never a pla
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
 from probedrift.core.errors import ProbedriftError
-from probedrift.run.publish import BINDERHUB_URL, book_config, repository_url, write_book_config
+from probedrift.run.publish import (
+    BINDERHUB_URL,
+    COLAB_URL,
+    WIDGET_MIME,
+    book_config,
+    repository_url,
+    strip_widget_state,
+    strip_widget_state_file,
+    write_book_config,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 URL = "https://github.com/someone/probedrift"
@@ -79,7 +89,8 @@ def test_with_an_address_the_book_links_to_the_repository_and_launches_notebooks
     assert base == before, "book_config must not modify its input"
     assert cfg["repository"]["url"] == URL and cfg["repository"]["branch"] == "main"
     assert cfg["html"]["use_repository_button"] is True and cfg["html"]["use_issues_button"] is True
-    assert cfg["launch_buttons"] == {"notebook_interface": "classic", "binderhub_url": BINDERHUB_URL}
+    assert cfg["launch_buttons"] == {"notebook_interface": "classic", "binderhub_url": BINDERHUB_URL,
+                                     "colab_url": COLAB_URL}
     # Everything else is kept.
     for key in set(base) - {"repository", "html", "launch_buttons"}:
         assert cfg[key] == base[key], key
@@ -134,7 +145,7 @@ def test_jupyter_book_gets_the_address_and_buttons_with_one():
     assert opts["repository_url"] == URL and opts["repository_branch"] == "main"
     assert opts["use_repository_button"] and opts["use_issues_button"]
     assert opts["launch_buttons"]["binderhub_url"] == BINDERHUB_URL
-    assert not opts["launch_buttons"].get("colab_url")  # Colab would open a notebook without the study installed
+    assert opts["launch_buttons"]["colab_url"] == COLAB_URL  # the notebook's first cell installs the study
 
 
 def test_binder_installs_what_make_setup_installs():
@@ -162,3 +173,41 @@ def test_write_book_config_without_an_address(no_address, tmp_path):
     written = write_book_config(staged)
     assert yaml.safe_load(staged.read_text()) == written == _base()
     assert "http" not in staged.read_text()
+
+
+def _widget_notebook() -> dict:
+    bar = {"output_type": "display_data", "metadata": {}, "data": {WIDGET_MIME: {"model_id": "abc"},
+                                                                   "text/plain": ["  0%|          | 0/3"]}}
+    text = {"output_type": "stream", "name": "stdout", "text": ["AUC 0.91\n"]}
+    return {"nbformat": 4, "nbformat_minor": 5, "cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": "# A chapter"},
+        {"cell_type": "code", "metadata": {}, "source": "run()", "execution_count": 1, "outputs": [bar, text]}],
+        "metadata": {"kernelspec": {"name": "python3"},
+                     "widgets": {"application/vnd.jupyter.widget-state+json": {"state": {"abc": {}}}}}}
+
+
+def test_published_notebooks_carry_no_widget_state_but_keep_their_other_outputs():
+    nb = strip_widget_state(_widget_notebook())
+    assert "widgets" not in nb["metadata"] and nb["metadata"]["kernelspec"] == {"name": "python3"}
+    outputs = nb["cells"][1]["outputs"]
+    assert [o["output_type"] for o in outputs] == ["stream"], "the progress bar goes, the printed AUC stays"
+    assert "widget" not in json.dumps(nb)
+
+
+def test_stripping_a_notebook_file_says_whether_it_changed(tmp_path):
+    path = tmp_path / "ch.ipynb"
+    path.write_text(json.dumps(_widget_notebook()))
+    assert strip_widget_state_file(path) is True
+    assert "widget" not in path.read_text()
+    assert strip_widget_state_file(path) is False, "a clean notebook is left as it is"
+
+
+def test_stripping_something_that_is_not_a_notebook_names_the_problem():
+    with pytest.raises(ProbedriftError, match="not a notebook"):
+        strip_widget_state({"metadata": {}})
+
+
+def test_chapter_pages_load_no_widget_script():
+    """The widget manager and require.js (myst-nb's defaults, from CDNs) are switched off in the config."""
+    cfg = _base()
+    assert cfg["sphinx"]["config"]["nb_ipywidgets_js"] == {}
