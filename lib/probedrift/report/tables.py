@@ -361,3 +361,86 @@ def readable(df: pd.DataFrame) -> pd.DataFrame:
     elif out.index.name:
         out.index.name = readable_name(out.index.name)
     return out
+
+
+# Display: what a reader sees of a table (no index column, no NaN, numbers at a readable precision).
+#: Shown in place of a missing value.
+MISSING = "—"
+#: Column-name fragments of bounded scores (AUC, accuracy, confidence, …): shown with DISPLAY_DECIMALS.
+SCORE_WORDS = ("auc", "accuracy", "f1", "confidence", "ece", "share", "rate", "silhouette", "overlap", "cosine")
+DISPLAY_DECIMALS = 3
+#: A non-zero number smaller than this in magnitude is shown in compact scientific form (2e-4).
+SMALL = 1e-3
+
+
+def format_number(value, column: str = "", decimals: int = DISPLAY_DECIMALS) -> str:
+    """One cell as a reader sees it: missing → :data:`MISSING`; booleans → yes/no; integers as they are;
+    a non-zero float below :data:`SMALL` in magnitude in compact scientific form (``2e-4``, ``-1.5e-5``);
+    a float in a score column (:data:`SCORE_WORDS` in its name) with ``decimals`` decimals; any other
+    float with ``decimals`` significant digits (thousands grouped above 10⁴). Strings are kept."""
+    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)) or value is pd.NA:
+        return MISSING
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}" if abs(int(value)) >= 10_000 else str(int(value))
+    if not isinstance(value, float | np.floating):
+        return str(value)
+    x = float(value)
+    if np.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    if x != 0 and abs(x) < SMALL:
+        mantissa, exponent = f"{x:.{max(decimals - 2, 0)}e}".split("e")
+        mantissa = mantissa.rstrip("0").rstrip(".") if "." in mantissa else mantissa
+        return f"{mantissa}e{int(exponent)}"
+    if any(word in str(column).lower() for word in SCORE_WORDS):
+        return f"{x:.{decimals}f}"
+    if abs(x) >= 10_000:
+        return f"{x:,.0f}"
+    return f"{x:.{decimals}g}"
+
+
+def display_frame(df: pd.DataFrame, decimals: int = DISPLAY_DECIMALS) -> pd.DataFrame:
+    """``df`` as strings for display: a meaningful index becomes columns (a default 0…n−1 index is
+    dropped), every cell goes through :func:`format_number` and the columns get :func:`readable_name`."""
+    if df.index.names != [None] or not isinstance(df.index, pd.RangeIndex):
+        df = df.reset_index() if any(n is not None for n in df.index.names) else df.reset_index(drop=True)
+    out = pd.DataFrame({col: [format_number(v, str(col), decimals) for v in df[col].tolist()]
+                        for col in df.columns})
+    out.columns = [readable_name(c) for c in df.columns]
+    return out
+
+
+class DisplayTable:
+    """A compact table for notebooks and pages: no index column, no NaN, scrolls instead of overflowing.
+
+    Jupyter shows it through ``_repr_html_``; :meth:`to_markdown` gives the same cells as a Markdown table.
+    """
+
+    def __init__(self, df: pd.DataFrame, decimals: int = DISPLAY_DECIMALS):
+        self.frame = display_frame(df, decimals)
+
+    def _repr_html_(self) -> str:
+        html = self.frame.to_html(index=False, border=0, classes="probedrift-table", escape=True)
+        return f'<div class="probedrift-table-wrap" style="overflow-x:auto;font-size:0.85em">{html}</div>'
+
+    def to_markdown(self) -> str:
+        """The table as GitHub-flavoured Markdown (``|`` in cells escaped)."""
+        def cell(text) -> str:
+            return str(text).replace("|", "\\|").replace("\n", " ")
+
+        head = "| " + " | ".join(cell(c) for c in self.frame.columns) + " |"
+        sep = "|" + " --- |" * len(self.frame.columns)
+        body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in self.frame.itertuples(index=False)]
+        return "\n".join([head, sep, *body]) + "\n"
+
+    def __repr__(self) -> str:
+        return self.frame.to_string(index=False)
+
+
+def display_table(df: pd.DataFrame, decimals: int = DISPLAY_DECIMALS) -> DisplayTable:
+    """The one way a chapter shows a table: ``display(tables.display_table(df))`` (see :class:`DisplayTable`)."""
+    if not isinstance(df, pd.DataFrame):
+        raise ProbedriftError(f"display_table needs a DataFrame, got {type(df).__name__}",
+                              "pass the table itself (a Series becomes one with .to_frame())")
+    return DisplayTable(df, decimals)
