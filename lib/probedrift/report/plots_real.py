@@ -10,18 +10,21 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
-from probedrift.report import plots  # noqa: F401  applies the theme
+from probedrift.report import plots  # applies the theme; the shared colours and panel grid
+from probedrift.report.plots import FIG_WIDTH, color_of, panels
 
-__all__ = ["LINTHRESH", "angle_distribution", "auc_vs_angle", "mitigation_curves"]
+__all__ = ["LINTHRESH", "angle_distribution", "auc_vs_angle", "mitigation_curves", "three_kinds_of_drift",
+           "training_loss"]
 
 #: Angles below this are drawn on a linear scale by the symlog axes (degrees).
 LINTHRESH = 0.1
 
 
 def _angle_axis(ax, paper_angle: float | None, largest: float) -> None:
-    ax.set_xscale("symlog", linthresh=LINTHRESH)
     ax.set_xlim(0, max(2.0, 1.6 * float(largest)))
+    plots.angle_axis(ax, "symlog", LINTHRESH)
     if paper_angle is not None:
         ax.axvline(paper_angle, ls="--", color="firebrick", lw=1.2, label=f"paper: ≈{paper_angle:g}°")
 
@@ -29,14 +32,15 @@ def _angle_axis(ax, paper_angle: float | None, largest: float) -> None:
 def angle_distribution(angles: pd.DataFrame, paper_angle: float | None = 1.0):
     """Per-text angle between before and after embeddings, one row per source (box + points), symlog x."""
     order = angles.groupby("source")["angle_deg"].median().sort_values().index.tolist()
-    fig, ax = plt.subplots(figsize=(8.5, 0.55 * len(order) + 1.6))
+    fig, ax = plt.subplots(figsize=(FIG_WIDTH, 0.55 * len(order) + 2.0), layout="constrained")
     sns.boxplot(data=angles, y="source", x="angle_deg", order=order, color="white", fliersize=0, width=0.6, ax=ax)
-    sns.stripplot(data=angles, y="source", x="angle_deg", order=order, hue="split", size=3, alpha=0.6, jitter=0.2,
-                  ax=ax)
+    splits = list(dict.fromkeys(angles["split"]))
+    sns.stripplot(data=angles, y="source", x="angle_deg", order=order, hue="split", hue_order=splits,
+                  palette={s: color_of(s) for s in splits}, size=3, alpha=0.6, jitter=0.2, ax=ax)
     _angle_axis(ax, paper_angle, angles["angle_deg"].max())
-    ax.set(xlabel="angle between before and after embedding of the same text (degrees)", ylabel="")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
+    ax.set(xlabel="angle between before and after embedding of the same text (degrees, symlog)", ylabel="")
+    ax.legend(loc="lower right")
+    ax.set_title("Per-text angle of each real change (before against after embedding)")
     return fig
 
 
@@ -47,12 +51,13 @@ def auc_vs_angle(agg: pd.DataFrame, real: pd.DataFrame, paper_angle: float | Non
     seed-aggregated drift sweep.
     """
     models = list(dict.fromkeys(real["model_before"]))
-    fig, axes = plt.subplots(1, len(models), figsize=(6.4 * len(models), 4.6), squeeze=False, sharey=True)
-    for ax, model in zip(axes[0], models):
+    fig, axes = panels(len(models), height=3.8, sharey=True, ncols=1)
+    for ax, model in zip(axes, models):
         syn = agg[agg["model"] == model]
         for (t, c), g in syn.groupby(["drift_type", "convention"], sort=False):
             g = g.sort_values("angle_deg_mean_mean")
-            ax.plot(g["angle_deg_mean_mean"], g["auc_mean"], marker=".", ms=4, lw=1, alpha=0.55, label=f"{t} / {c}")
+            ax.plot(g["angle_deg_mean_mean"], g["auc_mean"], marker=".", ms=4, lw=1, alpha=0.55, label=f"{t} / {c}",
+                    color=color_of(c))
         pts = real[real["model_before"] == model]
         ax.scatter(pts["angle_deg_mean"], pts["auc"], s=70, color="black", marker="D", zorder=5,
                    label="real change (this chapter)")
@@ -61,23 +66,22 @@ def auc_vs_angle(agg: pd.DataFrame, real: pd.DataFrame, paper_angle: float | Non
                         fontsize=8, fontweight="bold")
         _angle_axis(ax, paper_angle, max(syn["angle_deg_mean_mean"].max(), pts["angle_deg_mean"].max()))
         ax.axhline(0.5, ls=":", color="grey")
-        ax.set(title=model, xlabel="mean angle between clean and drifted embedding (degrees)")
-    axes[0][0].set_ylabel("ROC-AUC of the frozen probe")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.tight_layout()
+        ax.set(title=model, xlabel="mean angle between clean and drifted embedding (degrees, symlog)",
+               ylabel="ROC-AUC of the frozen probe")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="outside lower center", ncol=3)
+    fig.suptitle("Frozen-probe ROC-AUC against measured angle, synthetic and real drift — "
+                 f"{plots._models_text(models)}")
     return fig
 
 
-def mitigation_curves(mit: pd.DataFrame, ncols: int = 4):
+def mitigation_curves(mit: pd.DataFrame, ncols: int = 2):
     """AUC of ``align`` against the number of anchors k (bars = interval over anchor draws) per source,
     with the frozen probe, the retrained probe and the no-update AUC as reference lines."""
     sources = list(dict.fromkeys(mit["source"]))
-    ncols = min(ncols, len(sources))
-    nrows = -(-len(sources) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.1 * nrows), squeeze=False, sharey=True)
+    fig, axes = panels(len(sources), height=2.7, sharey=True, ncols=ncols)
     refs = (("no_update", "black", ":"), ("frozen", "grey", "--"), ("retrain", "seagreen", "-"))
-    for ax, source in zip(axes.flat, sources):
+    for ax, source in zip(axes, sources):
         g = mit[mit["source"] == source]
         al = g[g["method"] == "align"].sort_values("k")
         k = al["k"].astype(float).to_numpy()
@@ -90,13 +94,10 @@ def mitigation_curves(mit: pd.DataFrame, ncols: int = 4):
         ax.set_xscale("log", base=2)
         ax.set_xticks(k, [str(int(v)) for v in k])
         ax.minorticks_off()
-        ax.set(title=source, xlabel="anchor texts k", ylim=(0, 1.02))
-    for ax in axes.flat[len(sources):]:
-        ax.set_visible(False)
-    for row in axes:
-        row[0].set_ylabel("ROC-AUC")
-    axes.flat[0].legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
+        ax.set(title=source, xlabel="anchor texts k", ylabel="ROC-AUC", ylim=(0, 1.02))
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=4)
+    fig.suptitle("ROC-AUC after aligning on k anchor texts, per real change")
     return fig
 
 
@@ -106,11 +107,12 @@ def three_kinds_of_drift(agg: pd.DataFrame, real: pd.DataFrame | None, finetune:
     drifts (lines, chapter 3), real changes (diamonds, chapter 6) and fine-tuning checkpoints (circles
     joined per update strength, chapter 7), on one symlog angle axis."""
     model = finetune["model"].iloc[0]
-    fig, ax = plt.subplots(figsize=(8.8, 5.2))
+    fig, ax = plt.subplots(figsize=(FIG_WIDTH, 6.2), layout="constrained")
     syn = agg[agg["model"] == model]
     for (t, c), g in syn.groupby(["drift_type", "convention"], sort=False):
         g = g.sort_values("angle_deg_mean_mean")
-        ax.plot(g["angle_deg_mean_mean"], g["auc_mean"], lw=1, alpha=0.45, label=f"synthetic: {t} / {c}")
+        ax.plot(g["angle_deg_mean_mean"], g["auc_mean"], lw=1, alpha=0.45, label=f"synthetic: {t} / {c}",
+                color=color_of(c))
     largest = [syn["angle_deg_mean_mean"].max(), finetune["angle_deg_mean"].max()]
     if real is not None and len(real):
         pts = real[(real["model_before"] == model) & real["auc"].notna()]
@@ -130,19 +132,21 @@ def three_kinds_of_drift(agg: pd.DataFrame, real: pd.DataFrame | None, finetune:
                         textcoords="offset points", fontsize=7, color=color)
     _angle_axis(ax, paper_angle, np.nanmax(largest))
     ax.axhline(0.5, ls=":", color="grey")
-    ax.set(title=f"{model}: three kinds of drift on one axis", ylabel="ROC-AUC of the frozen probe",
+    ax.set(title=f"Three kinds of drift on one angle axis: frozen-probe ROC-AUC — {model}",
+           ylabel="ROC-AUC of the frozen probe",
            xlabel="mean angle between clean and drifted embedding (degrees, symlog)")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.tight_layout()
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=8, loc="outside lower center", ncol=2)
     return fig
 
 
 def training_loss(losses: pd.DataFrame):
     """Training loss per optimizer step, one line per update strength (the update is real)."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    fig, ax = plt.subplots(figsize=(FIG_WIDTH, 3.6), layout="constrained")
     for lr, g in losses.groupby("learning_rate", sort=True):
-        ax.plot(g["step"], g["train_loss"], marker=".", label=f"lr = {lr:g}")
-    ax.set(xlabel="optimizer step", ylabel="loss on the assistant tokens", title="Instruction tuning")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+        ax.plot(g["step"], g["train_loss"], marker=".", label=f"lr = {lr:g}", color=color_of(f"lr = {lr:g}"))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    method = f" ({', '.join(map(str, dict.fromkeys(losses['method'])))})" if "method" in losses else ""
+    ax.set(xlabel="optimizer step", ylabel="loss on the assistant tokens",
+           title=f"Instruction-tuning loss per optimizer step{method}")
+    ax.legend()
     return fig
