@@ -105,3 +105,48 @@ def test_half_excess_angle_of_relative_drift_matches_the_closed_form():
     assert lo < row.sigma < hi
     for bound, angle in ((lo, row.angle_deg_ci_low), (hi, row.angle_deg_ci_high)):
         assert bound == pytest.approx(math.tan(math.radians(angle)), rel=0.02)
+
+
+def _falling_stack(rates, n=300, S=12, seed=0):
+    """(k, S, n) probabilities whose AUC falls with the angle at a seed-specific rate: logit = class signal
+    + N(0, (rate·angle)²) noise per text, on angles geometric from 0.1° to 10° (σ = 0 first)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    signal = rng.standard_normal(n) + 1.5 * (2 * y - 1)
+    grid = np.r_[0.0, np.geomspace(0.1, 10.0, S - 1)]
+    P = np.empty((len(rates), S, n))
+    for s, rate in enumerate(rates):
+        noise = rng.standard_normal((S, n))
+        P[s] = 1 / (1 + np.exp(-(signal[None] + rate * grid[:, None] * noise)))
+    A = np.broadcast_to(grid[None, :, None], P.shape).astype(float)
+    return y, P, A, grid
+
+
+def test_seeds_that_never_fall_keep_the_interval_open_beyond_the_grid():
+    """Half the seeds lose their AUC fast, half barely move on the grid: the criterion's upper end must be
+    'beyond the grid' (∞ in angle and σ), and its lower end no higher than the point estimate."""
+    y, P, A, grid = _falling_stack([3.0] * 4 + [0.01] * 4)
+    t = cliff.cliff_table(y, P, A, grid / 100, model="toy", drift_type="gaussian", convention="relative",
+                          n_boot=300, seed=0).set_index("criterion").loc["half_excess"]
+    assert t.n_seeds_reached == 4 and t.n_seeds == 8
+    assert t.angle_deg_ci_high == math.inf and t.sigma_ci_high == math.inf
+    assert np.isfinite(t.angle_deg_ci_low) and (math.isnan(t.angle_deg) or t.angle_deg_ci_low <= t.angle_deg)
+
+
+def test_without_censoring_the_percentile_interval_matches_the_normal_spread():
+    """Every seed falls inside the grid: the interval is finite, holds the estimate, and its width is that
+    of a normal interval from the two separate spreads, 2·1.96·√(se_texts² + se_draws²), within a factor 1.6."""
+    y, P, A, grid = _falling_stack(list(np.linspace(2.0, 4.0, 8)), seed=1)
+    t = cliff.cliff_table(y, P, A, grid / 100, model="toy", drift_type="gaussian", convention="relative",
+                          n_boot=400, seed=0).set_index("criterion").loc["half_excess"]
+    assert t.n_seeds_reached == 8 and np.isfinite(t.angle_deg_ci_high)
+    assert t.angle_deg_ci_low < t.angle_deg < t.angle_deg_ci_high
+    normal = 2 * 1.959964 * math.hypot(t.angle_se_texts, t.angle_se_draws)
+    assert 1 / 1.6 < (t.angle_deg_ci_high - t.angle_deg_ci_low) / normal < 1.6
+
+
+def test_censored_crossing_is_infinite_only_for_a_reachable_target():
+    angles, aucs = np.array([0.0, 1.0, 2.0]), np.array([0.9, 0.85, 0.8])
+    assert cliff.censored_crossing(angles, aucs, 0.6) == math.inf
+    assert math.isnan(cliff.censored_crossing(angles, aucs, math.nan))
+    assert cliff.censored_crossing(angles, aucs, 0.85) == pytest.approx(1.0)
