@@ -283,5 +283,5 @@ def layer_sweep(layers: pd.DataFrame, metric: str = "auc"):
         if len(g):
             angle_axis(ax, "log")
         ax.legend(fontsize=8)
-    fig.suptitle(f"{words} against measured angle per layer, Gaussian drift — {_models_text(models)}")
+    fig.suptitle(f"{words} against measured angle per layer, Gaussian drift")  # panels name the models
     return fig

@@ -70,8 +70,7 @@ def auc_vs_angle(agg: pd.DataFrame, real: pd.DataFrame, paper_angle: float | Non
                ylabel="ROC-AUC of the frozen probe")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, loc="outside lower center", ncol=3)
-    fig.suptitle("Frozen-probe ROC-AUC against measured angle, synthetic and real drift — "
-                 f"{plots._models_text(models)}")
+    fig.suptitle("Frozen-probe ROC-AUC against measured angle: synthetic and real drift")  # panels name the models
     return fig
 
 
