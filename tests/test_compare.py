@@ -116,7 +116,8 @@ def test_every_row_has_the_columns_and_every_judged_row_a_band(tmp_path):
     assert np.isfinite(judged.band_low.astype(float)).all() and np.isfinite(judged.band_high.astype(float)).all()
     assert (judged.band_low.astype(float) <= judged.band_high.astype(float)).all()
     censored = np.isinf(judged.ci_high.astype(float))  # a cliff beyond the grid has a bound, not a value
-    assert censored.sum() == 1 and np.isfinite(judged.value.astype(float)[~censored]).all()
+    measured = ~censored & ~judged.why.str.contains("not in this run")
+    assert censored.sum() == 1 and np.isfinite(judged.value.astype(float)[measured]).all()
     ok = judged[judged.verdict.isin(["agrees", "disagrees"])]
     assert np.isfinite(ok.ci_low.astype(float)).all() and (ok.ci_low <= ok.ci_high).all()
     assert "interval" in " ".join(judged.why)
@@ -125,9 +126,11 @@ def test_every_row_has_the_columns_and_every_judged_row_a_band(tmp_path):
 
 def test_a_run_that_matches_the_paper_gets_the_expected_verdicts(tmp_path):
     df = paper_vs_study(_run(tmp_path), _params())
+    # the levels of claims of change are context; their paired changes need claim_changes (not in this run)
     expected = {COLLAPSE: "agrees", COLLAPSE_REL: "disagrees", ANGLE: "disagrees", ANGLE_REL: "context",
-                CLIFF: "agrees", CLIFF_REL: "disagrees", CONF: "agrees", SHARE: "agrees", RATE: "agrees",
-                ECE: "agrees", INVARIANCE: "agrees", "clean ROC-AUC": "context"}
+                CLIFF: "agrees", CLIFF_REL: "disagrees", CONF: "context", SHARE: "context", RATE: "context",
+                ECE: "context", INVARIANCE: "agrees", "clean ROC-AUC": "context",
+                "paired change: " + CONF: "unresolved", "paired change: ECE": "unresolved"}
     got = {claim: _verdict(df, claim) for claim in expected}
     assert got == expected
     clean = _one(df, "clean ROC-AUC")
@@ -175,7 +178,7 @@ def test_collapse_is_unresolved_when_the_interval_straddles_the_band_edge(tmp_pa
 
 def test_a_single_drift_seed_gives_no_interval_and_no_verdict(tmp_path):
     df = paper_vs_study(_run(tmp_path, _auc_at_002(0.50), seeds=(0,)), _params())
-    for claim in (COLLAPSE, ANGLE, CLIFF, CONF, SHARE, ECE):
+    for claim in (COLLAPSE, ANGLE, CLIFF):
         r = _one(df, claim)
         assert r.verdict == "unresolved", claim
         assert "no interval" in r.why, claim
@@ -208,23 +211,55 @@ def test_the_relative_angle_and_the_clean_auc_are_context_even_when_they_match(t
 # --------------------------------------------------------------------------- checkpoint-1 figures
 
 
-def test_share_rate_and_ece_are_judged_by_their_interval_not_their_point_value(tmp_path):
+def test_share_rate_and_ece_levels_are_context_with_their_interval(tmp_path):
     def tweak(r):
         if r["convention"] == "per_dim" and r["sigma"] == CHECKPOINT:
             r["silent_failure_share"] = 0.72 + 17 * NOISE[r["seed"]]
-            r["silent_failure_rate"] = 0.70 + NOISE[r["seed"]]
     df = paper_vs_study(_run(tmp_path, tweak), _params())
-    share, rate = _one(df, SHARE), _one(df, RATE)
-    assert share.value == pytest.approx(0.72) and share.verdict == "unresolved"
-    assert rate.verdict == "disagrees"
-    assert _one(df, ECE).verdict == "agrees"
+    for claim in (SHARE, RATE, ECE, CONF):
+        r = _one(df, claim)
+        assert r.verdict == "context" and r.band == "—" and "paired" in r.rule, claim
+        assert np.isfinite(r.ci_low) and r.ci_low < r.value < r.ci_high, claim
+    assert _one(df, SHARE).value == pytest.approx(0.72)
 
 
-def test_no_confidence_drop_disagrees(tmp_path):
-    def tweak(r):
-        r["mean_confidence"] = 0.85 + (NOISE[r["seed"]] / 10 if r["sigma"] else 0.0)
-    r = _one(paper_vs_study(_run(tmp_path, tweak), _params()), CONF)
-    assert r.verdict == "disagrees" and abs(r.value) < 0.01 and (r.band_low, r.band_high) == (0.07, 0.21)
+def _changes(monkeypatch, rows):
+    """Serve ``rows`` (claim_changes records) as the run's claim_changes table."""
+    from probedrift.report import claim_rows
+
+    table = pd.DataFrame([{"model": MODEL, "design": "paper split", "c_rule": "paper", "c": 1.0,
+                           "convention": "per_dim", "sigma": 0.02, "n_texts": 100, "n_draws": 3,
+                           "interval": "95% paired interval over test texts and drift draws", **r} for r in rows])
+    real = claim_rows.optional_table
+    monkeypatch.setattr(claim_rows, "optional_table",
+                        lambda run_dir, name: table if name == "claim_changes" else real(run_dir, name))
+
+
+def _change(metric, clean, drifted, lo, hi, **kw):
+    return {"metric": metric, "clean": clean, "clean_ci_low": clean - 0.05, "clean_ci_high": clean + 0.05,
+            "drifted": drifted, "drifted_ci_low": drifted - 0.05, "drifted_ci_high": drifted + 0.05,
+            "change": drifted - clean, "change_ci_low": lo, "change_ci_high": hi, **kw}
+
+
+def test_changes_are_judged_on_their_paired_interval_under_both_c_rules(tmp_path, monkeypatch):
+    _changes(monkeypatch, [
+        _change("ece", 0.012, 0.226, 0.16, 0.27),  # +21.4 points, interval inside [11.4, 31.4]: agrees
+        _change("ece", 0.012, 0.226, 0.16, 0.27, c_rule="validation", c=0.1),
+        _change("mean_confidence", 0.85, 0.88, 0.01, 0.05),  # confidence rises: the 14% drop disagrees
+        _change("silent_failure_share", 0.70, 0.72, -0.03, 0.07),  # the share may or may not rise
+        _change("silent_failure_rate", 0.05, 0.30, 0.20, 0.30),  # the rate rises: agrees
+    ])
+    df = paper_vs_study(_run(tmp_path), _params())
+    ece = df[df.claim.str.startswith("paired change: ECE")]
+    assert len(ece) == 2 and set(ece.verdict) == {"agrees"}
+    assert ece.convention.str.contains("the paper's C").sum() == 1
+    assert ece.convention.str.contains("C chosen on the validation split").sum() == 1
+    conf = _one(df, "paired change: " + CONF)
+    assert conf.verdict == "disagrees" and conf.value == pytest.approx(0.03 / 0.85)
+    assert conf.ci_low == pytest.approx(0.01 / 0.85) and (conf.band_low, conf.band_high) == (-0.21, -0.07)
+    assert _one(df, "paired change: 72%").verdict == "unresolved"
+    assert _one(df, "paired change: 38.4%").verdict == "agrees"
+    assert "paired" in conf.why and "100 texts" in conf.why
 
 
 # --------------------------------------------------------------------------- invariance and cliff
@@ -347,11 +382,14 @@ def test_a_missing_raw_fisher_row_does_not_block_the_verdict(tmp_path):
 
 def test_a_run_without_per_dim_gets_unresolved_rows_naming_it(tmp_path):
     df = paper_vs_study(_run(tmp_path, readings=READINGS[1:]), _params())
-    for claim in (COLLAPSE, ANGLE, CLIFF, CONF, SHARE, RATE, ECE):
+    for claim in (COLLAPSE, ANGLE, CLIFF):
         r = _one(df, claim)
         assert r.verdict == "unresolved", claim
         assert "per_dim" in r.why, claim
         assert math.isnan(r.value) and np.isfinite(r.band_low), claim
+    for claim in (CONF, SHARE, RATE, ECE):
+        r = _one(df, claim)
+        assert r.verdict == "context" and "per_dim" in r.why and math.isnan(r.value), claim
     assert _verdict(df, COLLAPSE_REL) == "disagrees"
     assert _verdict(df, INVARIANCE) == "unresolved"
 
@@ -363,7 +401,7 @@ def test_a_grid_without_002_gets_unresolved_rows_naming_it(tmp_path):
         r = _one(df, claim)
         assert r.verdict == "unresolved" and "σ = 0.02 is not on this run's σ grid" in r.why, claim
     assert _verdict(df, ANGLE_REL) == "context"
-    assert _verdict(df, SHARE) == "agrees"
+    assert _one(df, SHARE).value == pytest.approx(0.72)
 
 
 def test_missing_pairs_csv_cliffs_csv_and_baseline_do_not_crash(tmp_path):
@@ -386,7 +424,7 @@ def test_a_run_without_a_sweep_gets_unresolved_rows(tmp_path):
     df = paper_vs_study(tmp_path / "metrics", _params())
     judged = df[df.verdict != "context"]
     assert len(judged) and (judged.verdict == "unresolved").all()
-    assert judged.why.str.contains("drift_sweep.csv is missing|no base/instruct pair").all()
+    assert judged.why.str.contains("drift_sweep.csv is missing|no base/instruct pair|not in this run").all()
 
 
 # --------------------------------------------------------------------------- the page
@@ -448,3 +486,37 @@ def test_the_cliff_is_read_from_the_log_grid_when_the_run_has_it(tmp_path):
     _cliff_log(d, [(*base, "per_dim", "drop_20", 0.62, math.nan, 3, 0, *[math.nan] * 6, 75.0, "x")])
     r = _one(paper_vs_study(d, _params()), CLIFF)
     assert r.verdict == "unresolved" and "no cliff to locate" in r.why
+
+
+def test_the_cliff_verdict_uses_the_intervals_bounds_not_the_point_value(tmp_path):
+    """A crossing at σ = 0.02 sits inside the band [0.005, 0.03]; its interval decides. Judged on the point
+    value, both rows below would agree."""
+    d, base = _run(tmp_path), (MODEL, "gaussian")
+    straddles = (*base, "per_dim", "drop_20", 0.85, 0.65, 3, 3, 27.0, 15.0, 38.0, 0.02, 0.011, 0.045, 75.0, "x")
+    _cliff_log(d, [straddles])
+    r = _one(paper_vs_study(d, _params()), CLIFF)
+    assert r.band_low <= r.value <= r.band_high  # the point alone is inside the band
+    assert r.verdict == "unresolved"
+    inside = (*base, "per_dim", "drop_20", 0.85, 0.65, 3, 3, 27.0, 20.0, 33.0, 0.02, 0.011, 0.028, 75.0, "x")
+    _cliff_log(d, [inside])
+    assert _verdict(paper_vs_study(d, _params()), CLIFF) == "agrees"
+
+
+def test_the_per_dimension_reading_is_judged_at_the_angle_it_has_at_the_papers_widths(tmp_path):
+    """arctan(0.02·√d): 30.9° at d = 896, 32.6° at 1,024, 45.3° at 2,560. The fixture's per-dimension AUC is
+    0.50 from σ = 0.02 (28°) on, so every angle-matched AUC is read between grid points at chance."""
+    d = _run(tmp_path)
+    df = paper_vs_study(d, _params())
+    rows = df[df.claim.str.startswith("angle-matched: AUC")]
+    assert len(rows) == 3
+    for width, angle in ((896, 30.9), (1024, 32.6), (2560, 45.3)):
+        r = rows[rows.claim.str.contains(f"d = {width} ")].iloc[0]
+        assert f"{angle:.1f}°" in r.claim
+        assert r.value == pytest.approx(0.50, abs=0.011) and r.verdict == "agrees"
+    # the cliff angle band at d = 896 is [arctan(0.005·√896), arctan(0.03·√896)] = [8.5°, 41.9°]
+    _cliff_log(d, [(MODEL, "gaussian", "per_dim", "drop_20", 0.85, 0.65, 3, 3, 40.0, 35.0, 45.0, 0.04, 0.035,
+                    0.05, 75.0, "x")])
+    r = _one(paper_vs_study(d, _params()), "angle-matched: the cliff at the angles of σ ≈ 0.01–0.028 per "
+                                            "dimension at d = 896")
+    assert (round(r.band_low, 1), round(r.band_high, 1)) == (8.5, 41.9)
+    assert r.verdict == "unresolved" and (r.ci_low, r.ci_high) == (35.0, 45.0)

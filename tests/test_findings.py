@@ -66,42 +66,69 @@ def run_dir(tmp_path):
     return tmp_path
 
 
-def test_key_findings_box_quotes_angles_aucs_and_intervals(run_dir):
+def _bullets(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("- **")]
+
+
+def test_key_findings_box_opens_with_a_verdict_and_has_at_most_six_bullets(run_dir):
     text = findings.key_findings_markdown(run_dir)
     assert text.startswith(":::{admonition} Key findings") and text.rstrip().endswith(":::")
-    assert "m: 26.8° [26.5, 27.1°] (per-dimension) vs 1.14° [1.13, 1.15°] (relative)" in text
-    assert "tens of degrees" in text
-    assert "**No collapse to chance at σ = 0.02.**" in text
-    assert "m: clean 0.81 [0.74, 0.88], per-dimension 0.74 [0.67, 0.81], relative 0.81 [0.74, 0.88]" in text
+    verdict = text.split("\n\n")[1]
+    assert verdict.startswith("The paper claims that a drift of σ = 0.02")
+    # no layer_collapse table: the verdict falls back on the sweep, both readings' AUC intervals above chance
+    assert "Neither reading reproduces" in verdict
+    assert len(_bullets(text)) == 6
 
 
-def test_key_findings_silent_share_at_zero_and_at_drift(run_dir):
+def test_key_findings_box_quotes_angles_aucs_and_intervals(run_dir):
     text = findings.key_findings_markdown(run_dir)
-    assert "**Silent failures are there before any drift.**" in text
-    assert "m: 84% [74, 94%] at σ = 0, 79% [69, 89%] at σ = 0.02 (per-dimension)" in text
+    assert ("m: clean AUC 0.81 [0.74, 0.88]; 26.8° [26.5, 27.1°] (per-dimension), AUC 0.74 [0.67, 0.81]; "
+            "1.14° [1.13, 1.15°] (relative), AUC 0.81 [0.74, 0.88]") in text
+    assert "**No collapse to chance at σ = 0.02.**" in text  # every interval lies above 0.55
+    # arctan(0.02·√d), computed, at the paper's widths
+    assert "30.9° at d = 896" in text and "32.6° at d = 1,024" in text and "45.3° at d = 2,560" in text
+
+
+def test_the_head_of_the_sigma_bullet_follows_the_interval_not_the_point(run_dir):
+    agg = pd.read_csv(run_dir / "metrics" / "drift_sweep_summary.csv")
+    per = (agg.convention == "per_dim") & (agg.sigma == 0.02)
+    agg.loc[per, ["auc_mean", "auc_ci_low", "auc_ci_high"]] = [0.62, 0.54, 0.70]  # point above, interval into 0.55
+    agg.to_csv(run_dir / "metrics" / "drift_sweep_summary.csv", index=False)
+    text = findings.key_findings_markdown(run_dir)
+    assert "No collapse to chance" not in text and "A collapse to chance" not in text
+    assert "**What σ = 0.02 means and does.**" in text
+
+
+def test_key_findings_silent_share_without_drift_and_no_typed_cause(run_dir):
+    text = findings.key_findings_markdown(run_dir)
+    assert ("m: 84 [74, 94]% of the errors are confident (≥ 0.8) without drift, most of them already before any "
+            "drift; the paired change drift makes is not in this run") in text
+    assert "overconfidence, not the drift" not in text
 
 
 def test_key_findings_cliff_angle_has_a_t_interval_over_seeds(run_dir):
     text = findings.key_findings_markdown(run_dir)
-    # Per-seed cliffs at 44°, 40° and 36° (20° + 0.6/0.5/0.4... of the 40° step): mean 40°, t-interval ± 9.94°.
+    # Per-seed cliffs at 44°, 40° and 36° (20° + 0.6/0.5/0.4 of the 40° step): mean 40°, t-interval ± 9.94°.
     cl = findings.seed_cliff_angles(_sweep())
     per = cl[cl.convention == "per_dim"].sort_values("seed").angle_deg.round(6).tolist()
     assert per == [44.0, 40.0, 36.0]
     assert "m: at 40.0° [30.1, 49.9°] (per-dimension), never within 8.50° (relative)" in text
+    # the paper's cliff σ range, as angles under each reading (arctan σ; arctan(σ√d) at d = 896 and 2,560)
+    assert "0.6–1.6° under the relative reading, but 17–55° under its per-dimension formula" in text
 
 
 def test_key_findings_budget_real_updates_and_missing_tables(run_dir):
     text = findings.key_findings_markdown(run_dir)
-    assert "m: 45.5° at the last probed layer (18), down to 0.91° at layer 4" in text
-    assert "a 1° drift costs at least 5 AUC points at m layer 4" in text
-    assert "`precision_int8` 31.3°, AUC 0.81 → 0.72; `chat_template` 59.4°, AUC 0.79 → 0.59." in text
+    assert "m: 45.5° at the last probed layer (18), 0.91° at layer 4" in text
+    assert "the closed form predicts a 1° drift to cost at least 5 AUC points at m layer 4" in text
+    assert ("`chat_template` moved embeddings the most (59.4°) and also cost the frozen probe the most AUC "
+            "(0.79 → 0.59") in text
     assert "precision_bf16" not in text
-    assert "The largest loss: `chat_template` (0.20 AUC)." in text
     assert "The fine-tuning chapter is not in this run." in text
     assert "A base/instruct pair is not in this run." in text
 
 
-def test_budget_finding_says_down_to_only_when_an_earlier_layer_is_smaller():
+def test_budget_finding_names_no_smaller_earlier_layer():
     budget = pd.DataFrame([
         {"model": "m", "layer": 2, "angle_half_predicted_deg": 57.4, "std_min": 1.7e-2, "norm_w_over_s": 54.1,
          "collapse_at_1deg": False},
@@ -109,15 +136,22 @@ def test_budget_finding_says_down_to_only_when_an_earlier_layer_is_smaller():
          "collapse_at_1deg": False},
     ])
     text = findings._budget_finding(budget)
-    assert "down to" not in text
-    assert ("m: 57.3° at the last probed layer (3), no smaller at earlier layers "
-            "(the smallest: 57.4° at layer 2;") in text
+    assert "m: 57.3° at the last probed layer (3);" in text and "layer 2" not in text
+    assert "at no probed layer does the closed form predict a 1° drift to cost 5 AUC points" in text
 
 
 def test_key_findings_of_an_empty_run_degrade_to_not_in_this_run(tmp_path):
     text = findings.key_findings_markdown(tmp_path)
-    assert text.count("not in this run") == 8
-    assert "**ROC-AUC at σ = 0.02.**" in text
+    bullets = _bullets(text)
+    assert len(bullets) == 6 and all("not in this run" in b for b in bullets)
+    assert "**What σ = 0.02 means and does.**" in text
+
+
+def test_model_names_print_short(run_dir):
+    agg = pd.read_csv(run_dir / "metrics" / "drift_sweep_summary.csv").assign(model="/home/me/models/org/tiny-enc/")
+    agg.to_csv(run_dir / "metrics" / "drift_sweep_summary.csv", index=False)
+    text = findings.key_findings_markdown(run_dir) + findings.discussion_numbers_markdown(run_dir)
+    assert "tiny-enc: clean AUC" in text and "**tiny-enc**" in text and "/home/me" not in text
 
 
 def test_discussion_numbers_derive_the_width_and_compare_share_with_rate(run_dir):

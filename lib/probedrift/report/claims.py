@@ -1,6 +1,8 @@
-"""The paper's claims as the comparison reads them: each claim's tolerance band and how its value
-prints (:data:`BANDS`), the separability measures, the verdict row every comparison writes, and
-:class:`RunTables`, the look-up of a run's tables at a (model, drift type, convention, σ).
+"""The paper's claims as the comparison reads them: each claim defined once (:data:`CLAIMS`: its words,
+where the paper says it, the quantity, level or change, its band and unit, the σ readings it applies
+to), each claim's tolerance band and how its value prints (:data:`BANDS`), the separability measures,
+the verdict row every comparison writes, :func:`optional_table`, and :class:`RunTables`, the look-up
+of a run's tables at a (model, drift type, convention, σ).
 
 :mod:`probedrift.report.compare` builds the paper-against-study table from these.
 """
@@ -14,9 +16,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from probedrift.core.errors import ProbedriftError
 from probedrift.core.grids import linear_sigma_grid
 from probedrift.core.intervals import mean_t_interval
-from probedrift.report.paper import AUC_AT_SIGMA, CONFIDENCE_DROP, SEPARABILITY_CHANGE, SILENT_FAILURE_SHARE
+from probedrift.report.paper import (
+    AUC_AT_SIGMA,
+    CONFIDENCE_DROP,
+    ECE_CLEAN,
+    ECE_DRIFTED,
+    SEPARABILITY_CHANGE,
+    SILENT_FAILURE_RATE,
+    SILENT_FAILURE_SHARE,
+)
 from probedrift.report.tables import aggregate_sweep, row_at_sigma
 from probedrift.report.verdicts import Band, Verdict, band, judge
 from probedrift.run import catalogue
@@ -75,10 +86,10 @@ BANDS: dict[str, ClaimBand] = {
         "silent-failure share", band(SILENT_FAILURE_SHARE, 0.10), "72% of errors (abstract; Fig. 3)", "pct",
         "±10 points: a share of a few dozen errors at one threshold τ moves by several points between splits"),
     "rate": ClaimBand(
-        "silent-failure rate", band(0.384, 0.10), "38.4% of all texts (Fig. 3)", "pct",
+        "silent-failure rate", band(SILENT_FAILURE_RATE, 0.10), "38.4% of all texts (Fig. 3)", "pct",
         "±10 points, as for the share: the same confident errors over all texts instead of over errors"),
     "ece": ClaimBand(
-        "ECE at drift", band(0.226, 0.10), "1.2% → 22.6% (abstract; Fig. 3)", "pct",
+        "ECE at drift", band(ECE_DRIFTED, 0.10), "1.2% → 22.6% (abstract; Fig. 3)", "pct",
         "±10 points: ECE depends on bin edges the paper does not give, so only its size is compared"),
     "invariance": ClaimBand(
         "all drift types fail alike", (0.40, 0.58), "0.46–0.52 for every type at max drift (paper Fig. 2; Table 1)",
@@ -88,7 +99,65 @@ BANDS: dict[str, ClaimBand] = {
         "instruct models separate ~20% worse", band(SEPARABILITY_CHANGE, 0.15),
         "≈ −20%: silhouette −19%, Fisher −26% (Table 2)", "rel",
         "−20% ± 15 points holds both of the paper's measures (−19%, −26%) and excludes no change"),
+    "ece_change": ClaimBand(
+        "ECE rises by ≈ 21 points", band(ECE_DRIFTED - ECE_CLEAN, 0.10), "1.2% → 22.6% (abstract; Fig. 3)", "pct",
+        "±10 points around the claimed rise of 21.4 points: no rise, or a rise of a few points, contradicts it"),
+    "confidence_change": ClaimBand(
+        "mean confidence drops ≈ 14%", band(-CONFIDENCE_DROP, 0.07), "−14%, 0.85 → 0.73 (abstract; Fig. 3)", "pct",
+        "half the claimed drop either side, as for the level row"),
+    "rises": ClaimBand(
+        "drift raises it", (1e-9, 1.0), "72% of errors confident under drift (abstract), i.e. more than without drift",
+        "pct", "any rise agrees, a fall disagrees: the paper gives no clean figure, only that drift produces them"),
 }
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the paper, defined once: its words, where the paper says it, the quantity compared,
+    whether it is a ``level`` (a value under drift) or a ``change`` (drifted − clean, judged on a paired
+    interval), the key of its band in :data:`BANDS`, and the σ readings it applies to."""
+
+    key: str
+    words: str
+    cite: str
+    quantity: str
+    kind: str
+    band: str
+    readings: tuple[str, ...] = ("per_dim", "relative")
+
+    @property
+    def spec(self) -> ClaimBand:
+        return BANDS[self.band]
+
+
+CLAIMS: dict[str, Claim] = {c.key: c for c in (
+    Claim("collapse", "σ = 0.02 (≈ 1°) takes ROC-AUC from 85% to 50%", "abstract", "auc", "level", "collapse"),
+    Claim("angle", "σ = 0.02 is ≈ 1° of angle", "abstract", "angle_deg_mean", "level", "angle", ("per_dim",)),
+    Claim("cliff", "the fall is a cliff between σ ≈ 0.01 and 0.028", "Fig. 2 (third-party notes)", "sigma", "level",
+          "cliff"),
+    Claim("confidence", "mean confidence drops only 14%", "abstract", "mean_confidence", "change",
+          "confidence_change", ("per_dim",)),
+    Claim("share", "72% of errors are made with confidence > 0.8", "abstract", "silent_failure_share", "change",
+          "rises", ("per_dim",)),
+    Claim("rate", "38.4% of all texts are confident errors", "Fig. 3 (third-party notes)", "silent_failure_rate",
+          "change", "rises", ("per_dim",)),
+    Claim("ece", "ECE rises from 1.2% to 22.6%", "abstract; Fig. 3", "ece", "change", "ece_change", ("per_dim",)),
+    Claim("invariance", "all drift types end at 46–52% AUC", "Fig. 2 (third-party notes)", "auc", "level",
+          "invariance", ()),
+    Claim("separability", "instruction-tuned models separate ~20% worse", "abstract; Table 2", "relative_change",
+          "change", "separability", ()),
+)}
+
+
+def optional_table(run_dir: Path, name: str) -> pd.DataFrame | None:
+    """Table ``name`` of the run in ``run_dir``, or None when the run lacks it, it is empty, or the
+    catalogue does not declare it yet (a table another chapter is adding)."""
+    try:
+        table = catalogue.load(run_dir, name, missing_ok=True)
+    except ProbedriftError:
+        return None
+    return None if table is None or table.empty else table
+
 
 @dataclass(frozen=True)
 class SeparabilityMeasure:

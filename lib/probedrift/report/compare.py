@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from probedrift.report.outcomes import short_name
 from probedrift.report.paper import CLIFF_DROP
 from probedrift.report.paper import SIGMA as HEADLINE_SIGMA
 from probedrift.report.verdicts import context, judge
@@ -34,6 +35,7 @@ from probedrift.science.drift import paper_conventions
 
 __all__ = ["BANDS", "COLUMNS", "paper_vs_study", "to_markdown"]
 
+from probedrift.report.claim_rows import extra_rows
 from probedrift.report.claims import (
     BANDS,
     COLUMNS,
@@ -153,9 +155,9 @@ def _log_grid_cliff_row(run: RunTables, claim: str, m: str, conv: str) -> dict |
                     f"({float(r.max_angle_deg):.1f}°): the cliff lies beyond the grid, [{smax:g}, ∞)",
                     text=f"> {smax:.3f} (no seed falls 20 points)")
     if reached < seeds:
-        # Seeds that never fall have their cliff beyond the grid, so leaving them out can only pull the
-        # interval down: a lower end already above the band still disagrees, [low, ∞); anything else
-        # is unresolved.
+        # Some seeds never fall on the grid: their cliffs lie beyond it, so no interval bounds the cliff
+        # from above. Only a lower end already above the band decides (disagrees, [low, ∞)); anything
+        # else is unresolved.
         low = float(r.sigma_ci_low)
         missing = (f"{seeds - reached} of {seeds} drift seeds never fall {CLIFF_DROP * 100:.0f} points up to "
                    f"σ = {smax:g}")
@@ -226,9 +228,13 @@ def _cliff_rows(run: RunTables) -> list[dict]:
     return rows
 
 
+LEVEL_CONTEXT = ("a level under drift, shown for reference: the claim is about the change drift makes, judged on "
+                 "its paired interval in the paired-change rows")
+
+
 def _confidence_rows(run: RunTables) -> list[dict]:
-    """Relative drop of mean confidence from σ = 0 to checkpoint 1, per drift seed; its t-interval
-    judged against 14% ± 7 points."""
+    """Relative drop of mean confidence from σ = 0 to checkpoint 1, per drift seed, with its t-interval over
+    seeds: context (the paired-change row judges the claim)."""
     spec, rows = BANDS["confidence_drop"], []
     cp = run.checkpoint
     claim, convention = "mean confidence drops only 14%", f"gaussian / per_dim, σ = 0 → {cp:g} (Fig. 3 checkpoint 1)"
@@ -237,26 +243,24 @@ def _confidence_rows(run: RunTables) -> list[dict]:
         c0 = run.seed_values(m, "gaussian", "per_dim", 0.0, "mean_confidence")
         c1 = run.seed_values(m, "gaussian", "per_dim", cp, "mean_confidence")
         if why or c0 is None or c1 is None:
-            rows.append(missing_row(claim, m, spec, convention,
-                                 why or f"σ = 0 or checkpoint 1 (σ = {cp:g}) is not on this run's σ grid"))
+            missing = why or f"σ = 0 or checkpoint 1 (σ = {cp:g}) is not on this run's σ grid"
+            rows.append(verdict_row(claim, m, spec, context(LEVEL_CONTEXT), convention, f"{LEVEL_CONTEXT}; {missing}",
+                                    text="n/a"))
             continue
         both = pd.concat([c0.rename("c0"), c1.rename("c1")], axis=1, join="inner").dropna()
         drops = (both.c0 - both.c1) / both.c0
         mean, lo, hi = t_interval_of(drops)
-        if math.isnan(mean):
-            rows.append(missing_row(claim, m, spec, convention, "no drift seed has mean confidence at both σ"))
-            continue
-        why = "95% t-interval over drift seeds of the per-seed relative drop (one split, one probe)"
-        if math.isnan(lo):
-            why = "one drift seed: no interval over seeds (use ≥ 2 drift_seeds)"
         text = (f"{both.c0.mean():.2f} → {both.c1.mean():.2f}; drop {interval_text(mean, lo, hi, 'pct')}")
-        rows.append(verdict_row(claim, m, spec, judge(mean, lo, hi, spec.band), convention, why, text=text))
+        why = f"{LEVEL_CONTEXT}; 95% t-interval over drift seeds of the per-seed relative drop (one split, one probe)"
+        row = verdict_row(claim, m, spec, context(LEVEL_CONTEXT, mean), convention, why, text=text)
+        row["ci_low"], row["ci_high"] = lo, hi
+        rows.append(row)
     return rows
 
 
 def _checkpoint_rows(run: RunTables) -> list[dict]:
-    """Silent-failure share and rate and ECE at checkpoint 1 (gaussian / per_dim), each judged by its
-    seed interval against the paper's figure ± 10 points."""
+    """Silent-failure share and rate and ECE at checkpoint 1 (gaussian / per_dim), with their intervals:
+    context, since the claims are of a change (the paired-change rows judge them)."""
     rows, cp, p = [], run.checkpoint, run.params
     convention = f"gaussian / per_dim at σ = {cp:g} (Fig. 3 checkpoint 1), τ = {p.tau}, {p.ece_bins} ECE bins"
     for col, key, claim, what in (
@@ -270,15 +274,13 @@ def _checkpoint_rows(run: RunTables) -> list[dict]:
         spec = BANDS[key]
         for m in run.models:
             e = run.at(m, "gaussian", "per_dim", cp, col)
-            if e.missing:
-                rows.append(missing_row(claim, m, spec, convention, e.missing, e.value))
-                continue
             text = interval_text(e.value, e.lo, e.hi, "pct")
             if col == "ece":
-                e0 = run.at(m, "gaussian", "per_dim", 0.0, col)
-                text = f"{fmt_value(e0.value, 'pct')} → {text}"
-            rows.append(verdict_row(claim, m, spec, judge(e.value, e.lo, e.hi, spec.band), convention,
-                             f"{run.interval}; {what}", text=text))
+                text = f"{fmt_value(run.at(m, 'gaussian', 'per_dim', 0.0, col).value, 'pct')} → {text}"
+            why = f"{LEVEL_CONTEXT}; {e.missing or run.interval}; {what}"
+            row = verdict_row(claim, m, spec, context(LEVEL_CONTEXT, e.value), convention, why, text=text)
+            row["ci_low"], row["ci_high"] = e.lo, e.hi
+            rows.append(row)
     return rows
 
 
@@ -438,7 +440,8 @@ def paper_vs_study(metrics_dir: Path, params: StudyParams) -> pd.DataFrame:
     unresolved row naming it, never an error."""
     run = RunTables(metrics_dir, params)
     rows = [*_clean_rows(run), *_collapse_rows(run), *_angle_rows(run), *_cliff_rows(run),
-            *_confidence_rows(run), *_checkpoint_rows(run), *_invariance_rows(run), *_separability_rows(run)]
+            *_confidence_rows(run), *_checkpoint_rows(run), *_invariance_rows(run), *_separability_rows(run),
+            *extra_rows(run)]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -450,7 +453,10 @@ def to_markdown(df: pd.DataFrame) -> str:
     cols = ("claim", "model", "paper", "this study", "band", "verdict", "why")
     lines = ["| claim | model | paper | this study (95% interval) | band | verdict | why |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
-    lines += ["| " + " | ".join(esc(r[c]) for c in cols) + " |" for _, r in df.iterrows()]
+    def cell(r, c):
+        return " → ".join(short_name(x) for x in str(r[c]).split(" → ")) if c == "model" else r[c]
+
+    lines += ["| " + " | ".join(esc(cell(r, c)) for c in cols) + " |" for _, r in df.iterrows()]
     counts = df.verdict.value_counts()
     summary = ", ".join(f"{n} {v}" for v, n in counts.items()) or "no rows"
     bands = [f"- **{s.label}**: band {s.text()} around the paper's {s.paper}. {s.justification[0].upper()}"
@@ -473,8 +479,14 @@ def to_markdown(df: pd.DataFrame) -> str:
         "(`pairs.csv`'s `interval` column). Rows that combine parts (all drift types; silhouette and the "
         "debiased Fisher ratio) agree only when every part agrees and disagree when any part does.", "",
         *bands, "",
+        "Claims of a change (ECE rises, mean confidence drops, drift produces silent failures) are judged on the "
+        "paired interval of drifted − clean (the paired-change rows, under the paper's C and a C chosen on the "
+        "validation split); the levels under drift stay beside them as context. The per-dimension reading is also "
+        "judged at the angle it implies at the paper's widths, arctan(σ√d); the collapse claim is also judged in "
+        "the cross-fitted design and at every probed layer, each conditional on that layer.", "",
         "Context rows: the clean AUC (different data and models than paper Table 1); the angle under the relative "
-        "reading of σ (≈ 1° by construction); the Fisher ratio by the paper's raw formula, whose noise floor "
+        "reading of σ (≈ 1° by construction); the levels of claims of change; the Fisher ratio by the paper's raw "
+        "formula, whose noise floor "
         "pulls a same-width pair's relative change toward 0 (the debiased ratio is the one judged); every "
         f"separability row of a pair whose note does not say \"same family\" ({CROSS_FAMILY}).", "",
     ])

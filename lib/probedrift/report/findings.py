@@ -17,13 +17,27 @@ import numpy as np
 import pandas as pd
 
 from probedrift.core.intervals import mean_t_interval
-from probedrift.report.paper import CLIFF_DROP
+from probedrift.report.claims import optional_table
+from probedrift.report.conclusions import (
+    CHANCE,
+    budget_cause,
+    cliff_range_sentence,
+    collapse_sentence,
+    failure_modes_sentence,
+    monitor_sentence,
+    reading_sentence,
+    rotation_sentence,
+    silent_sentence,
+    update_sentence,
+)
+from probedrift.report.outcomes import band_position, change_word, per_dim_angle_deg, short_name
+from probedrift.report.paper import CLIFF_DROP, PAPER_WIDTHS
 from probedrift.report.paper import SIGMA as PAPER_SIGMA
 from probedrift.report.tables import fmt_ci, row_at_sigma
 from probedrift.run import catalogue
 from probedrift.science.cliff import first_crossing
 
-__all__ = ["key_findings_markdown", "discussion_numbers_markdown", "seed_cliff_angles"]
+__all__ = ["discussion_numbers_markdown", "discussion_outcomes", "key_findings_markdown", "seed_cliff_angles"]
 
 NOT_IN_RUN = "not in this run"
 
@@ -63,11 +77,6 @@ def _deg_ci(v: float, lo: float, hi: float) -> str:
     return f"{_deg(v)} [{_deg(lo).rstrip('°')}, {_deg(hi)}]"
 
 
-def _depth_key(layer: float) -> float:
-    """Probed depth for sorting: hidden-state index −1 (the final norm) is deeper than any positive index."""
-    return float(layer) if layer >= 0 else 1e6 + float(layer)
-
-
 def _models(*tables: pd.DataFrame | None) -> list[str]:
     for t in tables:
         if t is not None and "model" in t.columns:
@@ -97,81 +106,39 @@ def seed_cliff_angles(sweep: pd.DataFrame, drop: float = CLIFF_DROP) -> pd.DataF
 # ---------------------------------------------------------------- the findings, one function each
 
 
-def _angle_finding(agg: pd.DataFrame | None, sigma: float) -> str:
-    head = f"**What σ = {sigma:g} means.** "
+def _sigma_finding(agg: pd.DataFrame | None, sigma: float) -> str:
+    """The angle and the AUC at ``sigma`` under each reading; the head says "no collapse to chance" only when
+    every interval lies above chance ± 5 points, "a collapse to chance" when one lies within."""
+    head = f"**What σ = {sigma:g} means and does.** "
     if agg is None:
         return head + f"The drift sweep is {NOT_IN_RUN}."
-    parts = []
-    for m in _models(agg):
-        per = row_at_sigma(agg, sigma, model=m, drift_type="gaussian", convention="per_dim")
-        rel = row_at_sigma(agg, sigma, model=m, drift_type="gaussian", convention="relative")
-        if per is None and rel is None:
-            parts.append(f"{m}: σ = {sigma:g} {NOT_IN_RUN}")
-            continue
-        bits = []
-        for row, label in ((per, "per-dimension"), (rel, "relative")):
-            if row is not None:
-                bits.append(f"{_deg_ci(row.angle_deg_mean_mean, row.angle_deg_mean_ci_low, row.angle_deg_mean_ci_high)}"
-                            f" ({label})")
-        parts.append(f"{m}: " + " vs ".join(bits))
-    per_angles = [r.angle_deg_mean_mean for m in _models(agg)
-                  if (r := row_at_sigma(agg, sigma, model=m, drift_type="gaussian", convention="per_dim")) is not None]
-    tail = (" The paper's formula adds noise per dimension and moves embeddings by tens of degrees; only the relative "
-            "reading gives the abstract's \"≈ 1°\"."
-            if per_angles and min(per_angles) >= 10 else "")
-    return head + "The measured angle between clean and drifted embeddings is " + "; ".join(parts) + "." + tail
-
-
-def _auc_finding(agg: pd.DataFrame | None, sigma: float) -> str:
-    head = f"**ROC-AUC at σ = {sigma:g}.** "
-    if agg is None:
-        return head + f"The drift sweep is {NOT_IN_RUN}."
-    at = [r.auc_mean for m in _models(agg) for c in ("per_dim", "relative")
-          if (r := row_at_sigma(agg, sigma, model=m, drift_type="gaussian", convention=c)) is not None]
-    if at and min(at) > 0.6:
-        head = f"**No collapse to chance at σ = {sigma:g}.** "
-    parts = []
+    parts, positions = [], []
     for m in _models(agg):
         clean = row_at_sigma(agg, 0.0, model=m, drift_type="gaussian", convention="per_dim")
-        per = row_at_sigma(agg, sigma, model=m, drift_type="gaussian", convention="per_dim")
-        rel = row_at_sigma(agg, sigma, model=m, drift_type="gaussian", convention="relative")
-        bits = [f"clean {_ci(clean, 'auc')}" if clean is not None else "clean n/a"]
-        bits += [f"{label} {_ci(r, 'auc')}" for r, label in ((per, "per-dimension"), (rel, "relative"))
-                 if r is not None]
-        parts.append(f"{m}: " + ", ".join(bits))
-    return (head + "ROC-AUC of the frozen probe — " + "; ".join(parts)
-            + ". The paper reports 0.85 → 0.50 (abstract; paper Fig. 2).")
-
-
-def _silent_finding(agg: pd.DataFrame | None, sigma: float, tau: float) -> str:
-    head = "**Silent failures.** "
-    if agg is None:
-        return head + f"The drift sweep is {NOT_IN_RUN}."
-    zeros = [r.silent_failure_share_mean for m in _models(agg)
-             if (r := row_at_sigma(agg, 0.0, model=m, drift_type="gaussian", convention="per_dim")) is not None]
-    before = bool(zeros) and min(zeros) >= 0.5
-    if before:
-        head = "**Silent failures are there before any drift.** "
-    parts = []
-    for m in _models(agg):
-        zero = row_at_sigma(agg, 0.0, model=m, drift_type="gaussian", convention="per_dim")
-        at = row_at_sigma(agg, sigma, model=m, drift_type="gaussian", convention="per_dim")
-        if zero is None:
-            continue
-        part = f"{m}: {_ci(zero, 'silent_failure_share', pct=True)} at σ = 0"
-        if at is not None:
-            part += f", {_ci(at, 'silent_failure_share', pct=True)} at σ = {sigma:g} (per-dimension)"
-        parts.append(part)
-    if not parts:
-        return head + f"The σ = 0 row is {NOT_IN_RUN}."
-    return (head + f"Share of the errors made with confidence ≥ {tau:g} — " + "; ".join(parts)
-            + ". The paper's figure is 72% (abstract)."
-            + (" Most errors are confident already without drift: the pattern reflects the probe's overconfidence, "
-               "not the drift." if before else ""))
+        bits = []
+        for conv, label in (("per_dim", "per-dimension"), ("relative", "relative")):
+            r = row_at_sigma(agg, sigma, model=m, drift_type="gaussian", convention=conv)
+            if r is None:
+                continue
+            positions.append(band_position(r.auc_ci_low, r.auc_ci_high, *CHANCE))
+            bits.append(f"{_deg_ci(r.angle_deg_mean_mean, r.angle_deg_mean_ci_low, r.angle_deg_mean_ci_high)} "
+                        f"({label}), AUC {_ci(r, 'auc')}")
+        if bits:
+            parts.append(f"{short_name(m)}: clean AUC {_ci(clean, 'auc') if clean is not None else 'n/a'}; "
+                         + "; ".join(bits))
+    if positions and all(p == "above" for p in positions):
+        head = f"**No collapse to chance at σ = {sigma:g}.** "
+    elif "within" in positions:
+        head = f"**A collapse to chance at σ = {sigma:g}.** "
+    widths = ", ".join(f"{per_dim_angle_deg(sigma, d):.1f}° at d = {d:,} ({label})"
+                       for label, d in PAPER_WIDTHS.items())
+    return (head + "Measured angle and ROC-AUC — " + " — ".join(parts) + f". At the paper's widths the per-dimension "
+            f"σ = {sigma:g} would be {widths}; only the relative reading gives the abstract's \"≈ 1°\". The paper "
+            "reports 0.85 → 0.50.")
 
 
 def _log_grid_cliff_finding(cliff_log: pd.DataFrame) -> str:
-    """The cliff from ``cliff_log.csv`` (log-spaced σ grid, intervals over texts and drift seeds)."""
+    """The cliff from ``cliff_log.csv`` (log-spaced σ grid, intervals over test texts and drift seeds)."""
     parts = []
     for m in _models(cliff_log):
         bits = []
@@ -187,9 +154,9 @@ def _log_grid_cliff_finding(cliff_log: pd.DataFrame) -> str:
             else:
                 bits.append(f"not half its excess lost within {_deg(r.max_angle_deg)} ({label})")
         if bits:
-            parts.append(f"{m}: " + ", ".join(bits))
+            parts.append(f"{short_name(m)}: " + ", ".join(bits))
     return ("**Where the cliff is.** On a log-spaced σ grid (intervals over test texts and drift seeds) — "
-            + "; ".join(parts) + ". The paper puts its cliff at about one degree (σ ≈ 0.01–0.028).")
+            + "; ".join(parts) + ". " + cliff_range_sentence())
 
 
 def _cliff_finding(sweep: pd.DataFrame | None, drop: float = CLIFF_DROP,
@@ -215,123 +182,126 @@ def _cliff_finding(sweep: pd.DataFrame | None, drop: float = CLIFF_DROP,
                 bits.append(f"at {_deg_ci(v, lo, hi)} ({label}"
                             + (f"; {n_beyond} of {len(g)} seeds never" if n_beyond else "") + ")")
         if bits:
-            parts.append(f"{m}: " + ", ".join(bits))
+            parts.append(f"{short_name(m)}: " + ", ".join(bits))
     if not parts:
         return head + f"The Gaussian sweep is {NOT_IN_RUN}."
     return (head + f"AUC falls {drop * 100:.0f} points below its clean value (mean over drift seeds, 95% t-interval) — "
-            + "; ".join(parts) + ". The paper puts its cliff at about one degree (σ ≈ 0.01–0.028).")
+            + "; ".join(parts) + ". " + cliff_range_sentence())
 
 
-def _budget_finding(budget: pd.DataFrame | None) -> str:
-    head = "**The drift budget explains both.** "
+def _budget_finding(budget: pd.DataFrame | None, floor: pd.DataFrame | None = None) -> str:
+    head = "**The drift budget.** "
     if budget is None:
         return head + f"The drift-budget table is {NOT_IN_RUN}."
-    parts = []
-    for m, g in budget.groupby("model", sort=False):
-        g = g.assign(_depth=g.layer.map(_depth_key)).sort_values("_depth")
-        last = g.iloc[-1]
-        mid = g.iloc[:-1]
-        part = f"{m}: {_deg(last.angle_half_predicted_deg)} at the last probed layer ({int(last.layer)})"
-        if len(mid):
-            k = mid.angle_half_predicted_deg.idxmin()
-            scales = f"smallest scaler std {mid.std_min[k]:.1e}, ‖w/s‖ ≈ {mid.norm_w_over_s[k]:.3g}"
-            where = f"{_deg(mid.angle_half_predicted_deg[k])} at layer {int(mid.layer[k])}"
-            if mid.angle_half_predicted_deg[k] < last.angle_half_predicted_deg:
-                part += f", down to {where} ({scales})"
-            else:  # no earlier layer has a smaller budget: say so rather than "down to" a larger angle
-                part += f", no smaller at earlier layers (the smallest: {where}; {scales})"
-        parts.append(part)
     collapsed = budget[budget.collapse_at_1deg.astype(bool)] if "collapse_at_1deg" in budget else budget.iloc[0:0]
-    where = ("; a 1° drift costs at least 5 AUC points at " + ", ".join(
-        f"{r.model} layer {int(r.layer)}" for r in collapsed.itertuples())) if len(collapsed) else \
-        "; at no probed layer does a 1° drift cost 5 AUC points"
+    where = ("; the closed form predicts a 1° drift to cost at least 5 AUC points at " + ", ".join(
+        f"{short_name(r.model)} layer {int(r.layer)}" for r in collapsed.itertuples())) if len(collapsed) else \
+        "; at no probed layer does the closed form predict a 1° drift to cost 5 AUC points"
     return (head + "The angle at which the probe is predicted to lose half its AUC above chance, from ‖w/s‖ and the "
-            "scaler's per-dimension scales — " + "; ".join(parts) + where + ".")
+            "scaler's per-dimension scales — " + budget_cause(budget, floor).rstrip(".") + where + ".")
 
 
-def _real_finding(real: pd.DataFrame | None, mit: pd.DataFrame | None) -> str:
-    head = "**Real model updates.** "
-    if real is None:
-        return head + f"Real model updates are {NOT_IN_RUN}."
-    real = real[~real.note.astype(str).str.startswith("skipped")] if "note" in real else real
-    if real.empty:
-        return head + "No real update applied to this run."
-    before = {}
-    if mit is not None:
-        before = mit[mit.method == "no_update"].set_index("source").auc.to_dict()
-    parts = []
-    for r in real.itertuples():
-        b = before.get(r.source)
-        parts.append(f"`{r.source}` {_deg(r.angle_deg_mean)}, AUC "
-                     + (f"{b:.2f} → {r.auc:.2f}" if b is not None and np.isfinite(b) else f"{r.auc:.2f}"))
-    tail = ""
-    if before:
-        drops = {r.source: before[r.source] - r.auc for r in real.itertuples() if r.source in before}
-        if drops:
-            worst = max(drops, key=drops.get)
-            tail = f" The largest loss: `{worst}` ({drops[worst]:.2f} AUC)."
-    return head + "Mean angle and frozen-probe AUC before → after: " + "; ".join(parts) + "." + tail
-
-
-def _finetune_finding(ft: pd.DataFrame | None) -> str:
-    head = "**Fine-tuning the model under the probe.** "
-    if ft is None:
-        return head + f"The fine-tuning chapter is {NOT_IN_RUN}."
-    base = ft[ft.step == 0]
-    tuned = ft[ft.step > 0]
-    if base.empty or tuned.empty:
-        return head + f"Fine-tuned checkpoints are {NOT_IN_RUN}."
-    b = base.iloc[0]
-    far = tuned.loc[tuned.angle_deg_mean.idxmax()]
+def _updates_finding(run_dir: Path) -> str:
+    """The two failure modes when the run has ``failure_modes``; else real updates and fine-tuning."""
+    fm = optional_table(run_dir, "failure_modes")
+    if fm is not None:
+        return "**Two failure modes.** " + failure_modes_sentence(fm)
+    ft = _read(run_dir, "finetune_drift")
+    text = "**Real updates and fine-tuning.** " + update_sentence(_read(run_dir, "real_drift"),
+                                                                  _read(run_dir, "mitigations"))
+    if ft is None or ft[ft.step == 0].empty or ft[ft.step > 0].empty:
+        return text + f" The fine-tuning chapter is {NOT_IN_RUN}."
+    b, tuned = ft[ft.step == 0].iloc[0], ft[ft.step > 0]
     low = tuned.loc[tuned.auc.idxmin()]
-    method = str(b.get("method", "")).replace("lora", "LoRA") or "fine-tuning"
-    return (head + f"{len(tuned)} {method} checkpoints of {b.model} moved its embeddings by "
-            f"{_deg(tuned.angle_deg_mean.min())} to {_deg(far.angle_deg_mean)}; the frozen probe went from AUC "
-            f"{fmt_ci(b.auc, b.auc_ci_low, b.auc_ci_high)} to, at worst, "
-            f"{fmt_ci(low.auc, low.auc_ci_low, low.auc_ci_high)} "
-            f"(learning rate {low.learning_rate:g}, step {int(low.step)}).")
+    word = change_word(low.auc_ci_low - b.auc, low.auc_ci_high - b.auc, up="rises", down="falls",
+                       none="does not change measurably")
+    return (text + f" Fine-tuning {short_name(b.model)} into {len(tuned)} checkpoints moved its embeddings by "
+            f"{_deg(tuned.angle_deg_mean.min())} to {_deg(tuned.angle_deg_mean.max())}; at the worst checkpoint the "
+            f"frozen probe's AUC {word} ({fmt_ci(b.auc, b.auc_ci_low, b.auc_ci_high)} → "
+            f"{fmt_ci(low.auc, low.auc_ci_low, low.auc_ci_high)}).")
 
 
-def _separability_finding(pairs: pd.DataFrame | None) -> str:
+def _separability_finding(pairs: pd.DataFrame | None, ft_sep: pd.DataFrame | None = None) -> str:
+    """Base against instruct, headlined on the width-free cross-validated AUC; the same-model fine-tuning
+    comparison (chapter 7) beside it."""
     head = "**Base against instruct.** "
-    if pairs is None:
+    bits = []
+    if pairs is not None:
+        for r in pairs[pairs.metric == "cv_auc"].itertuples():
+            word = change_word(r.relative_change_low, r.relative_change_high, up="higher than", down="lower than",
+                               none="not measurably different from")
+            bits.append(f"the cross-validated AUC of {short_name(r.instruct)} is {word} {short_name(r.base)}'s "
+                        f"({r.base_value:.2f} → {r.instruct_value:.2f}, {r.relative_change:+.0%} "
+                        f"[{r.relative_change_low:+.0%}, {r.relative_change_high:+.0%}]; {r.note})")
+    if ft_sep is not None:
+        last = ft_sep[(ft_sep.metric == "cv_auc") & (ft_sep.step == ft_sep.step.max())]
+        for r in last.itertuples():
+            word = change_word(r.relative_change_low, r.relative_change_high, up="raises", down="lowers",
+                               none="does not measurably change")
+            bits.append(f"tuning {short_name(r.base)} itself ({r.checkpoint}) {word} its cross-validated AUC "
+                        f"({r.relative_change:+.0%} [{r.relative_change_low:+.0%}, {r.relative_change_high:+.0%}])")
+    if not bits:
         return head + f"A base/instruct pair is {NOT_IN_RUN}."
-    rows = pairs[pairs.metric.isin(["silhouette", "fisher"])]
-    if rows.empty:
-        return head + f"Silhouette and Fisher ratio are {NOT_IN_RUN}."
-    parts = [f"{r.metric} {r.relative_change:+.0%} "
-             f"(range {r.relative_change_low:+.0%} to {r.relative_change_high:+.0%}; "
-             f"{r.base} → {r.instruct}, {r.note})" for r in rows.itertuples()]
-    return (head + "; ".join(parts) + ". A pair that differs in family, size and width cannot isolate instruction "
-            "tuning (paper Table 2 has the same confound).")
+    return (head + "; ".join(bits) + ". The paper's \"20% worse\" (silhouette and Fisher ratio, Table 2) compares "
+            "models of different size; only the same-model rows isolate tuning.")
+
+
+def _verdict(run_dir: Path, agg: pd.DataFrame | None, sigma: float) -> str:
+    """The box's opening: the paper's claim, then what this run found, under which reading, at which layer."""
+    claim = (f"The paper claims that a drift of σ = {sigma:g}, \"≈ 1°\" of angle, takes a safety probe from ROC-AUC "
+             "0.85 to 0.50. ")
+    layers = _read(run_dir, "layer_collapse")
+    if layers is not None:
+        found = collapse_sentence(layers, _read(run_dir, "drift_budget"))
+        return claim + "Under the relative reading of σ (the one that gives ≈ 1°), " + found
+    return claim + reading_sentence(agg, None, sigma)
 
 
 def key_findings_markdown(run_dir, sigma: float = PAPER_SIGMA) -> str:
     """The "Key findings" admonition for the top of the book, from ``run_dir``'s tables.
 
-    One bullet per finding: the measured angle under each reading of σ at ``sigma``; the AUC there under
-    each (with the clean AUC); the silent-failure share at σ = 0 and at ``sigma``; the cliff angle with
-    a t-interval over drift seeds; the drift budget at the last against the middle layers; what real
-    updates and fine-tuning did; the base/instruct comparison. A missing table says "not in this run".
+    It opens with a generated verdict (the paper's claim; whether a ≈1° drift collapses the last-layer
+    probe, and at which layers it does, from the paired interval of the AUC drop), then at most six
+    bullets: σ = ``sigma`` as an angle and its AUC under each reading; the cliff; the drift budget and
+    its cause; silent failures; the two failure modes (or real updates and fine-tuning); base against
+    instruct. A missing table says "not in this run".
     """
     run_dir = Path(run_dir)
     agg = _read(run_dir, "drift_sweep_summary")
-    sweep = _read(run_dir, "drift_sweep")
     tau = _tau(run_dir)
     bullets = [
-        _angle_finding(agg, sigma),
-        _auc_finding(agg, sigma),
-        _silent_finding(agg, sigma, tau),
-        _cliff_finding(sweep, cliff_log=_read(run_dir, "cliff_log")),
-        _budget_finding(_read(run_dir, "drift_budget")),
-        _real_finding(_read(run_dir, "real_drift"), _read(run_dir, "mitigations")),
-        _finetune_finding(_read(run_dir, "finetune_drift")),
-        _separability_finding(_read(run_dir, "pairs")),
+        _sigma_finding(agg, sigma),
+        _cliff_finding(_read(run_dir, "drift_sweep"), cliff_log=_read(run_dir, "cliff_log")),
+        _budget_finding(_read(run_dir, "drift_budget"), _read(run_dir, "variance_floor")),
+        "**Silent failures.** " + silent_sentence(agg, optional_table(run_dir, "claim_changes"), tau, sigma),
+        _updates_finding(run_dir),
+        _separability_finding(_read(run_dir, "pairs"), _read(run_dir, "finetune_separability")),
     ]
     body = "\n".join(f"- {b}" for b in bullets)
     return (":::{admonition} Key findings of this run\n:class: tip key-findings\n\n"
+            f"{_verdict(run_dir, agg, sigma)}\n\n"
             "Every number below is read from this run's tables; brackets are 95% intervals.\n\n"
             f"{body}\n:::\n")
+
+
+def discussion_outcomes(run_dir, sigma: float = PAPER_SIGMA) -> dict[str, str]:
+    """The Discussion's outcome sentences by page name (``generated/<name>.md``), each computed from the run:
+    ``discussion_readings`` (§1), ``discussion_rotation`` (§2), ``discussion_silent`` (§3),
+    ``discussion_layers`` (what remains unresolved: which layer collapses and why), ``discussion_monitors``
+    (practitioner point 3) and ``discussion_updates`` (point 5)."""
+    run_dir = Path(run_dir)
+    agg = _read(run_dir, "drift_sweep_summary")
+    layers, budget = _read(run_dir, "layer_collapse"), _read(run_dir, "drift_budget")
+    out = {
+        "discussion_readings": f"{reading_sentence(agg, layers, sigma)} {cliff_range_sentence()}",
+        "discussion_rotation": rotation_sentence(agg),
+        "discussion_silent": silent_sentence(agg, optional_table(run_dir, "claim_changes"), _tau(run_dir), sigma),
+        "discussion_layers": (f"In this run, under the relative reading, {collapse_sentence(layers, budget)} "
+                              f"The drift budget per model: {budget_cause(budget, _read(run_dir, 'variance_floor'))}"),
+        "discussion_monitors": monitor_sentence(_read(run_dir, "first_alarms"), agg),
+        "discussion_updates": update_sentence(_read(run_dir, "real_drift"), _read(run_dir, "mitigations")),
+    }
+    return {k: v.strip() + "\n" for k, v in out.items()}
 
 
 def discussion_numbers_markdown(run_dir, sigma: float = PAPER_SIGMA) -> str:
@@ -349,10 +319,10 @@ def discussion_numbers_markdown(run_dir, sigma: float = PAPER_SIGMA) -> str:
             per = row_at_sigma(agg, sigma, model=m, drift_type="gaussian", convention="per_dim")
             rel = row_at_sigma(agg, sigma, model=m, drift_type="gaussian", convention="relative")
             if per is None or rel is None:
-                out.append(f"- **{m}**: σ = {sigma:g} under both readings is {NOT_IN_RUN}.")
+                out.append(f"- **{short_name(m)}**: σ = {sigma:g} under both readings is {NOT_IN_RUN}.")
                 continue
             ratio = math.tan(math.radians(per.angle_deg_mean_mean)) / sigma
-            out.append(f"- **{m}**: at σ = {sigma:g} the per-dimension reading moves embeddings by "
+            out.append(f"- **{short_name(m)}**: at σ = {sigma:g} the per-dimension reading moves embeddings by "
                        f"{_deg(per.angle_deg_mean_mean)}, so tan θ / σ = {ratio:.1f}, i.e. ‖ε‖ ≈ σ√d with "
                        f"d ≈ {ratio ** 2:.0f}; the relative reading moves them by {_deg(rel.angle_deg_mean_mean)} "
                        f"(arctan σ = {_deg(math.degrees(math.atan(sigma)))}). The same σ is a "
@@ -363,14 +333,16 @@ def discussion_numbers_markdown(run_dir, sigma: float = PAPER_SIGMA) -> str:
             lit = row_at_sigma(agg, smax, model=m, drift_type="rotation", convention="paper_literal")
             true = row_at_sigma(agg, smax, model=m, drift_type="rotation", convention="true")
             if lit is not None and true is not None:
-                out.append(f"- **{m}**, rotation at σ = {smax:g}: the paper's literal formula moves embeddings by "
-                           f"{_deg(lit.angle_deg_mean_mean)} (AUC {lit.auc_mean:.2f}), a true rotation by exactly "
+                out.append(f"- **{short_name(m)}**, rotation at σ = {smax:g}: the paper's literal formula moves "
+                           f"embeddings by {_deg(lit.angle_deg_mean_mean)} (AUC {lit.auc_mean:.2f}), a true rotation "
+                           "by exactly "
                            f"{_deg(true.angle_deg_mean_mean)} (AUC {true.auc_mean:.2f}).")
         for m in _models(agg):
             zero = row_at_sigma(agg, 0.0, model=m, drift_type="gaussian", convention="per_dim")
             if zero is not None:
-                out.append(f"- **{m}**, clean test set: {zero.silent_failure_share_mean:.0%} of the errors are "
-                           f"confident (the share) but only {zero.silent_failure_rate_mean:.0%} of all texts are "
+                out.append(f"- **{short_name(m)}**, clean test set: {zero.silent_failure_share_mean:.0%} of the "
+                           f"errors are confident (the share) but only {zero.silent_failure_rate_mean:.0%} of all "
+                           "texts are "
                            f"confident errors (the rate), at accuracy {zero.accuracy_mean:.2f}.")
     real = _read(run_dir, "real_drift")
     if real is not None and "note" in real:
@@ -395,7 +367,7 @@ def discussion_numbers_markdown(run_dir, sigma: float = PAPER_SIGMA) -> str:
     else:
         auc = base[base.metric == "auc"]
         n = int(auc.n_test.iloc[0]) if "n_test" in auc and len(auc) else 0
-        widths = ", ".join(f"{r.model} {r.ci_high - r.ci_low:.2f}" for r in auc.itertuples())
+        widths = ", ".join(f"{short_name(r.model)} {r.ci_high - r.ci_low:.2f}" for r in auc.itertuples())
         out.append(f"- This run scores {n} test texts per model (the paper: 2,000); the 95% bootstrap interval of a "
                    f"clean AUC is {widths} wide, so smaller differences are not resolved.")
     return "\n".join(out) + "\n"

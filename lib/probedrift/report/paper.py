@@ -15,10 +15,14 @@ __all__ = [
     "CLIFF_DROP",
     "CLIFF_SIGMA_RANGE",
     "CONFIDENCE_DROP",
+    "ECE_CLEAN",
+    "ECE_DRIFTED",
     "HIGH_CONFIDENCE",
+    "PAPER_WIDTHS",
     "SEPARABILITY_CHANGE",
     "SIGMA",
     "SIGMA_ANGLE_DEG",
+    "SILENT_FAILURE_RATE",
     "SILENT_FAILURE_SHARE",
 ]
 
@@ -38,6 +42,14 @@ CLIFF_SIGMA_RANGE = (0.01, 0.028)
 CONFIDENCE_DROP = 0.14
 #: Abstract: "72% of misclassifications occur with high confidence" (the silent-failure share).
 SILENT_FAILURE_SHARE = 0.72
+#: Fig. 3 (third-party notes): "silent failure rate" 38.4%, read as confident errors over all test texts.
+SILENT_FAILURE_RATE = 0.384
+#: Abstract / main table (third-party notes): ECE rises "from 1.2% to 22.6%" between σ = 0 and checkpoint 1.
+ECE_CLEAN = 0.012
+ECE_DRIFTED = 0.226
+#: Widths at which the paper's per-dimension σ is read as an angle: the width the paper states (Table 1:
+#: 896) and the hidden sizes of the Qwen3 models it names (public configs: Qwen3-0.6B 1,024, Qwen3-4B 2,560).
+PAPER_WIDTHS = {"the paper's stated width": 896, "Qwen3-0.6B": 1024, "Qwen3-4B": 2560}
 #: Table 1: "high confidence" is max-class probability ≥ τ = 0.8.
 HIGH_CONFIDENCE = 0.8
 #: Abstract: "instruction-tuned models exhibit 20% worse class separability than base models"

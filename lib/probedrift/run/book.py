@@ -25,7 +25,7 @@ import pandas as pd
 from probedrift.core.errors import ProbedriftError
 from probedrift.core.timing import STAGES, stage_table
 from probedrift.report.compare import paper_vs_study, to_markdown
-from probedrift.report.findings import discussion_numbers_markdown, key_findings_markdown
+from probedrift.report.findings import discussion_numbers_markdown, discussion_outcomes, key_findings_markdown
 from probedrift.report.summaries import power_summary
 from probedrift.run.params import StudyParams, describe_parameters, repo_root
 from probedrift.run.publish import write_book_config
@@ -259,6 +259,8 @@ def stage(profile: str, results_root: str = "results", out_root: Path | None = N
     (src / "generated" / "run_timings.md").write_text(timings_markdown(run_dir))
     (src / "generated" / "key_findings.md").write_text(key_findings_markdown(run_dir))
     (src / "generated" / "discussion_numbers.md").write_text(discussion_numbers_markdown(run_dir))
+    for name, text in discussion_outcomes(run_dir).items():  # the Discussion's outcome sentences
+        (src / "generated" / f"{name}.md").write_text(text)
     bench_md = root / "results" / "bench" / "bench.md"
     (src / "generated" / "bench.md").write_text(
         bench_md.read_text() if bench_md.is_file()
