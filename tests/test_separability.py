@@ -323,3 +323,32 @@ def test_pair_comparison_takes_the_paired_interval_and_says_so():
     r = tables.pair_comparison(sep, pairs, paired=paired).iloc[0]
     assert (r.relative_change_low, r.relative_change_high, r.interval) == (-0.3, -0.2, PAIRED_INTERVAL)
     assert (r.base_value, r.instruct_value) == (2.0, 1.5)
+
+
+def test_silhouette_interval_is_t_with_b_minus_one_df_over_recomputed_resamples():
+    """With B resamples the half-width is t_{0.975, B−1} (2.776 for B = 5, not z = 1.96) times the spread of
+    the resampled silhouettes, recomputed here from scratch with scikit-learn on the materialised resamples."""
+    from sklearn.metrics import silhouette_score
+
+    X, y = gaussian_pair(1.5, n=120, d=8, seed=3)
+    B = 5
+    row = separability_report(X, y, metrics=["silhouette"], n_boot_silhouette=B, seed=7).iloc[0]
+    Z = to_space(X, "normalized_standardized")
+    rng = np.random.default_rng(7)
+    boots = []
+    for _ in range(B):
+        idx = np.concatenate([rng.choice(i, size=i.size, replace=True)
+                              for i in (np.flatnonzero(y == c) for c in (0, 1))])
+        boots.append(silhouette_score(Z[idx], y[idx], metric="cosine"))
+    half = (row.ci_high - row.ci_low) / 2
+    assert half == pytest.approx(2.7764451 * np.std(boots, ddof=1), rel=1e-6)
+    assert (row.ci_high + row.ci_low) / 2 == pytest.approx(row.value, abs=1e-12)
+
+
+def test_silhouette_uses_enough_resamples_by_default():
+    from probedrift.science.separability import SILHOUETTE_RESAMPLES
+
+    assert SILHOUETTE_RESAMPLES >= 100
+    X, y = gaussian_pair(1.5, n=60, d=4, seed=4)
+    with pytest.raises(ProbedriftError, match="n_boot_silhouette"):
+        separability_report(X, y, metrics=["silhouette"], n_boot_silhouette=1)

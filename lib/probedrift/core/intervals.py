@@ -20,6 +20,7 @@ from probedrift.core.errors import ProbedriftError
 __all__ = [
     "aggregate_seeds",
     "bootstrap_weights",
+    "centred_t_interval",
     "clopper_pearson",
     "combined_interval",
     "mean_t_interval",
@@ -143,6 +144,19 @@ def bootstrap_weights(y: object, n_boot: int, seed: int) -> np.ndarray:
     n = idx.shape[1]
     flat = (np.arange(n_boot)[:, None] * n + idx).ravel()
     return np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
+
+
+def centred_t_interval(estimate: float, resampled: object, level: float = 0.95) -> tuple[float, float]:
+    """``θ̂ ± t_{(1+level)/2, B−1} · sd(θ*)``: a bootstrap standard-error interval centred on the estimate,
+    with the t quantile of the B − 1 degrees of freedom the resampled standard deviation carries (the
+    resamples' own centre is not used, so a bias of the resamples does not move it). NaN without two
+    finite resamples."""
+    x = np.asarray(resampled, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return math.nan, math.nan
+    half = float(stats.t.ppf((1 + check_level(level)) / 2, x.size - 1) * x.std(ddof=1))
+    return estimate - half, estimate + half
 
 
 def percentile_interval(samples: object, level: float = 0.95) -> tuple[float, float]:

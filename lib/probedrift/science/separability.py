@@ -22,12 +22,13 @@ import pandas as pd
 import scipy.stats
 from sklearn.covariance import ledoit_wolf
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import pairwise_distances, silhouette_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 
 from probedrift.core.errors import ProbedriftError, check_choice, check_positive
+from probedrift.core.intervals import centred_t_interval
 from probedrift.science.probe_fits import check_embeddings, check_labels, l2_normalize
 
 SPACES = ("raw", "normalized", "normalized_standardized")
@@ -35,6 +36,10 @@ METRICS = ("silhouette", "fisher", "fisher_raw", "overlap", "cv_auc")
 """``fisher`` is the debiased Fisher ratio; ``fisher_raw`` the paper's plug-in formula (biased upwards by
 ``d(1/n₀ + 1/n₁)/2`` for identical classes in the standardised space, which grows with the width d)."""
 _GRID_POINTS = 512
+#: Bootstrap resamples behind the silhouette's interval. Each costs a look-up in one distance matrix computed
+#: once per sample (up to ``sample_size`` texts), so there can be as many as a standard deviation needs: the
+#: interval's half-width is t_{0.975, B−1}·sd(θ*), whose sd carries B − 1 degrees of freedom.
+SILHOUETTE_RESAMPLES = 200
 
 
 def to_space(X: Any, space: str = "normalized_standardized") -> np.ndarray:
@@ -61,9 +66,7 @@ def _check_xy(X: Any, y: Any, min_per_class: int = 2) -> tuple[np.ndarray, np.nd
     return X, y
 
 
-def silhouette(
-    X: Any, y: Any, metric: str = "cosine", sample_size: int | None = 2000, seed: int = 0
-) -> float:
+def silhouette(X: Any, y: Any, metric: str = "cosine", sample_size: int | None = 2000, seed: int = 0) -> float:
     """Mean silhouette ``S = (1/N) Σ (b_i − a_i) / max(a_i, b_i)`` with the two classes as clusters.
 
     ``a_i`` is the mean distance of point i to its own class, ``b_i`` to the other class (sklearn's
@@ -151,9 +154,7 @@ def _lda_direction(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return scipy.linalg.solve(cov, X1.mean(axis=0) - X0.mean(axis=0), assume_a="pos")
 
 
-def _cross_fitted_overlap(
-    XA: np.ndarray, yA: np.ndarray, XB: np.ndarray, yB: np.ndarray
-) -> float:
+def _cross_fitted_overlap(XA: np.ndarray, yA: np.ndarray, XB: np.ndarray, yB: np.ndarray) -> float:
     ovls = []
     for Xf, yf, Xe, ye in ((XA, yA, XB, yB), (XB, yB, XA, yA)):
         s = Xe @ _lda_direction(Xf, yf)
@@ -185,16 +186,11 @@ def class_overlap(X: Any, y: Any, seed: int = 0) -> float:
 
 
 def _paper_probe() -> Any:
-    return make_pipeline(
-        Normalizer(),
-        StandardScaler(),
-        LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000),
-    )
+    return make_pipeline(Normalizer(), StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced",
+                                                                          max_iter=2000))
 
 
-def cv_auc(
-    X: Any, y: Any, folds: int = 5, seed: int = 0, *, return_folds: bool = False
-) -> float | np.ndarray:
+def cv_auc(X: Any, y: Any, folds: int = 5, seed: int = 0, *, return_folds: bool = False) -> float | np.ndarray:
     """Cross-validated ROC-AUC of the paper's probe (``Normalizer → StandardScaler → LogisticRegression``).
 
     Stratified, shuffled, seeded ``folds``-fold CV; returns the mean AUC over folds, or the
@@ -213,9 +209,7 @@ def cv_auc(
 
 
 def _stratified_bootstrap(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    return np.concatenate(
-        [rng.choice(idx, size=idx.size, replace=True) for idx in (np.flatnonzero(y == c) for c in (0, 1))]
-    )
+    return np.concatenate([rng.choice(i, size=i.size, replace=True) for i in (np.flatnonzero(y == c) for c in (0, 1))])
 
 
 def _fisher_jackknife(X: np.ndarray, y: np.ndarray, *, standardize: bool, debiased: bool) -> tuple[float, float]:
@@ -240,9 +234,8 @@ def _stratified_jackknife_variance(loo: list[np.ndarray]) -> float:
     return float(sum((len(v) - 1) / len(v) * ((v - v.mean()) ** 2).sum() for v in loo))
 
 
-def _fisher_leave_one_out(
-    X: np.ndarray, y: np.ndarray, *, standardize: bool, debiased: bool
-) -> tuple[float, list[np.ndarray]]:
+def _fisher_leave_one_out(X: np.ndarray, y: np.ndarray, *, standardize: bool,
+                          debiased: bool) -> tuple[float, list[np.ndarray]]:
     """The Fisher ratio of (X, y) and its leave-one-out values, one array per class (class 0's texts in
     row order, then class 1's), the space's standardisation refitted on every leave-one-out sample."""
     X = X.astype(np.float64)
@@ -272,6 +265,30 @@ def _fisher_leave_one_out(
     return full, loo
 
 
+def _silhouette_resamples(Zs: list[np.ndarray], y: np.ndarray, idxs: list[np.ndarray], metric: str,
+                          sample_size: int | None, seed: int) -> list[np.ndarray]:
+    """:func:`silhouette` of each array of ``Zs`` on each resample ``idxs`` (the same rows for every array).
+
+    Up to ``sample_size`` texts the distances are computed once and each resample reads its rows and
+    columns (``metric="precomputed"``, the same value as recomputing them); larger samples are
+    subsampled per resample as :func:`silhouette` does."""
+    if sample_size is None or len(y) <= sample_size:
+        out = []
+        for Z in Zs:
+            D = pairwise_distances(Z, metric=metric)
+            np.fill_diagonal(D, 0.0)
+            out.append(np.array([silhouette_score(D[np.ix_(i, i)], y[i], metric="precomputed") for i in idxs]))
+        return out
+    return [np.array([silhouette(Z[i], y[i], metric=metric, sample_size=sample_size, seed=seed + k)
+                      for k, i in enumerate(idxs)]) for Z in Zs]
+
+
+def _check_resamples(n: int) -> None:
+    if n < 2:  # a standard deviation needs two resamples
+        raise ProbedriftError(f"n_boot_silhouette must be at least 2, got {n}",
+                              f"use e.g. {SILHOUETTE_RESAMPLES}: a standard deviation needs resamples")
+
+
 def _normal_interval(estimate: float, boots: np.ndarray) -> tuple[float, float]:
     """Normal bootstrap interval ``θ̂ ± z₀.₉₇₅ · sd(θ*)``.
 
@@ -296,6 +313,7 @@ def separability_report(
     silhouette_metric: str = "cosine",
     sample_size: int = 2000,
     folds: int = 5,
+    n_boot_silhouette: int = SILHOUETTE_RESAMPLES,
 ) -> pd.DataFrame:
     """Table of separability measures with 95% intervals: columns ``metric, value, ci_low, ci_high``.
 
@@ -306,10 +324,14 @@ def separability_report(
       (:func:`_fisher_jackknife`); it covers the sampling spread at this n and d. For ``fisher`` the
       interval is around an estimate of the population ratio; for ``fisher_raw`` around a value
       biased upwards by its noise floor, which the interval does not cover;
-    - ``silhouette`` and ``overlap``: the same over ``n_boot_expensive`` resamples (each costs a
-      pairwise-distance matrix or two LDA fits; about 0.4 s and 1 s at 2,000 × 1,024). For
-      ``overlap`` the A/B halves are fixed and each half is resampled on its own, so a duplicated
-      point never sits on both sides of the cross-fit;
+    - ``silhouette``: ``θ̂ ± t_{0.975, B−1} · sd(θ*)`` over ``n_boot_silhouette`` stratified bootstrap
+      resamples (:data:`SILHOUETTE_RESAMPLES`; one distance matrix serves them all). Centred on the
+      estimate, not a percentile interval: a resample's duplicated points sit at distance 0 from each
+      other, which shifts the resampled silhouettes (and widens their spread, so the interval is
+      conservative);
+    - ``overlap``: ``θ̂ ± z₀.₉₇₅ · sd(θ*)`` over ``n_boot_expensive`` resamples (two LDA fits each, about
+      1 s at 2,000 × 1,024); the A/B halves are fixed and each half is resampled on its own, so a
+      duplicated point never sits on both sides of the cross-fit;
     - ``cv_auc``: mean over folds ± t(0.975, k−1)·sd/√k, the spread of the k fold AUCs (the folds
       are not independent, so this interval is approximate).
     """
@@ -319,6 +341,7 @@ def separability_report(
         check_choice("separability metric", m, METRICS)
     check_positive("n_boot", n_boot)
     check_positive("n_boot_expensive", n_boot_expensive)
+    _check_resamples(n_boot_silhouette)
     X, y = _check_xy(X, y, min_per_class=max(4, int(folds)))
     Z = to_space(X, space)
     rng = np.random.default_rng(seed)
@@ -326,11 +349,9 @@ def separability_report(
     for m in metrics:
         if m == "silhouette":
             value = silhouette(Z, y, metric=silhouette_metric, sample_size=sample_size, seed=seed)
-            boots = [
-                silhouette(Z[i], y[i], metric=silhouette_metric, sample_size=sample_size, seed=seed + k)
-                for k, i in enumerate(_stratified_bootstrap(y, rng) for _ in range(n_boot_expensive))
-            ]
-            lo, hi = _normal_interval(value, np.array(boots))
+            idxs = [_stratified_bootstrap(y, rng) for _ in range(n_boot_silhouette)]
+            boots = _silhouette_resamples([Z], y, idxs, silhouette_metric, sample_size, seed)[0]
+            lo, hi = centred_t_interval(value, boots)
         elif m in ("fisher", "fisher_raw"):
             pre = Z if space != "normalized_standardized" else to_space(X, "normalized")
             value, var = _fisher_jackknife(pre, y, standardize=space == "normalized_standardized",
@@ -381,8 +402,8 @@ def per_layer_report(
 PAIRED_INTERVAL = (
     "95% interval of the relative change (instruct − base)/|base|, paired over shared texts: both models' "
     "measures on the same texts left out (fisher, fisher_raw: stratified delete-one jackknife), the same "
-    "stratified bootstrap resamples (silhouette, overlap: normal interval) or the same folds (cv_auc: "
-    "t-interval over folds); last layer, probe input space"
+    "stratified bootstrap resamples (silhouette: t interval with B − 1 df; overlap: normal interval) or the same "
+    "folds (cv_auc: t-interval over folds); last layer, probe input space"
 )
 
 
@@ -405,6 +426,7 @@ def paired_relative_change(
     silhouette_metric: str = "cosine",
     sample_size: int = 2000,
     folds: int = 5,
+    n_boot_silhouette: int = SILHOUETTE_RESAMPLES,
 ) -> pd.DataFrame:
     """Relative change ``r = (m_instruct − m_base)/|m_base|`` of each measure between two models that
     embedded the *same texts* (row i of both arrays is text i), with an interval paired over the texts.
@@ -415,8 +437,10 @@ def paired_relative_change(
 
     - ``fisher``, ``fisher_raw``: paired stratified delete-one jackknife, r₍ᵢ₎ from both models' ratios
       without text i, ``var = Σ_k (n_k − 1)/n_k Σ_{i∈k} (r₍ᵢ₎ − r̄₍·₎ₖ)²``, interval r ± z₀.₉₇₅ √var;
-    - ``silhouette``, ``overlap``: ``n_boot_expensive`` stratified bootstrap resamples shared by both
-      models (for ``overlap`` within the fixed A/B halves), interval r ± z₀.₉₇₅ · sd(r*);
+    - ``silhouette``: ``n_boot_silhouette`` stratified bootstrap resamples shared by both models, interval
+      r ± t_{0.975, B−1} · sd(r*);
+    - ``overlap``: ``n_boot_expensive`` resamples shared by both models within the fixed A/B halves,
+      interval r ± z₀.₉₇₅ · sd(r*);
     - ``cv_auc``: the same stratified folds for both models; r ± t(0.975, k−1) · sd(d_f)/√k with
       ``d_f = (AUC_instruct,f − AUC_base,f)/|mean AUC_base|``.
 
@@ -428,6 +452,7 @@ def paired_relative_change(
     for m in metrics:
         check_choice("separability metric", m, METRICS)
     check_positive("n_boot_expensive", n_boot_expensive)
+    _check_resamples(n_boot_silhouette)
     Xb, y = _check_xy(X_base, y, min_per_class=max(4, int(folds)))
     Xi, _ = _check_xy(X_instruct, y, min_per_class=max(4, int(folds)))
     Zb, Zi = to_space(Xb, space), to_space(Xi, space)
@@ -444,17 +469,11 @@ def paired_relative_change(
             rel = float(_relative(vb, vi))
             half = z * np.sqrt(_stratified_jackknife_variance([_relative(b, i) for b, i in zip(loo_b, loo_i)]))
         elif m == "silhouette":
-            def sil(Z, idx=None, k=0):
-                Zs, ys = (Z, y) if idx is None else (Z[idx], y[idx])
-                return silhouette(Zs, ys, metric=silhouette_metric, sample_size=sample_size, seed=seed + k)
-
-            vb, vi = sil(Zb), sil(Zi)
+            vb, vi = (silhouette(Z, y, metric=silhouette_metric, sample_size=sample_size, seed=seed) for Z in (Zb, Zi))
             rel = float(_relative(vb, vi))
-            boots = []
-            for k in range(n_boot_expensive):
-                idx = _stratified_bootstrap(y, rng)
-                boots.append(float(_relative(sil(Zb, idx, k), sil(Zi, idx, k))))
-            half = z * float(np.std(boots, ddof=1))
+            idxs = [_stratified_bootstrap(y, rng) for _ in range(n_boot_silhouette)]
+            bb, bi = _silhouette_resamples([Zb, Zi], y, idxs, silhouette_metric, sample_size, seed)
+            half = centred_t_interval(rel, _relative(bb, bi))[1] - rel
         elif m == "overlap":
             a, b = _halves(y, seed)
             vb = _cross_fitted_overlap(Zb[a], y[a], Zb[b], y[b])
