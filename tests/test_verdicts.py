@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from probedrift.core.errors import ProbedriftError
+from probedrift.report.claims import BANDS, CLAIMS
 from probedrift.report.verdicts import VERDICTS, Band, Verdict, band, context, judge, verdict
 
 LO, HI = 0.45, 0.55  # the band of the paper's 0.50 ± 0.05
@@ -171,3 +172,13 @@ def test_context_rows():
     assert math.isnan(context("untestable").value)
     with pytest.raises(ProbedriftError, match="reason"):
         context("  ")
+
+
+def test_a_claim_of_a_rise_is_judged_on_the_paired_interval_of_the_change():
+    """The claims layer's "drift raises it" band, (0, 1]: a change interval wholly above 0 agrees, one wholly
+    below disagrees, one that holds 0 is unresolved, whatever its point value."""
+    spec = BANDS["rises"]
+    assert CLAIMS["share"].kind == "change" and CLAIMS["share"].spec is spec
+    assert judge(0.10, 0.02, 0.18, spec.band).verdict == "agrees"
+    assert judge(-0.10, -0.18, -0.02, spec.band).verdict == "disagrees"
+    assert judge(0.10, -0.01, 0.21, spec.band).verdict == "unresolved"  # the point alone would agree
