@@ -6,34 +6,25 @@ these functions, given the interval of the quantity it is about. The point value
 an interval that straddles the criterion gives the "unresolved" word. The functions are pure (numbers
 in, words out), so each is tested on intervals whose answer is known.
 
-Also here: short model names for prose, and the angle that the paper's per-dimension σ implies at a
+Also here: short model names for prose (:func:`probedrift.report.wording.short_name`), and the angle
+that the paper's per-dimension σ implies at a
 width, arctan(σ√d) (Discussion §1).
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import PurePosixPath, PureWindowsPath
 
 import numpy as np
 
 from probedrift.core.errors import ProbedriftError
+from probedrift.report.wording import direction, short_name
 
 __all__ = ["UNRESOLVED", "alarm_order", "band_position", "change_word", "collapse_word", "interp_at",
            "per_dim_angle_deg", "short_name"]
 
 #: The word of an interval that straddles the criterion, or of a missing interval.
 UNRESOLVED = "unresolved"
-
-
-def short_name(model: str) -> str:
-    """The name a reader sees: the last path component of a local directory or hub id
-    ("Qwen/Qwen3-0.6B" → "Qwen3-0.6B", "/tmp/x/tiny-encoder/" → "tiny-encoder"); registry names unchanged."""
-    text = str(model).strip().rstrip("/\\")
-    if not text:
-        return str(model)
-    name = PureWindowsPath(text).name if "\\" in text else PurePosixPath(text).name
-    return name or text
 
 
 def per_dim_angle_deg(sigma: float, width: int) -> float:
@@ -55,11 +46,7 @@ def change_word(lo: float, hi: float, up: str = "rises", down: str = "falls",
     ``none`` when the interval holds 0, :data:`UNRESOLVED` without an interval."""
     if not _finite(lo, hi):
         return UNRESOLVED
-    if float(lo) > 0:
-        return up
-    if float(hi) < 0:
-        return down
-    return none
+    return direction(lo, hi, (up, down, none))
 
 
 def collapse_word(drop_lo: float, drop_hi: float, auc_clean: float) -> str:
