@@ -114,7 +114,8 @@ def _pairs(metrics: Path) -> list[tuple]:
     df = _read(metrics, "pairs")
     if df is None:
         return [("5", "relative change of the silhouette, base → instruct", None, "")]
-    return [("5", f"relative change of the {r.metric}, {r.base} → {r.instruct}",
+    names = {"silhouette": "silhouette", "fisher": "Fisher ratio"}
+    return [("5", f"relative change of the {names[r.metric]}, {r.base} → {r.instruct}",
              fmt_ci(r.relative_change, r.relative_change_low, r.relative_change_high), "shared texts (paired)")
             for r in df[df.metric.isin(["silhouette", "fisher"])].itertuples()]
 

@@ -6,13 +6,20 @@ sources are staged into ``_build/src``: ``_config.yml`` and ``_toc.yml`` from th
 prose pages of ``book/``, the executed notebooks of ``results/P/notebooks/``
 as ``notebooks/`` — the path of each notebook in the repository, so a launch button opens the
 notebook it shows — and generated pages (the paper-vs-study table, the status page, the method page's
-parameter table) computed from the run's tables and provenance and from the typed parameters. MathJax is
-copied into the book's static files, so formulas render
-without network. Jupyter Book 1.x then builds ``_build/html`` (``-W`` in strict mode).
+parameter table, the classroom run's numbers for the teaching page) computed from the run's tables and
+provenance and from the typed parameters. Staged notebooks carry no widget state
+(:func:`probedrift.run.publish.strip_widget_state`). MathJax is copied into the book's static files, so
+formulas render without network. Jupyter Book 1.x then builds ``_build/html`` (``-W`` in strict mode).
+
+Two audiences (:data:`AUDIENCES`): the ``instructor`` build (the default) has every page, the
+teaching page included, and the chapters' solutions (collapsed); the ``student`` build leaves out the
+teaching page and the solutions themselves (sphinx-exercise's ``hide_solutions``), not just collapses
+them. ``python -m probedrift.run.book --profile P --audience student`` builds one from the shell.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import shutil
@@ -21,14 +28,16 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from probedrift.core.errors import ProbedriftError
 from probedrift.core.timing import STAGES, stage_table
 from probedrift.report.compare import paper_vs_study, to_markdown
 from probedrift.report.findings import discussion_numbers_markdown, discussion_outcomes, key_findings_markdown
 from probedrift.report.summaries import power_summary
+from probedrift.report.teaching import classroom_numbers_markdown
 from probedrift.run.params import StudyParams, describe_parameters, repo_root
-from probedrift.run.publish import write_book_config
+from probedrift.run.publish import strip_widget_state_file, write_book_config
 from probedrift.run.runner import require_complete
 
 
@@ -86,8 +95,17 @@ RESULT_SOURCES = ("lib", "notebooks", "params", "requirements.txt", "requirement
 #: Library code that runs when the book is built, not during the run (the comparison with the paper,
 #: the key findings, the book's configuration) or never for a run (the benchmark): rebuilding the book
 #: applies a change to it, so it does not make a run stale.
-BUILD_TIME_SOURCES = ("lib/probedrift/book.py", "lib/probedrift/compare.py", "lib/probedrift/verdicts.py",
-                      "lib/probedrift/findings.py", "lib/probedrift/publish.py", "lib/probedrift/bench")
+BUILD_TIME_SOURCES = ("lib/probedrift/run/book.py", "lib/probedrift/report/compare.py",
+                      "lib/probedrift/report/verdicts.py", "lib/probedrift/report/findings.py",
+                      "lib/probedrift/report/claims.py", "lib/probedrift/report/claim_rows.py",
+                      "lib/probedrift/report/conclusions.py", "lib/probedrift/report/outcomes.py",
+                      "lib/probedrift/run/publish.py", "lib/probedrift/report/teaching.py", "lib/probedrift/bench")
+#: Who a build is for: ``instructor`` (every page and solution) or ``student`` (no teaching page, no solutions).
+AUDIENCES = ("instructor", "student")
+#: The instructor's page: in the TOC of the instructor build only.
+TEACHING_PAGE = "book/teaching"
+#: The committed run whose numbers the teaching page quotes (relative to the repository).
+CLASSROOM_RUN = Path("results") / "classroom"
 
 
 def changes_since(commit: str | None, root: Path | None = None) -> list[str] | None:
@@ -216,13 +234,35 @@ def timings_markdown(run_dir: Path) -> str:
     return "\n".join([note, "", head, sep, *body, ""])
 
 
+def check_audience(audience: str) -> str:
+    """``audience`` if it is one of :data:`AUDIENCES`, else a :class:`ProbedriftError` naming them."""
+    if audience not in AUDIENCES:
+        raise ProbedriftError(f"unknown book audience {audience!r}", f"choose one of {', '.join(AUDIENCES)}")
+    return audience
+
+
+def _apply_audience(src: Path, audience: str) -> None:
+    """The student build: ``hide_solutions`` on (solutions left out of the pages) and no teaching page."""
+    cfg_path = src / "_config.yml"
+    cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+    cfg.setdefault("sphinx", {}).setdefault("config", {})["hide_solutions"] = audience == "student"
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8")
+    if audience == "student":
+        toc = src / "_toc.yml"
+        toc.write_text("".join(line for line in toc.read_text().splitlines(keepends=True)
+                               if line.split("file:")[-1].strip() != TEACHING_PAGE))
+        (src / f"{TEACHING_PAGE}.md").unlink(missing_ok=True)
+
+
 def stage(profile: str, results_root: str = "results", out_root: Path | None = None,
-          repository: Path | None = None) -> Path:
+          repository: Path | None = None, audience: str = "instructor") -> Path:
     """Assemble the book's sources for ``profile`` in ``<out_root>/_build/src`` and return that directory.
 
     The pages, configuration and (relative) ``results_root`` are those of ``repository`` (default: the
-    checkout of the installed package); ``out_root`` defaults to the repository.
+    checkout of the installed package); ``out_root`` defaults to the repository. ``audience`` is one of
+    :data:`AUDIENCES`.
     """
+    check_audience(audience)
     root = Path(repository or repo_root())
     run_dir = Path(results_root) / profile
     if not run_dir.is_absolute():
@@ -239,6 +279,7 @@ def stage(profile: str, results_root: str = "results", out_root: Path | None = N
     toc = (src / "_toc.yml").read_text()
     for nb in sorted((run_dir / "notebooks").glob("*.ipynb")):
         shutil.copy2(nb, src / "notebooks" / nb.name)
+        strip_widget_state_file(src / "notebooks" / nb.name)  # progress bars' state loads a widget script
     # A chapter listed in the TOC but absent from this run is dropped from the staged TOC.
     kept = []
     for line in toc.splitlines():
@@ -246,6 +287,7 @@ def stage(profile: str, results_root: str = "results", out_root: Path | None = N
             continue
         kept.append(line)
     (src / "_toc.yml").write_text("\n".join(kept) + "\n")
+    _apply_audience(src, audience)
     prov = json.loads((run_dir / "provenance.json").read_text())
     params = StudyParams.from_dict(prov["parameters"], source=f"{run_dir / 'provenance.json'}")
     table = paper_vs_study(run_dir / "metrics", params)
@@ -261,6 +303,9 @@ def stage(profile: str, results_root: str = "results", out_root: Path | None = N
     (src / "generated" / "discussion_numbers.md").write_text(discussion_numbers_markdown(run_dir))
     for name, text in discussion_outcomes(run_dir).items():  # the Discussion's outcome sentences
         (src / "generated" / f"{name}.md").write_text(text)
+    classroom = root / CLASSROOM_RUN
+    (src / "generated" / "classroom_numbers.md").write_text(
+        classroom_numbers_markdown(classroom if (classroom / "provenance.json").is_file() else None))
     bench_md = root / "results" / "bench" / "bench.md"
     (src / "generated" / "bench.md").write_text(
         bench_md.read_text() if bench_md.is_file()
@@ -271,16 +316,16 @@ def stage(profile: str, results_root: str = "results", out_root: Path | None = N
 
 
 def build_book(profile: str = "default", results_root: str = "results", strict: bool = False,
-               out_root: Path | None = None, repository: Path | None = None) -> int:
+               out_root: Path | None = None, repository: Path | None = None, audience: str = "instructor") -> int:
     """Stage and build the book of ``repository`` (default: the checkout of the installed package) into
-    ``<out_root>/_build/html`` (default: the repository root).
+    ``<out_root>/_build/html`` (default: the repository root), for ``audience`` (:data:`AUDIENCES`).
 
     Returns jupyter-book's exit code; ``strict`` adds ``-W -n --keep-going`` so a broken reference or
     any warning fails the build.
     """
     repository = Path(repository or repo_root())
     root = Path(out_root or repository)
-    src = stage(profile, results_root, root, repository)
+    src = stage(profile, results_root, root, repository, audience)
     shutil.rmtree(root / "_build" / "html", ignore_errors=True)
     shutil.rmtree(root / "_build" / "jupyter_execute", ignore_errors=True)
     exe = Path(sys.executable).with_name("jupyter-book")
@@ -291,3 +336,23 @@ def build_book(profile: str = "default", results_root: str = "results", strict: 
     if res.returncode == 0:
         print(f"[probedrift book] {root / '_build' / 'html' / 'index.html'}")
     return res.returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m probedrift.run.book [--profile P] [--audience student|instructor] [--out DIR] [--strict]``."""
+    parser = argparse.ArgumentParser(prog="python -m probedrift.run.book", description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="default")
+    parser.add_argument("--results", default="results", help="root of the run outputs (relative: to the repository)")
+    parser.add_argument("--audience", default="instructor", choices=AUDIENCES,
+                        help="instructor: every page and solution; student: no teaching page, solutions left out")
+    parser.add_argument("--out", default=None, help="folder to build into (<out>/_build/html); default: the checkout")
+    parser.add_argument("--strict", action="store_true", help="turn warnings into errors (-W)")
+    args = parser.parse_args(argv)
+    repository = find_repository(Path.cwd())
+    out = Path(args.out).resolve() if args.out else None
+    return build_book(args.profile, results_root=args.results, strict=args.strict, out_root=out,
+                      repository=repository, audience=args.audience)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
