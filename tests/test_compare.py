@@ -520,3 +520,12 @@ def test_the_per_dimension_reading_is_judged_at_the_angle_it_has_at_the_papers_w
                                             "dimension at d = 896")
     assert (round(r.band_low, 1), round(r.band_high, 1)) == (8.5, 41.9)
     assert r.verdict == "unresolved" and (r.ci_low, r.ci_high) == (35.0, 45.0)
+
+
+def test_the_page_opens_with_a_headline_read_from_its_own_verdicts(tmp_path):
+    df = paper_vs_study(_run(tmp_path), _params())
+    head = to_markdown(df).split("\n\n")[1]
+    assert head.startswith("Under the abstract's ≈1° reading (last layer), the paper's collapse claim")
+    first, second = head.split(". ")[:2]
+    assert f"σ = 0.02) disagrees for {MODEL}" in first  # the relative reading barely moves the fixture's AUC
+    assert f"σ = 0.02) agrees for {MODEL}" in second  # the per-dimension reading reaches chance

@@ -37,13 +37,13 @@ from probedrift.report.claims import (
     optional_table,
     verdict_row,
 )
-from probedrift.report.outcomes import interp_at, per_dim_angle_deg
+from probedrift.report.outcomes import interp_at, per_dim_angle_deg, short_name
 from probedrift.report.paper import PAPER_WIDTHS
 from probedrift.report.paper import SIGMA as HEADLINE_SIGMA
 from probedrift.report.tables import row_at_sigma
 from probedrift.report.verdicts import context, judge
 
-__all__ = ["CHANGE_METRICS", "NOT_IN_RUN", "angle_band", "extra_rows"]
+__all__ = ["CHANGE_METRICS", "NOT_IN_RUN", "angle_band", "extra_rows", "verdict_headline"]
 
 NOT_IN_RUN = "not in this run"
 #: claim_changes metric → the claim it tests (:data:`probedrift.report.claims.CLAIMS`).
@@ -250,3 +250,28 @@ def extra_rows(run: RunTables) -> list[dict]:
     cross-validated AUC of the pairs, same-model fine-tuning."""
     return [*_change_rows(run), *_angle_matched_rows(run), *_crossfit_rows(run), *_layer_rows(run),
             *_cv_auc_rows(run), *_finetune_rows(run)]
+
+
+#: The rows the comparison page opens with: (claim prefix, how the reading is named).
+HEADLINE_ROWS = (("AUC at σ = 0.02 (the abstract's", "Under the abstract's ≈1° reading (last layer)"),
+                 ("AUC at σ = 0.02 (the paper's formula)", "under the paper's per-dimension formula"),
+                 ("per layer: ", "at each probed layer (≈1°, relative reading)"))
+
+
+def verdict_headline(df) -> str:
+    """The comparison page's opening sentence, read from its own verdicts: for the collapse claim under each
+    reading and at each probed layer, which models (and layers) agree, disagree or are unresolved."""
+    parts = []
+    for prefix, label in HEADLINE_ROWS:
+        rows = df[df.claim.str.startswith(prefix)]
+        if rows.empty:
+            continue
+        groups: dict[str, list[str]] = {}
+        for r in rows.itertuples(index=False):
+            name = short_name(r.model) + (f" layer {r.claim.split('at layer ')[1].split(' ')[0]}"
+                                          if "at layer " in r.claim else "")
+            groups.setdefault(r.verdict, []).append(name)
+        verbs = {"unresolved": "is unresolved", "context": "is context"}
+        said = "; ".join(f"{verbs.get(v, v)} for {', '.join(n)}" for v, n in groups.items())
+        parts.append(f"{label[0].upper()}{label[1:]}, the paper's collapse claim (AUC 0.50 at ≈ 1°, σ = 0.02) {said}")
+    return (". ".join(parts) + ".") if parts else ""

@@ -35,7 +35,7 @@ from probedrift.science.drift import paper_conventions
 
 __all__ = ["BANDS", "COLUMNS", "paper_vs_study", "to_markdown"]
 
-from probedrift.report.claim_rows import extra_rows
+from probedrift.report.claim_rows import extra_rows, verdict_headline
 from probedrift.report.claims import (
     BANDS,
     COLUMNS,
@@ -462,7 +462,7 @@ def to_markdown(df: pd.DataFrame) -> str:
     bands = [f"- **{s.label}**: band {s.text()} around the paper's {s.paper}. {s.justification[0].upper()}"
              f"{s.justification[1:]}." for s in BANDS.values()]
     return "\n".join([
-        "# The paper against this study", "",
+        "# The paper against this study", "", verdict_headline(df), "",
         "Every row is computed from this run's tables (`metrics/*.csv`); nothing here is typed by hand. "
         f"The paper's numbers come from {{cite}}`sahoo2026robust`. Verdicts: {summary}. Where the paper is "
         "ambiguous (what σ means in the drift protocol of paper Table 1) both readings get a row.", "",
