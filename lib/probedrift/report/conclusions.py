@@ -255,7 +255,8 @@ def monitor_sentence(first_alarms: pd.DataFrame | None, agg: pd.DataFrame | None
                      drift_type: str = "gaussian", convention: str = "per_dim") -> str:
     """Per model: the angle of a 5-point AUC loss and which monitors alarm before it, after it, or where the
     σ grid cannot tell (:func:`probedrift.report.outcomes.alarm_order`: every drift seed's first alarm at
-    or before the loss, or no seed alarmed at a grid angle at or beyond it)."""
+    or before the loss, or no seed alarmed at a grid angle at or beyond it). ``agg`` must hold the σ grid
+    the monitors were tested on (its measured angles give the last grid angle before a first alarm)."""
     if first_alarms is None or first_alarms.empty:
         return f"The first-alarm table is {NOT_IN_RUN}."
     fa = first_alarms[(first_alarms.drift_type == drift_type) & (first_alarms.convention == convention)]

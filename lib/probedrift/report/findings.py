@@ -296,8 +296,10 @@ def discussion_outcomes(run_dir, sigma: float = PAPER_SIGMA) -> dict[str, str]:
         "discussion_readings": f"{reading_sentence(agg, layers, sigma)} {cliff_range_sentence()}",
         "discussion_rotation": rotation_sentence(agg),
         "discussion_silent": silent_sentence(agg, optional_table(run_dir, "claim_changes"), _tau(run_dir), sigma),
-        "discussion_layers": (f"In this run, under the relative reading, {collapse_sentence(layers, budget)} "
-                              f"The drift budget per model: {budget_cause(budget, _read(run_dir, 'variance_floor'))}"),
+        "discussion_layers": (("In this run, under the relative reading, " if layers is not None else "")
+                              + f"{collapse_sentence(layers, budget)} "
+                              + ("The drift budget per model: " if budget is not None else "")
+                              + budget_cause(budget, _read(run_dir, "variance_floor"))),
         "discussion_monitors": monitor_sentence(_read(run_dir, "first_alarms"), agg),
         "discussion_updates": update_sentence(_read(run_dir, "real_drift"), _read(run_dir, "mitigations")),
     }
