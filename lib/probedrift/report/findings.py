@@ -242,8 +242,9 @@ def _separability_finding(pairs: pd.DataFrame | None, ft_sep: pd.DataFrame | Non
                         f"({r.relative_change:+.0%} [{r.relative_change_low:+.0%}, {r.relative_change_high:+.0%}])")
     if not bits:
         return head + f"A base/instruct pair is {NOT_IN_RUN}."
-    return (head + "; ".join(bits) + ". The paper's \"20% worse\" (silhouette and Fisher ratio, Table 2) compares "
-            "models of different size; only the same-model rows isolate tuning.")
+    said = "; ".join(bits)
+    return (head + said[0].upper() + said[1:] + ". The paper's \"20% worse\" (silhouette and Fisher ratio, "
+            "Table 2) compares models of different size; only the same-model rows isolate tuning.")
 
 
 def _verdict(run_dir: Path, agg: pd.DataFrame | None, sigma: float) -> str:
