@@ -280,7 +280,8 @@ def monitor_sentence(first_alarms: pd.DataFrame | None, agg: pd.DataFrame | None
         parts.append(f"{short_name(m)}: " + "; ".join(bits))
     if not parts:
         return f"The {drift_type}/{convention} first alarms are {NOT_IN_RUN}."
-    return f"Under {drift_type.replace('_', ' ')} drift ({convention.replace('_', '-')}) — " + "; ".join(parts) + "."
+    reading = {"per_dim": "per-dimension reading", "relative": "relative reading"}.get(convention, convention)
+    return f"Under {drift_type.capitalize()} drift ({reading}) — " + "; ".join(parts) + "."
 
 
 def update_sentence(real: pd.DataFrame | None, mit: pd.DataFrame | None = None) -> str:

@@ -297,7 +297,7 @@ def discussion_outcomes(run_dir, sigma: float = PAPER_SIGMA) -> dict[str, str]:
         "discussion_readings": f"{reading_sentence(agg, layers, sigma)} {cliff_range_sentence()}",
         "discussion_rotation": rotation_sentence(agg),
         "discussion_silent": silent_sentence(agg, optional_table(run_dir, "claim_changes"), _tau(run_dir), sigma),
-        "discussion_layers": (("In this run, under the relative reading, " if layers is not None else "")
+        "discussion_layers": (("Under the relative reading, " if layers is not None else "")
                               + f"{collapse_sentence(layers, budget)} "
                               + ("The drift budget per model: " if budget is not None else "")
                               + budget_cause(budget, _read(run_dir, "variance_floor"))),
