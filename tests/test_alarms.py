@@ -125,3 +125,58 @@ def test_false_alarm_table_rates_and_clopper_pearson_intervals():
     drifted = false_alarm_table({"ks": factories["ks"]}, {"ks": NullDesign(pool, shifted, 40, 40)}, n_runs=20)
     assert drifted["rate"].iloc[0] > 0.9
     assert clopper_pearson(0, 200)[0] == 0.0 and clopper_pearson(200, 200)[1] == 1.0
+
+
+def test_clustered_rate_interval_without_between_cluster_spread_is_clopper_pearson_at_the_t_corrected_size():
+    """Every cluster alarms at exactly the overall rate: no design effect, and the interval is the beta-quantile
+    (Clopper–Pearson) interval of x* = p̂n* in n* = n·(t_{n−1}/t_{G−1})² trials (Korn–Graubard)."""
+    from probedrift.core.intervals import clustered_rate_interval
+
+    k, n_g = np.full(10, 2), np.full(10, 40)
+    out = clustered_rate_interval(k, n_g)
+    n_star = 400 * (scipy.stats.t.ppf(0.975, 399) / scipy.stats.t.ppf(0.975, 9)) ** 2
+    x = 0.05 * n_star
+    assert out["design_effect"] == 1.0 and out["n_effective"] == pytest.approx(n_star)
+    assert out["ci_low"] == pytest.approx(scipy.stats.beta.ppf(0.025, x, n_star - x + 1))
+    assert out["ci_high"] == pytest.approx(scipy.stats.beta.ppf(0.975, x + 1, n_star - x))
+    assert clustered_rate_interval([0, 0, 0], [50, 50, 50])["ci_low"] == 0.0
+
+
+def test_clustered_interval_covers_the_mean_rate_when_pools_differ_and_runs_counted_independent_do_not():
+    """Pools with their own no-drift rate p_g ~ Beta(1, 19) (mean 0.05): 20 pools × 20 runs. Over 400 studies
+    the clustered interval covers 0.05 at about its nominal rate (≥ 90%); Clopper–Pearson over the 400
+    runs, as if independent, covers it markedly less often."""
+    from probedrift.core.intervals import clustered_rate_interval
+
+    rng = np.random.default_rng(11)
+    hit_clustered = hit_naive = 0
+    for _ in range(400):
+        k = rng.binomial(20, rng.beta(1, 19, size=20))
+        ci = clustered_rate_interval(k, np.full(20, 20))
+        hit_clustered += ci["ci_low"] <= 0.05 <= ci["ci_high"]
+        lo, hi = clopper_pearson(int(k.sum()), 400)
+        hit_naive += lo <= 0.05 <= hi
+    assert hit_clustered / 400 >= 0.90, hit_clustered
+    assert hit_naive < hit_clustered - 20, (hit_naive, hit_clustered)
+
+
+def test_false_alarm_table_spreads_runs_over_pools_and_widens_the_interval_by_their_spread():
+    """Four pool pairs, two of them with a shifted sample part: the KS monitor alarms in those two only, so
+    runs differ by pool, the design effect exceeds 1 and the interval is wider than Clopper–Pearson's."""
+    rng = np.random.default_rng(12)
+    X = rng.standard_normal((400, 4))
+    X[300:] += 0.8  # rows 300..399 are shifted
+    clean = np.arange(0, 100), np.arange(100, 200)
+    shifted = np.arange(0, 100), np.arange(300, 400)
+    clusters = (clean, shifted, (np.arange(100, 200), np.arange(200, 300)), shifted)
+    design = NullDesign(X, X, 40, 40, clusters=clusters)
+    out = false_alarm_table({"ks": lambda: KSDetector(alpha=0.05)}, {"ks": design}, n_runs=80, seed=1,
+                            design="split").iloc[0]
+    assert out.n_pools == 4 and out.design_effect > 1
+    assert 0.3 < out.rate < 0.7  # half the runs drew a shifted sample
+    lo, hi = clopper_pearson(int(out.n_alarms), 80)
+    assert out.ci_high - out.ci_low > hi - lo
+    assert "pool" in out.interval
+    with pytest.raises(Exception, match="two pool pairs"):
+        false_alarm_table({"ks": lambda: KSDetector()}, {"ks": NullDesign(X, X, 40, 40, clusters=(clean,))},
+                          n_runs=10)

@@ -22,6 +22,7 @@ __all__ = [
     "bootstrap_weights",
     "centred_t_interval",
     "clopper_pearson",
+    "clustered_rate_interval",
     "combined_interval",
     "mean_t_interval",
     "percentile_interval",
@@ -112,6 +113,36 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Exact (Clopper–Pearson) interval for a binomial rate k/n: ``scipy.stats.binomtest(k, n).proportion_ci``."""
     ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="exact")
     return float(ci.low), float(ci.high)
+
+
+def clustered_rate_interval(counts: object, sizes: object, level: float = 0.95) -> dict[str, float]:
+    """A binomial rate from G clusters of trials that share something within a cluster (Korn & Graubard 1998).
+
+    p̂ = Σk_g / Σn_g; its variance from the spread between clusters (ratio estimator),
+    v = G/(G − 1) · Σ_g (k_g − p̂ n_g)² / (Σn_g)²; design effect deff = max(1, v / (p̂(1 − p̂)/n)) (1 when
+    p̂ is 0 or 1, where v is 0 too); effective size n* = n/deff · (t_{n−1}/t_{G−1})², the t quantiles at
+    (1 + level)/2 (Korn–Graubard's degrees-of-freedom correction: G clusters, not n trials, carry the
+    variance); the Clopper–Pearson interval of x* = p̂ n* successes in n* trials, from the beta quantiles
+    B((1 − level)/2; x*, n* − x* + 1) and B((1 + level)/2; x* + 1, n* − x*). Returns
+    ``{rate, ci_low, ci_high, design_effect, n_effective}``.
+    """
+    k = np.asarray(counts, dtype=np.float64)
+    n_g = np.asarray(sizes, dtype=np.float64)
+    if k.shape != n_g.shape or k.ndim != 1 or k.size < 2 or (n_g <= 0).any() or (k < 0).any() or (k > n_g).any():
+        raise ProbedriftError("counts and sizes must be two 1-D arrays of the same length >= 2, 0 <= k_g <= n_g",
+                              "pass the alarms and the runs of each cluster (e.g. each pool of texts)")
+    check_level(level)
+    n, G = float(n_g.sum()), k.size
+    rate = float(k.sum() / n)
+    v = G / (G - 1) * float(((k - rate * n_g) ** 2).sum()) / n ** 2
+    v_srs = rate * (1 - rate) / n
+    deff = max(1.0, v / v_srs) if v_srs > 0 else 1.0
+    q = (1 + level) / 2
+    n_eff = n / deff * (stats.t.ppf(q, n - 1) / stats.t.ppf(q, G - 1)) ** 2
+    x = rate * n_eff
+    low = float(stats.beta.ppf(1 - q, x, n_eff - x + 1)) if x > 0 else 0.0
+    high = float(stats.beta.ppf(q, x + 1, n_eff - x)) if x < n_eff else 1.0
+    return {"rate": rate, "ci_low": low, "ci_high": high, "design_effect": deff, "n_effective": n_eff}
 
 
 # --------------------------------------------------------------------------- bootstrap

@@ -29,6 +29,10 @@ from probedrift.science.false_alarms import false_alarm_table as null_alarm_tabl
 DETECTOR_COLUMNS = ["model", "drift_type", "convention", "sigma", "seed", "angle_deg_mean", "detector",
                     "statistic", "p_value", "alarm"]
 FALSE_ALARM_DESIGNS = ("pooled", "split")
+#: Pool pairs of the split false-alarm design: fresh stratified partitions of all clean texts into a
+#: training-sized and a held-out-sized part, the runs spread evenly over them, so the interval covers the
+#: partition (the chance differences between two fixed pools that every run of one partition repeats).
+SPLIT_DESIGN_POOLS = 20
 
 
 def subsample(X: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -139,9 +143,13 @@ def false_alarm_table(S: RunContext, model: str, design: str = "pooled") -> pd.D
 
     - ``"pooled"``: reference and sample disjoint draws from all clean texts, so they are
       exchangeable: the rate a level-α test promises (≤ α) over fresh data;
-    - ``"split"``: reference from the training split, sample from the held-out texts: the rate
-      given this run's partition, which the finite held-out pool is reused for (runs share most
-      of their texts, so chance differences between the two pools repeat).
+    - ``"split"``: reference from a training-sized part, sample from the held-out-sized rest, of
+      :data:`SPLIT_DESIGN_POOLS` fresh stratified partitions of all clean texts (the first is not the
+      run's own split: every partition is drawn the same way). Within one partition the runs share
+      most of their texts, so chance differences between the two parts repeat run after run and one
+      partition's rate can lie far from another's; the interval treats the partition as the unit that
+      varies (:func:`probedrift.core.intervals.clustered_rate_interval`), so it covers the rate of the
+      split design over partitions, not only the redraws within one.
     """
     check_choice("false-alarm design", design, FALSE_ALARM_DESIGNS)
     p = S.params
@@ -149,6 +157,7 @@ def false_alarm_table(S: RunContext, model: str, design: str = "pooled") -> pd.D
     train, val, test = splits["train"][0], splits["val"][0], splits["test"][0]
     held_out = np.concatenate([val, test])
     everything = np.concatenate([train, held_out])
+    labels = np.concatenate([splits["train"][1], splits["val"][1], splits["test"][1]])
     n_ref = min(p.detector_sample_size, len(train))
     n_sample = min(p.detector_sample_size, len(test))
     kwargs = detector_kwargs(S, model)
@@ -160,8 +169,24 @@ def false_alarm_table(S: RunContext, model: str, design: str = "pooled") -> pd.D
         elif design == "pooled":
             designs[name] = NullDesign(everything, everything, n_ref, n_sample)
         else:
-            designs[name] = NullDesign(train, held_out, n_ref, n_sample)
+            designs[name] = NullDesign(everything, everything, n_ref, n_sample,
+                                       clusters=partitions(labels, len(train), p.seed, SPLIT_DESIGN_POOLS))
     return null_alarm_table(factories, designs, n_runs=p.false_alarm_runs, seed=p.seed, model=model, design=design)
+
+
+def partitions(y: np.ndarray, n_first: int, seed: int, count: int) -> tuple:
+    """``count`` stratified random partitions of rows 0..n−1 into ``n_first`` rows and the rest, each class
+    split in proportion (``default_rng([seed, g])`` for partition g): pairs (first rows, other rows)."""
+    out = []
+    for g in range(count):
+        rng = np.random.default_rng([seed, g])
+        first = []
+        for c in (0, 1):
+            rows = rng.permutation(np.flatnonzero(y == c))
+            first.append(rows[:round(n_first * rows.size / y.size)])
+        first = np.sort(np.concatenate(first))
+        out.append((first, np.setdiff1d(np.arange(y.size), first)))
+    return tuple(out)
 
 
 def false_alarms(S: RunContext) -> pd.DataFrame:

@@ -154,7 +154,7 @@ _declare("alarm_share_by_sigma", monitors.alarm_share, 4,
 _declare("false_alarms", monitors.false_alarms, 4,
          "each monitor's alarm rate with no drift, Clopper–Pearson interval",
          "model detector design n_runs n_alarms rate ci_low ci_high alpha rule n_permutations n_reference n_sample "
-         "seconds interval")
+         "seconds interval n_pools design_effect")
 
 # ---------------------------------------------------------------- chapter 5: separability
 
