@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 
 FINETUNE_COLUMNS = ["model", "method", "learning_rate", "step", "train_loss", "angle_deg_mean", "angle_deg_median",
                     "auc", "auc_ci_low", "auc_ci_high", "accuracy", "mean_confidence", "silent_failure_share",
-                    "silent_failure_rate", "ece", "retrain_auc", "recalibrated_ece", "checkpoint"]
+                    "silent_failure_rate", "ece", "retrain_auc", "recalibrated_ece", "checkpoint", "auc_change",
+                    "auc_change_ci_low", "auc_change_ci_high"]
 SAME_MODEL_NOTE = "same model, width and tokenizer (fine-tuned checkpoint)"
 
 
@@ -126,7 +127,15 @@ def update_pairs(S: RunContext, updates: list[Update]) -> dict[str, UpdatePair]:
 
 
 def finetune_table(S: RunContext, updates: list[Update], pairs: dict[str, UpdatePair]) -> pd.DataFrame:
-    """One row per checkpoint (:data:`FINETUNE_COLUMNS` plus ``alarm_<detector>`` and the aligned AUC per k)."""
+    """One row per checkpoint (:data:`FINETUNE_COLUMNS` plus ``alarm_<detector>`` and the aligned AUC per k).
+
+    ``auc_change`` is the frozen probe's AUC on the checkpoint's embeddings minus its AUC on the base
+    model's, on the same test texts, with the paired interval of
+    :func:`probedrift.experiments.realdrift.paired_auc_change` (the same bootstrap resamples of the test
+    texts for both; ``auc_change_interval`` says so). Judge a checkpoint by it: the base's and the
+    checkpoint's own intervals (``auc_ci_low``/``auc_ci_high``) overlap even when the paired change is
+    resolved. Step 0 is the base itself, so its change is exactly 0.
+    """
 
     real = realdrift.real_drift_table(S, pairs=pairs).set_index("source")
     mit = realdrift.mitigations_table(S, pairs=pairs)
@@ -142,7 +151,9 @@ def finetune_table(S: RunContext, updates: list[Update], pairs: dict[str, Update
                "silent_failure_share": r.silent_failure_share, "silent_failure_rate": r.silent_failure_rate,
                "ece": frozen.ece, "retrain_auc": m[m.method == "retrain"].auc.iloc[0],
                "recalibrated_ece": m[m.method == "recalibrate"].ece.iloc[0], "checkpoint": u.label,
-               "auc_interval": frozen.interval}
+               "auc_interval": frozen.interval, "auc_change": frozen.auc_change,
+               "auc_change_ci_low": frozen.auc_change_ci_low, "auc_change_ci_high": frozen.auc_change_ci_high,
+               "auc_change_interval": frozen.change_interval}
         row.update({c: bool(r[c]) for c in real.columns if c.startswith("alarm_")})
         for a in m[m.method == "align"].itertuples():
             row[f"align_auc_k{int(a.k)}"] = a.auc

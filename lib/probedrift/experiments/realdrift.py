@@ -47,14 +47,20 @@ from probedrift.science.probes import paper_probe
 REAL_DRIFT_COLUMNS = ["source", "model_before", "model_after", "angle_deg_mean", "angle_deg_median", "auc",
                       "accuracy", "mean_confidence", "silent_failure_share", "silent_failure_rate"]
 MITIGATION_COLUMNS = ["source", "method", "k", "auc", "ci_low", "ci_high", "n_seeds", "mean_confidence", "ece",
-                      "angle_deg_mean", "alarm", "interval", "note"]
+                      "angle_deg_mean", "alarm", "interval", "note", "auc_change", "auc_change_ci_low",
+                      "auc_change_ci_high", "auc_vs_frozen", "auc_vs_frozen_ci_low", "auc_vs_frozen_ci_high",
+                      "change_interval"]
 MITIGATION_METHODS = ("no_update", "frozen", "retrain", "align", "recalibrate", "detector_gate")
 
 __all__ = ["MITIGATION_COLUMNS", "MITIGATION_METHODS", "REAL_DRIFT_COLUMNS", "anchor_indices", "angle_samples",
-           "mitigations", "mitigations_table", "real_drift", "real_drift_table", "run_pairs", "synthetic_reference"]
+           "mitigations", "mitigations_table", "paired_auc_change", "real_drift", "real_drift_table", "run_pairs",
+           "synthetic_reference"]
 
 _BOOT = "stratified bootstrap over test texts"
 _SEEDS = "95% t-interval over anchor draws"
+#: What the ``auc_change`` and ``auc_vs_frozen`` intervals cover (:func:`paired_auc_change`).
+CHANGE_TEXTS = "95% normal interval paired over the same stratified bootstrap resamples of the test texts"
+CHANGE_TEXTS_AND_DRAWS = CHANGE_TEXTS + " and over the anchor draws"
 
 
 def anchor_indices(n_train: int, k: int, seed: int) -> np.ndarray:
@@ -216,13 +222,48 @@ def angle_samples(S: RunContext, sources=None, pairs: dict[str, UpdatePair] | No
     return pd.concat(frames, ignore_index=True)
 
 
-def _row(S: RunContext, source, method, y, p1, *, angle=np.nan, note="") -> dict:
+def paired_auc_change(y, p_ref, P, W, level: float = 0.95) -> tuple[float, float, float]:
+    """AUC(P) − AUC(p_ref) on the same test texts, mean over the rows of ``P`` (anchor draws; one row for
+    a single fit), with its interval paired over text resamples: (change, ci_low, ci_high).
+
+    ``W`` (B, n) are bootstrap weights (:func:`probedrift.core.intervals.bootstrap_weights`); every
+    resample scores both predictions, so what the two AUCs share through the texts cancels. The
+    interval is :func:`probedrift.core.intervals.combined_interval`, m̄ ± z·√(se_texts² + se_draws²):
+    se_texts the standard deviation over resamples of the mean change, se_draws = s/√k over the k rows
+    (0 for one row). Not clipped: a change may be negative.
+    """
+    P = np.atleast_2d(np.asarray(P, dtype=np.float64))
+    ref = np.asarray(p_ref, dtype=np.float64)[None]
+    W = np.asarray(W, dtype=np.float64)
+    if W.ndim != 2 or not W.shape[1] == P.shape[1] == ref.shape[1] == np.size(y):
+        raise ProbedriftError(f"labels ({np.size(y)}), predictions {P.shape}, {ref.shape} and bootstrap weights "
+                              f"{W.shape} do not describe the same test texts",
+                              "pass predictions of the same texts and intervals.bootstrap_weights(y, n_boot, seed)")
+    cells = metrics_mod.roc_auc_batch(y, P) - metrics_mod.roc_auc_batch(y, ref)
+    boot = (metrics_mod.weighted_metrics(y, P, W, ["auc"])["auc"]
+            - metrics_mod.weighted_metrics(y, ref, W, ["auc"])["auc"])
+    out = intervals.combined_interval(cells[None], boot, level, clip=False)
+    return out["mean"], out["ci_low"], out["ci_high"]
+
+
+def _changes(y, P, refs: tuple[np.ndarray, np.ndarray], W) -> dict:
+    """``auc_change`` (against the frozen probe on the before embeddings) and ``auc_vs_frozen`` (against the
+    frozen probe on the after embeddings) of predictions ``P``, each with its paired interval."""
+    out = {}
+    for name, ref in zip(("auc_change", "auc_vs_frozen"), refs):
+        out[name], out[f"{name}_ci_low"], out[f"{name}_ci_high"] = paired_auc_change(y, ref, P, W)
+    out["change_interval"] = CHANGE_TEXTS if np.ndim(P) == 1 or len(P) == 1 else CHANGE_TEXTS_AND_DRAWS
+    return out
+
+
+def _row(S: RunContext, source, method, y, p1, *, refs, W, angle=np.nan, note="") -> dict:
     p = S.params
     auc, lo, hi = metrics_mod.bootstrap_ci("auc", y, p1, n_boot=p.n_boot, seed=p.seed)
-    return {"source": source, "method": method, "k": pd.NA, "auc": auc, "ci_low": lo, "ci_high": hi, "n_seeds": 1,
-            "mean_confidence": float(metrics_mod.confidence(p1).mean()),
-            "ece": metrics_mod.expected_calibration_error(y, p1, bins=p.ece_bins),
-            "angle_deg_mean": angle, "alarm": pd.NA, "interval": _BOOT, "note": note}
+    row = {"source": source, "method": method, "k": pd.NA, "auc": auc, "ci_low": lo, "ci_high": hi, "n_seeds": 1,
+           "mean_confidence": float(metrics_mod.confidence(p1).mean()),
+           "ece": metrics_mod.expected_calibration_error(y, p1, bins=p.ece_bins),
+           "angle_deg_mean": angle, "alarm": pd.NA, "interval": _BOOT, "note": note}
+    return row | _changes(y, p1, refs, W)
 
 
 @timed("real drift")
@@ -235,6 +276,13 @@ def mitigations_table(S: RunContext, sources=None, pairs: dict[str, UpdatePair] 
     the interval is wide). ``angle_deg_mean`` is the mean angle
     between a test text's before embedding and the vector the frozen probe reads (NaN where a
     retrained probe reads the new embeddings). ``alarm`` is filled on the ``detector_gate`` row only.
+
+    Changes, paired (:func:`paired_auc_change`, the same ``n_boot`` bootstrap resamples of the test texts as
+    the levels' intervals, with seed ``seed``): ``auc_change`` is the row's AUC minus ``no_update``'s (what
+    the change and the fix did to the probe's AUC, 0 on the ``no_update`` row), ``auc_vs_frozen`` the row's
+    AUC minus ``frozen``'s (what the fix recovers over keeping the frozen probe; below 0 it does harm), each
+    with ``_ci_low``/``_ci_high``. ``change_interval`` says what they cover: test texts, and for ``align``
+    the anchor draws as well. Compare two rows by these, not by whether their ``ci_low``/``ci_high`` overlap.
     """
     p = S.params
     rows = []
@@ -243,15 +291,16 @@ def mitigations_table(S: RunContext, sources=None, pairs: dict[str, UpdatePair] 
         y_te = su.before["test"][1]
         adapted = " (through the adapter)" if su.adapter is not None else ""
         X_b = su.before["test"][0]
-        rows.append(_row(S, source, "no_update", y_te, su.probe.predict_proba(X_b), angle=0.0,
-                         note="frozen probe on the before embeddings"))
         X_frozen = su.after_in_probe_space("test")
-        frozen = _row(S, source, "frozen", y_te, su.probe.predict_proba(X_frozen),
-                      angle=float(angle_deg(X_b, X_frozen).mean()),
-                      note=f"frozen probe on the after embeddings{adapted}")
+        W = intervals.bootstrap_weights(y_te, p.n_boot, p.seed)  # the resamples of metrics.bootstrap_ci
+        refs = (su.probe.predict_proba(X_b), su.probe.predict_proba(X_frozen))
+        rows.append(_row(S, source, "no_update", y_te, refs[0], angle=0.0, refs=refs, W=W,
+                         note="frozen probe on the before embeddings"))
+        frozen = _row(S, source, "frozen", y_te, refs[1], angle=float(angle_deg(X_b, X_frozen).mean()),
+                      refs=refs, W=W, note=f"frozen probe on the after embeddings{adapted}")
         rows.append(frozen)
         retrained = _new_probe(S, *su.after["train"])
-        retrain = _row(S, source, "retrain", y_te, retrained.predict_proba(su.after["test"][0]),
+        retrain = _row(S, source, "retrain", y_te, retrained.predict_proba(su.after["test"][0]), refs=refs, W=W,
                        note="probe refitted on the after embeddings of the training split")
         rows.append(retrain)
 
@@ -263,7 +312,7 @@ def mitigations_table(S: RunContext, sources=None, pairs: dict[str, UpdatePair] 
                 aligner = fit_aligner(su.after["train"][0][idx], su.before["train"][0][idx], method="auto")
                 X_al = aligner.transform(su.after["test"][0])
                 p1 = su.probe.predict_proba(X_al)
-                draws.append({"k": k, "seed": int(seed), "method_used": aligner.method,
+                draws.append({"k": k, "seed": int(seed), "method_used": aligner.method, "p1": p1,
                               "angle_deg_mean": float(angle_deg(X_b, X_al).mean()),
                               "auc": metrics_mod.roc_auc(y_te, p1),
                               "mean_confidence": float(metrics_mod.confidence(p1).mean()),
@@ -272,15 +321,18 @@ def mitigations_table(S: RunContext, sources=None, pairs: dict[str, UpdatePair] 
         agg = intervals.aggregate_seeds(draws, by="k", metrics=["auc", "mean_confidence", "ece", "angle_deg_mean"])
         used = draws.groupby("k")["method_used"].first()
         for _, r in agg.iterrows():
+            P = np.stack(draws.p1[draws.k == r.k].tolist())
             rows.append({"source": source, "method": "align", "k": int(r.k), "auc": r.auc_mean,
                          "ci_low": max(0.0, r.auc_ci_low), "ci_high": min(1.0, r.auc_ci_high),
                          "n_seeds": int(r.n_seeds),
                          "mean_confidence": r.mean_confidence_mean, "ece": r.ece_mean,
                          "angle_deg_mean": r.angle_deg_mean_mean, "alarm": pd.NA,
-                         "interval": _SEEDS, "note": f"{used[r.k]} map new → old on {int(r.k)} anchor texts"})
+                         "interval": _SEEDS, "note": f"{used[r.k]} map new → old on {int(r.k)} anchor texts"}
+                        | _changes(y_te, P, refs, W))
 
         calibrated = copy.deepcopy(su.probe).fit_temperature(su.after_in_probe_space("val"), su.before["val"][1])
-        rec = _row(S, source, "recalibrate", y_te, calibrated.predict_proba(X_frozen), angle=frozen["angle_deg_mean"])
+        rec = _row(S, source, "recalibrate", y_te, calibrated.predict_proba(X_frozen), angle=frozen["angle_deg_mean"],
+                   refs=refs, W=W)
         T = calibrated.temperature
         rec["note"] = (f"temperature T = {T:.3g} fitted on the after embeddings of the validation split{adapted}: "
                        f"mean confidence {frozen['mean_confidence']:.3f} → {rec['mean_confidence']:.3f}, "

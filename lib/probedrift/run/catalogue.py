@@ -175,7 +175,9 @@ _declare("real_drift", realdrift.real_drift, 6,
          "silent_failure_share silent_failure_rate note", variable_columns=r"alarm_\w+")
 _declare("mitigations", realdrift.mitigations, 6,
          "what each fix (retrain, align, recalibrate, detector gate) recovers per real change",
-         "source method k auc ci_low ci_high n_seeds mean_confidence ece angle_deg_mean alarm interval note")
+         "source method k auc ci_low ci_high n_seeds mean_confidence ece angle_deg_mean alarm interval note "
+         "auc_change auc_change_ci_low auc_change_ci_high auc_vs_frozen auc_vs_frozen_ci_low auc_vs_frozen_ci_high "
+         "change_interval")
 
 # ---------------------------------------------------------------- chapter 7: fine-tuning
 
@@ -188,7 +190,8 @@ _declare("finetune_drift", finetune_drift.drift_table, 7,
          "each fine-tuned checkpoint as a drift source: angle, frozen-probe metrics, alarms and fixes",
          "model method learning_rate step train_loss angle_deg_mean angle_deg_median auc auc_ci_low auc_ci_high "
          "accuracy mean_confidence silent_failure_share silent_failure_rate ece retrain_auc recalibrated_ece "
-         "checkpoint auc_interval", variable_columns=r"alarm_\w+|align_auc_k\d+")
+         "checkpoint auc_interval auc_change auc_change_ci_low auc_change_ci_high auc_change_interval",
+         variable_columns=r"alarm_\w+|align_auc_k\d+")
 _declare("finetune_separability", finetune_drift.separability_changes, 7,
          "separability of the base against each checkpoint at the probe layer",
          "base checkpoint learning_rate step note metric base_value base_ci_low base_ci_high instruct_value "
