@@ -210,7 +210,21 @@ def test_mitigations_table_is_consistent(tiny_study):
         gate = by.loc["detector_gate<NA>"]
         expected = by.loc["retrain<NA>"] if gate.alarm else frozen
         assert gate.auc == expected.auc
-        assert by.loc["no_update<NA>"].angle_deg_mean == 0
+        assert gate.auc_change == expected.auc_change and gate.auc_vs_frozen == expected.auc_vs_frozen
+        no_update = by.loc["no_update<NA>"]
+        assert no_update.angle_deg_mean == 0
+        # paired changes: against itself exactly 0; otherwise the difference of the two rows' AUCs
+        assert (no_update.auc_change, no_update.auc_change_ci_low, no_update.auc_change_ci_high) == (0, 0, 0)
+        assert (frozen.auc_vs_frozen, frozen.auc_vs_frozen_ci_low, frozen.auc_vs_frozen_ci_high) == (0, 0, 0)
+        assert rec.auc_vs_frozen == pytest.approx(0, abs=1e-12)
+        for _, row in g.iterrows():
+            assert row.auc_change == pytest.approx(row.auc - no_update.auc, abs=1e-9)
+            assert row.auc_vs_frozen == pytest.approx(row.auc - frozen.auc, abs=1e-9)
+        assert (align.change_interval.str.endswith("and over the anchor draws")).all()
+        assert not g[g.method != "align"].change_interval.str.contains("anchor").any()
+    from probedrift.run import catalogue
+
+    assert catalogue.column_problems("mitigations", mit.columns) == []
     # the frozen probe on the unchanged embeddings is the study's own probe on its own test split
     X_te, y = S.unit(S.models[0])["test"]
     p1 = S.probe(S.models[0]).predict_proba(X_te)
@@ -237,3 +251,148 @@ def test_int8_embeddings_are_cached_under_their_own_identity(tiny_study, monkeyp
                         variants.Variant("int8-dynamic", "float32", "cpu", lambda *a: pytest.fail("quantised again")))
     again = type(S)(S.params)
     assert np.array_equal(again.embeddings(settings), first)
+
+
+# ------------------------------------------------------------------------------------------------
+# bfloat16 on a CPU that only emulates it: skipped, with the reason in the table and the summary
+
+
+class _Params:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+class _Run:
+    """What update_pairs and real_drift_table read when every source is skipped."""
+
+    def __init__(self, device="cpu", sources=("precision_bf16",), run_dir=None):
+        self.params = _Params(device=device, real_drift_sources=tuple(sources), detectors=("mmd",), tau=0.8)
+        self.run_dir = run_dir  # where the timed table writes its seconds
+        self.models = ["org/base"]
+        self.pairs = []
+
+
+@pytest.mark.parametrize("text, flags", [
+    ("processor\t: 0\nflags\t\t: fpu avx2 avx512_bf16 amx_tile\nprocessor\t: 1\nflags\t\t: fpu\n",
+     {"fpu", "avx2", "avx512_bf16", "amx_tile"}),
+    ("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n", {"fp", "asimd", "bf16", "i8mm"}),
+    ("processor\t: 0\n", set()),
+])
+def test_cpu_flags_are_read_from_the_first_cpu(tmp_path, text, flags):
+    (tmp_path / "cpuinfo").write_text(text)
+    assert updates._cpu_flags(str(tmp_path / "cpuinfo")) == flags
+    assert updates._cpu_flags(str(tmp_path / "missing")) == frozenset()
+
+
+def test_bf16_is_skipped_with_its_reason_on_a_cpu_without_bf16_instructions(monkeypatch, tmp_path):
+    monkeypatch.setattr(updates, "_cpu_flags", lambda: frozenset({"fpu", "avx2", "fma"}))
+    S = _Run(run_dir=tmp_path)
+    reason = updates.skip_reason(S, "precision_bf16")
+    assert reason is not None and "without native bfloat16" in reason
+    assert all(flag in reason for flag in updates.BF16_CPU_FLAGS) and "device: cuda" in reason
+    pairs, skipped = updates.update_pairs(S)  # skipped before any embedding is computed
+    assert pairs == {} and skipped == {"precision_bf16": reason}
+    real = realdrift.real_drift_table(S, pairs=pairs, skipped=skipped)
+    assert real.source.tolist() == ["precision_bf16"] and real.note.iloc[0] == f"skipped: {reason}"
+    assert realdrift.skip_reason(S, pairs, skipped) == f"none of the real drift sources applies to this run: " \
+                                                       f"`precision_bf16`: {reason}"
+    from probedrift.report.summaries import real_drift_summary
+
+    text = real_drift_summary(real, pd.DataFrame(columns=realdrift.MITIGATION_COLUMNS), pd.DataFrame(), 0.8, 10)
+    assert f"`precision_bf16` ({reason})" in text
+
+
+@pytest.mark.parametrize("flag", updates.BF16_CPU_FLAGS)
+def test_bf16_runs_on_a_cpu_with_bf16_instructions(monkeypatch, flag):
+    monkeypatch.setattr(updates, "_cpu_flags", lambda: frozenset({"fpu", flag}))
+    assert updates.skip_reason(_Run(), "precision_bf16") is None
+
+
+# ------------------------------------------------------------------------------------------------
+# the paired AUC change: the same bootstrap resamples of the test texts for both predictions
+
+
+def _scores(n=160, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.repeat([0, 1], n // 2)
+    logit = 1.2 * (2 * y - 1) + rng.standard_normal(n)
+    return y, 1 / (1 + np.exp(-logit)), rng
+
+
+def test_paired_auc_change_matches_a_loop_over_the_same_resamples():
+    from scipy import stats
+    from sklearn.metrics import roc_auc_score
+
+    from probedrift.core.intervals import bootstrap_weights, stratified_bootstrap_indices
+
+    y, p, rng = _scores()
+    P = np.stack([np.clip(p + 0.25 * rng.standard_normal(p.size), 0, 1) for _ in range(3)])  # three "draws"
+    W = bootstrap_weights(y, 300, seed=7)
+    change, lo, hi = realdrift.paired_auc_change(y, p, P, W)
+    cells = np.array([roc_auc_score(y, q) - roc_auc_score(y, p) for q in P])
+    boot = np.array([np.mean([roc_auc_score(y[i], q[i]) - roc_auc_score(y[i], p[i]) for q in P])
+                     for i in stratified_bootstrap_indices(y, 300, seed=7)])
+    se = np.sqrt(boot.std(ddof=1) ** 2 + cells.var(ddof=1) / len(cells))
+    assert change == pytest.approx(cells.mean(), abs=1e-12)
+    assert (lo, hi) == pytest.approx((cells.mean() - stats.norm.ppf(0.975) * se,
+                                      cells.mean() + stats.norm.ppf(0.975) * se), abs=1e-9)
+
+
+def test_paired_auc_change_of_a_ranking_preserving_map_is_exactly_zero():
+    from probedrift.core.intervals import bootstrap_weights
+
+    y, p, _ = _scores()
+    W = bootstrap_weights(y, 200, seed=0)
+    assert realdrift.paired_auc_change(y, p, p, W) == (0.0, 0.0, 0.0)
+    sharpened = 1 / (1 + np.exp(-3 * np.log(p / (1 - p))))  # a temperature: same ranking
+    assert realdrift.paired_auc_change(y, p, sharpened, W) == pytest.approx((0.0, 0.0, 0.0), abs=1e-12)
+
+
+def test_paired_auc_change_refuses_predictions_of_other_texts():
+    from probedrift.core.intervals import bootstrap_weights
+
+    y, p, _ = _scores()
+    with pytest.raises(ProbedriftError, match="same test texts"):
+        realdrift.paired_auc_change(y, p, p[:-2], bootstrap_weights(y, 20, seed=0))
+    with pytest.raises(ProbedriftError, match="same test texts"):
+        realdrift.paired_auc_change(y, p, p, bootstrap_weights(y[:-2], 20, seed=0))
+
+
+def test_pairing_resolves_a_loss_that_overlapping_intervals_hide():
+    """Chapter 7's case: the two AUCs' own intervals overlap, the paired interval of the change lies below 0."""
+    from probedrift.core.intervals import bootstrap_weights
+    from probedrift.science.metrics import bootstrap_ci
+
+    y, p, rng = _scores()
+    worse = p.copy()
+    flip = rng.choice(p.size, size=12, replace=False)
+    worse[flip] = np.where(y[flip] == 1, p[flip] * 0.5, 1 - (1 - p[flip]) * 0.5)  # 12 texts pushed the wrong way
+    _, lo0, hi0 = bootstrap_ci("auc", y, p, n_boot=500, seed=0)
+    _, lo1, hi1 = bootstrap_ci("auc", y, worse, n_boot=500, seed=0)
+    assert lo0 < hi1 and lo1 < hi0  # the unpaired intervals overlap
+    change, lo, hi = realdrift.paired_auc_change(y, p, worse, bootstrap_weights(y, 500, seed=0))
+    assert change < 0 and hi < 0
+
+
+@pytest.mark.slow
+def test_finetune_table_carries_the_paired_change_of_each_checkpoint(tiny_study):
+    """A checkpoint row gets the frozen probe's paired AUC change against the base; step 0 (the base) gets 0."""
+    from probedrift.experiments import finetune_drift
+    from probedrift.run import catalogue
+
+    S, pairs = tiny_study
+    shift = pairs["layer_shift"]
+    ups = [finetune_drift.Update("lora", 2e-4, 0, "base", None), finetune_drift.Update("lora", 2e-4, 5, "ck", 1.5)]
+    as_pairs = {ups[0].label: updates.UpdatePair(ups[0].label, shift.model_before, "base", shift.before,
+                                                 shift.before, "the base itself"),
+                ups[1].label: updates.UpdatePair(ups[1].label, shift.model_before, "ck", shift.before, shift.after,
+                                                 "the layer shift standing in for a checkpoint")}
+    ft = finetune_drift.finetune_table(S, ups, as_pairs).set_index("step")
+    assert catalogue.column_problems("finetune_drift", ft.reset_index().columns) == []
+    assert (ft.loc[0, "auc_change"], ft.loc[0, "auc_change_ci_low"], ft.loc[0, "auc_change_ci_high"]) == (0, 0, 0)
+    assert ft.loc[5, "auc_change"] == pytest.approx(ft.loc[5, "auc"] - ft.loc[0, "auc"], abs=1e-9)
+    frozen = realdrift.mitigations_table(S, pairs={"layer_shift": shift})
+    frozen = frozen[frozen.method == "frozen"].iloc[0]
+    assert (ft.loc[5, "auc_change_ci_low"], ft.loc[5, "auc_change_ci_high"]) == \
+        pytest.approx((frozen.auc_change_ci_low, frozen.auc_change_ci_high), abs=1e-12)
+    assert "paired" in ft.loc[5, "auc_change_interval"]

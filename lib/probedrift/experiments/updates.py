@@ -7,7 +7,7 @@ actually makes, and gives a "before" and an "after" embedding of every text of t
 
 | source | model | before → after |
 | --- | --- | --- |
-| ``precision_bf16`` | ``models[0]`` | float32 → bfloat16 weights and activations |
+| ``precision_bf16`` | ``models[0]`` | float32 → bfloat16 weights and activations (not on a CPU without bf16) |
 | ``precision_int8`` | ``models[0]`` | float32 → int8 dynamic quantisation of every ``nn.Linear`` (CPU) |
 | ``chat_template`` | instruct of the first pair | the profile's prompt format → the other one (raw ↔ chat template) |
 | ``truncation`` | ``models[0]`` | ``max_length`` → :func:`truncated_length` (half of it, at most 64) |
@@ -17,15 +17,18 @@ actually makes, and gives a "before" and an "after" embedding of every text of t
 
 Each source is a :class:`Source` registered in :data:`REGISTRY`: a function building the pair, a
 check that says why the source does not apply to this run (no chat template, no partner model,
-nothing before layer 0), and the extraction settings it reads from the base model's own forward
-pass. A source that does not apply is skipped with its reason; the run goes on. Sources read the run
-through the small :class:`UpdateContext` protocol (a :class:`probedrift.run.study.Study` is one).
+nothing before layer 0, bfloat16 on a CPU that only emulates it), and the extraction settings it reads
+from the base model's own forward pass. A source that does not apply is skipped with its reason; the run
+goes on. Sources read the run through the small :class:`UpdateContext` protocol (a
+:class:`probedrift.run.study.Study` is one).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -33,10 +36,10 @@ import numpy as np
 from probedrift.core.errors import ProbedriftError
 from probedrift.core.registry import Registry
 from probedrift.inputs.embed import ExtractionSettings, normalize_layer
-from probedrift.inputs.models import model_has_chat_template, model_is_causal
+from probedrift.inputs.models import model_has_chat_template, model_is_causal, resolve_device
 
-__all__ = ["REGISTRY", "SOURCES", "Source", "UpdateContext", "UpdatePair", "base_model", "instruct_model",
-           "planned_settings", "skip_reason", "truncated_length", "update_pair", "update_pairs"]
+__all__ = ["BF16_CPU_FLAGS", "REGISTRY", "SOURCES", "Source", "UpdateContext", "UpdatePair", "base_model",
+           "instruct_model", "planned_settings", "skip_reason", "truncated_length", "update_pair", "update_pairs"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class SourceParams(Protocol):
     layer: int
     pooling: str
     chat_template: bool
+    device: str
 
 
 class ModelPair(Protocol):
@@ -148,6 +152,36 @@ def _precision_bf16(S: UpdateContext) -> UpdatePair:
     m = base_model(S)
     return UpdatePair("precision_bf16", m, m, S.embeddings(m, dtype="float32"), S.embeddings(m, dtype="bfloat16"),
                       "float32 → bfloat16")
+
+
+#: CPU flags (``/proc/cpuinfo``) of native bfloat16 arithmetic: x86 AVX-512 BF16 and AMX BF16, Arm BF16.
+#: Without one of them a CPU emulates bfloat16 in software, far slower than float32, so the
+#: ``precision_bf16`` source is skipped there (with this reason in the run's ``real_drift`` table).
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
+
+
+@functools.cache
+def _cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The flags (x86) or features (Arm) of the first CPU in ``cpuinfo``; empty when it cannot be read."""
+    try:
+        lines = Path(cpuinfo).read_text().splitlines()
+    except OSError:
+        return frozenset()
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def _precision_bf16_skip(S: UpdateContext) -> str | None:
+    if resolve_device(S.params.device).type != "cpu":
+        return None
+    if _cpu_flags() & set(BF16_CPU_FLAGS):
+        return None
+    return ("the run is on a CPU without native bfloat16 instructions (none of the CPU flags "
+            f"{', '.join(BF16_CPU_FLAGS)}), where bfloat16 is emulated in software and far slower than float32; "
+            "run it on a GPU (`device: cuda`) or a CPU with one of those flags")
 
 
 def _precision_int8(S: UpdateContext) -> UpdatePair:
@@ -235,7 +269,7 @@ def _pooling_settings(S: UpdateContext) -> list:
 #: Drift source name → :class:`Source`. Adding a source: one build function and one ``REGISTRY.add``.
 REGISTRY: Registry[Source] = Registry("real drift source")
 for _source in (
-    Source("precision_bf16", _precision_bf16, doc="float32 → bfloat16"),
+    Source("precision_bf16", _precision_bf16, _precision_bf16_skip, doc="float32 → bfloat16"),
     Source("precision_int8", _precision_int8, doc="float32 → int8 dynamic quantisation (CPU)"),
     Source("chat_template", _chat_template, _chat_template_skip, doc="raw text ↔ the chat template"),
     Source("truncation", _truncation, shared_settings=_truncation_settings, doc="max_length → at most 64"),
