@@ -529,3 +529,12 @@ def test_the_page_opens_with_a_headline_read_from_its_own_verdicts(tmp_path):
     first, second = head.split(". ")[:2]
     assert f"σ = 0.02) disagrees for {MODEL}" in first  # the relative reading barely moves the fixture's AUC
     assert f"σ = 0.02) agrees for {MODEL}" in second  # the per-dimension reading reaches chance
+
+
+def test_the_width_free_cross_validated_auc_heads_the_separability_rows(tmp_path):
+    pairs = [("b", "i", SAME, "cv_auc", -0.20, -0.26, -0.14), ("b", "i", SAME, "silhouette", -0.2, -0.25, -0.15),
+             ("c", "j", CROSS, "cv_auc", -0.20, -0.26, -0.14)]
+    df = paper_vs_study(_run(tmp_path, pairs=pairs), _params([Pair("b", "i", SAME), Pair("c", "j", CROSS)]))
+    cv = df[df.claim.str.startswith("cross-validated AUC (width-free)")]
+    assert cv.set_index("model").verdict.to_dict() == {"b → i": "agrees", "c → j": "context"}
+    assert cv.index.max() < df[df.claim == SEP].index.min()  # read before silhouette and the Fisher ratio

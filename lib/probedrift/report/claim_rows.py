@@ -29,6 +29,7 @@ from probedrift.report.claims import (
     BANDS,
     CLAIMS,
     CROSS_FAMILY,
+    PAIR_INTERVAL,
     RunTables,
     combined_verdict,
     fmt_value,
@@ -43,7 +44,7 @@ from probedrift.report.paper import SIGMA as HEADLINE_SIGMA
 from probedrift.report.tables import row_at_sigma
 from probedrift.report.verdicts import context, judge
 
-__all__ = ["CHANGE_METRICS", "NOT_IN_RUN", "angle_band", "extra_rows", "verdict_headline"]
+__all__ = ["CHANGE_METRICS", "NOT_IN_RUN", "angle_band", "cv_auc_rows", "extra_rows", "verdict_headline"]
 
 NOT_IN_RUN = "not in this run"
 #: claim_changes metric → the claim it tests (:data:`probedrift.report.claims.CLAIMS`).
@@ -223,7 +224,7 @@ def _finetune_rows(run: RunTables) -> list[dict]:
     return rows
 
 
-def _cv_auc_rows(run: RunTables) -> list[dict]:
+def cv_auc_rows(run: RunTables) -> list[dict]:
     """Each pair's cross-validated AUC, the separability measure that does not depend on the width:
     judged for a same-family pair, context otherwise."""
     c, rows = CLAIMS["separability"], []
@@ -234,7 +235,8 @@ def _cv_auc_rows(run: RunTables) -> list[dict]:
         r, note = g.iloc[0], str(g.note.iloc[0])
         if "same family" in note.lower():
             v = judge(r.relative_change, r.relative_change_low, r.relative_change_high, c.spec.band)
-            why = f"{r.interval}; silhouette and the Fisher ratio depend on the width, the CV AUC does not"
+            why = (f"{r.get('interval', PAIR_INTERVAL)}; silhouette and the Fisher ratio depend on the width, "
+                   "the CV AUC does not")
         else:
             why = f"{CROSS_FAMILY} (note: {note})"
             v = context(why, r.relative_change)
@@ -246,10 +248,10 @@ def _cv_auc_rows(run: RunTables) -> list[dict]:
 
 
 def extra_rows(run: RunTables) -> list[dict]:
-    """All rows of this module, in reading order: changes, angle-matched, cross-fitted, per layer,
-    cross-validated AUC of the pairs, same-model fine-tuning."""
+    """The rows of this module that follow the paper split's: changes, angle-matched, cross-fitted, per layer,
+    same-model fine-tuning (:func:`cv_auc_rows` heads the separability rows instead)."""
     return [*_change_rows(run), *_angle_matched_rows(run), *_crossfit_rows(run), *_layer_rows(run),
-            *_cv_auc_rows(run), *_finetune_rows(run)]
+            *_finetune_rows(run)]
 
 
 #: The rows the comparison page opens with: (claim prefix, how the reading is named).

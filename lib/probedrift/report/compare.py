@@ -35,7 +35,7 @@ from probedrift.science.drift import paper_conventions
 
 __all__ = ["BANDS", "COLUMNS", "paper_vs_study", "to_markdown"]
 
-from probedrift.report.claim_rows import extra_rows, verdict_headline
+from probedrift.report.claim_rows import cv_auc_rows, extra_rows, verdict_headline
 from probedrift.report.claims import (
     BANDS,
     COLUMNS,
@@ -440,7 +440,8 @@ def paper_vs_study(metrics_dir: Path, params: StudyParams) -> pd.DataFrame:
     unresolved row naming it, never an error."""
     run = RunTables(metrics_dir, params)
     rows = [*_clean_rows(run), *_collapse_rows(run), *_angle_rows(run), *_cliff_rows(run),
-            *_confidence_rows(run), *_checkpoint_rows(run), *_invariance_rows(run), *_separability_rows(run),
+            *_confidence_rows(run), *_checkpoint_rows(run), *_invariance_rows(run), *cv_auc_rows(run),
+            *_separability_rows(run),
             *extra_rows(run)]
     return pd.DataFrame(rows, columns=COLUMNS)
 
