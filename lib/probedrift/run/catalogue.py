@@ -30,8 +30,10 @@ import pandas as pd
 from probedrift.core.errors import ProbedriftError
 from probedrift.core.registry import Registry
 from probedrift.experiments import baseline, finetune_drift, monitors, realdrift, separation, synthetic_drift
+from probedrift.experiments.budget_vs_sweep import budget_vs_sweep
 from probedrift.experiments.claim_changes import CLAIM_CHANGE_COLUMNS, claim_changes_table
 from probedrift.experiments.context import RunContext
+from probedrift.experiments.failure_modes import failure_modes
 from probedrift.science.metrics import SWEEP_METRICS
 
 __all__ = ["TABLES", "TableSpec", "column_problems", "is_current", "load", "names", "save", "spec", "table_path"]
@@ -128,6 +130,16 @@ _declare("layer_collapse", synthetic_drift.layer_collapse, 3,
          "auc_at_angle auc_at_angle_ci_low auc_at_angle_ci_high collapse auc_drop auc_drop_ci_low auc_drop_ci_high "
          "drop_resolved interval angle_half_predicted_deg",
          reads=["layer_sweep", "drift_budget"])
+_declare("budget_vs_sweep", budget_vs_sweep, 3,
+         "the closed-form drift budget against every isotropic Gaussian sweep point (σ > 0) per model and layer: "
+         "measured AUC with its interval (drift_sweep_summary at the probe layer, layer_sweep elsewhere) and mean "
+         "angle, the budget's AUC at that angle (auc_predicted), auc_difference = predicted − measured, whether the "
+         "prediction lies inside the measured interval, and the half-excess angle (AUC loses half its excess over "
+         "0.5) read from the measured curve and predicted; interval says what the measured interval covers",
+         "model layer pooling drift_type convention sigma angle_deg_mean auc_clean auc auc_ci_low auc_ci_high "
+         "auc_predicted auc_difference predicted_in_ci angle_half_measured_deg angle_half_predicted_deg source "
+         "interval",
+         reads=["drift_sweep_summary", "layer_sweep"])
 
 # ---------------------------------------------------------------- chapter 4: silent failures and monitors
 
@@ -178,6 +190,19 @@ _declare("mitigations", realdrift.mitigations, 6,
          "source method k auc ci_low ci_high n_seeds mean_confidence ece angle_deg_mean alarm interval note "
          "auc_change auc_change_ci_low auc_change_ci_high auc_vs_frozen auc_vs_frozen_ci_low auc_vs_frozen_ci_high "
          "change_interval")
+_declare("failure_modes", failure_modes, 6,
+         "the frozen probe's two failure modes per update (real updates of equal width, fine-tuning checkpoints, "
+         "Gaussian drift at the paper's σ, one common rotation): measured angle; AUC and accuracy before (_clean) and "
+         "after with intervals, silent-failure rate, ECE and mean confidence before and after; a, mu, delta, tau of "
+         "ℓ′ = a·ℓ + μ + δ·y + ε fitted on the validation split, label_corr = corr(ε, y) without δ; AUC and accuracy "
+         "predicted from that fit (_labelled) and from a label-free fit on training texts (_label_free); the "
+         "scatter-only budget's AUC at the measured angle (auc_budget); the confidence monitor's alarm (1/0, NaN "
+         "where untested); interval says what the intervals cover",
+         "model kind source angle_deg_mean auc_clean auc auc_ci_low auc_ci_high accuracy_clean accuracy "
+         "accuracy_ci_low accuracy_ci_high silent_failure_rate_clean silent_failure_rate ece_clean ece "
+         "mean_confidence_clean mean_confidence a mu delta tau label_corr auc_labelled accuracy_labelled "
+         "auc_label_free accuracy_label_free auc_budget alarm_confidence interval",
+         reads=["real_drift", "finetune_drift", "detectors"])
 
 # ---------------------------------------------------------------- chapter 7: fine-tuning
 
