@@ -1,8 +1,9 @@
-"""The ``probedrift`` command line: ``embed``, ``run``, ``book``, ``diff`` and ``bench``."""
+"""The ``probedrift`` command line: ``embed``, ``run``, ``book``, ``diff``, ``bench`` and ``budget``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -16,6 +17,8 @@ from probedrift.inputs.models import cheap_dtype_name, spec
 from probedrift.report.tables import TIMING_COLUMNS, diff_run_tables
 from probedrift.run.book import build_book, find_repository, is_repository
 from probedrift.run.runner import run_profile
+from probedrift.science import user_budget, user_probe
+from probedrift.science.budget import AUC_DROP, CURVE_GRID_DEG
 
 # Each subcommand imports what it runs when it runs, so `probedrift embed` answered from the request
 # memo starts without loading torch, pandas or the study.
@@ -94,6 +97,27 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(quick=args.quick, out_dir=args.out, end_to_end=args.end_to_end, device=args.device)
 
 
+def _cmd_budget(args: argparse.Namespace) -> int:
+    probe = user_probe.as_user_probe(args.probe, l2_normalize=args.l2_normalize)
+    if args.write_probe:
+        print(f"probe written to {user_probe.save_probe_npz(probe, args.write_probe)}")
+        if not args.embeddings:
+            return 0
+    if not args.embeddings:
+        raise ProbedriftError("no held-out embeddings given", "pass --embeddings heldout.npz (arrays X and y)")
+    X, y = user_probe.read_embeddings(args.embeddings, labels=args.labels, x_key=args.x_key, y_key=args.y_key)
+    X_updated = None
+    if args.updated:
+        X_updated, _ = user_probe.read_embeddings(args.updated, x_key=args.x_key, need_labels=False)
+    report = user_budget.user_budget(probe, X, y, X_updated, angles_deg=args.angles, drop=args.drop,
+                                     confidence=args.confidence, bootstrap=args.bootstrap, seed=args.seed)
+    print(user_budget.format_report(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        print(f"written to {args.json}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``probedrift`` argument parser with its subcommands."""
     p = argparse.ArgumentParser(prog="probedrift", description=__doc__)
@@ -148,6 +172,37 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--end-to-end", action="store_true",
                    help="also time `probedrift run --profile default` cold and warm (about 30 minutes)")
     m.set_defaults(func=_cmd_bench)
+
+    g = sub.add_parser("budget", help="drift budget of your own linear probe, and what an update does to it",
+                       description="The closed-form drift budget (isotropic drift of angle θ) of a linear probe "
+                       "StandardScaler → LogisticRegression on labelled held-out embeddings; with --updated, "
+                       "the update's components (a, μ, δ, τ) and its predicted and measured AUC and accuracy. "
+                       "Files are read with allow_pickle=False: .npz or .npy only.")
+    g.add_argument("--probe", required=True, help="probe .npz (mean, scale, weights, intercept[, l2_normalize]) "
+                   "or a directory written by LinearProbe.save")
+    g.add_argument("--embeddings", help="held-out .npz with X (n, d) and y (n,), 1 = positive; or a .npy of X")
+    g.add_argument("--labels", help="labels .npy (or .npz with y) when the embeddings file holds none")
+    g.add_argument("--updated", help="the same texts, same order, embedded by the updated model (.npy or .npz X)")
+    g.add_argument("--x-key", default="X", help="array name of the embeddings in a .npz (default X)")
+    g.add_argument("--y-key", default="y", help="array name of the labels in a .npz (default y)")
+    norm = g.add_mutually_exclusive_group()
+    norm.add_argument("--l2-normalize", dest="l2_normalize", action="store_true", default=None,
+                      help="the probe divides each embedding by its norm before the scaler (the paper's probe)")
+    norm.add_argument("--no-l2-normalize", dest="l2_normalize", action="store_false",
+                      help="the scaler sees raw embeddings; drift is taken to keep each embedding's norm")
+    g.add_argument("--angles", type=float, nargs="+", default=list(CURVE_GRID_DEG),
+                   help="angles (degrees) at which to print the predicted AUC")
+    g.add_argument("--drop", type=float, default=AUC_DROP,
+                   help="the budget angle is where the AUC has fallen by this much (default 0.05)")
+    g.add_argument("--confidence", type=float, default=user_budget.SILENT_CONFIDENCE,
+                   help="a wrong decision at confidence ≥ this is a silent failure (default 0.8)")
+    g.add_argument("--bootstrap", type=int, default=0, metavar="B",
+                   help="95%% intervals over held-out texts from B stratified bootstrap resamples (default 0: none)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resamples")
+    g.add_argument("--json", help="also write the whole report to this JSON file (NaN as null)")
+    g.add_argument("--write-probe", metavar="OUT.npz",
+                   help="write the probe read from --probe as a probe .npz (with its l2_normalize flag)")
+    g.set_defaults(func=_cmd_budget)
     return p
 
 
