@@ -296,3 +296,20 @@ def test_a_probe_on_near_constant_dimensions_collapses_at_about_a_degree_and_the
     # the reference run's sentences, from the same code, go the other way
     assert "collapses at about 1°" not in findings.key_findings_markdown(REFERENCE).replace(
         "does not collapse at about 1°", "")
+
+
+def test_neither_reading_reproduces_the_collapse_only_when_every_interval_is_outside_chance():
+    def agg(lo, hi):
+        rows = []
+        for conv, angle in (("per_dim", 26.8), ("relative", 1.14)):
+            rows += [{"model": "m", "drift_type": "gaussian", "convention": conv, "sigma": 0.0,
+                      "angle_deg_mean_mean": 0.0, "auc_mean": 0.9, "auc_ci_low": 0.85, "auc_ci_high": 0.95},
+                     {"model": "m", "drift_type": "gaussian", "convention": conv, "sigma": 0.02,
+                      "angle_deg_mean_mean": angle, "auc_mean": (lo + hi) / 2, "auc_ci_low": lo, "auc_ci_high": hi}]
+        return pd.DataFrame(rows)
+
+    assert "Neither reading reproduces" in conclusions.reading_sentence(agg(0.70, 0.80), None)
+    text = conclusions.reading_sentence(agg(0.40, 0.70), None)  # the point 0.55 would sit at the band's edge
+    assert "Neither" not in text and "the intervals cannot tell" in text
+    assert "A collapse to chance at about a degree appears for m (relative)" in conclusions.reading_sentence(
+        agg(0.46, 0.54), None)

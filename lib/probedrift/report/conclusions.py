@@ -91,7 +91,7 @@ def collapse_sentence(layer_collapse: pd.DataFrame | None, budget: pd.DataFrame 
         return f"The per-layer collapse table is {NOT_IN_RUN}."
     lo = layer_outcomes(layer_collapse)
     phrase = {"collapses": "collapses at about 1°", "holds": "does not collapse at about 1°",
-              UNRESOLVED: "may or may not collapse at about 1° (the interval cannot tell)"}
+              UNRESOLVED: "may or may not collapse at about 1° — the interval cannot tell —"}
     parts = []
     for m, g in lo.groupby("model", sort=False):
         last = g[g["last"]].iloc[0]
@@ -164,12 +164,12 @@ def reading_sentence(agg: pd.DataFrame | None, layer_collapse: pd.DataFrame | No
                      sigma: float = PAPER_SIGMA) -> str:
     """Discussion §1's outcome: what each reading of σ does to the last-layer probe at ``sigma``, and
     whether either reproduces the abstract's "85% → 50% at ≈ 1°" (an AUC interval within chance ± 5
-    points at an angle of about a degree)."""
+    points at an angle of about a degree; "neither" only when every such interval lies outside)."""
     if agg is None or agg.empty:
         return f"The drift sweep is {NOT_IN_RUN}."
     where = {"within": "to chance", "above": "but stays above chance", "below": "below chance",
              UNRESOLVED: "to a level the interval cannot place against chance"}
-    parts, reproduced = [], []
+    parts, reproduced, undecided = [], [], []
     lo = None if layer_collapse is None or layer_collapse.empty else layer_outcomes(layer_collapse)
     for m in dict.fromkeys(agg.model):
         clean = row_at_sigma(agg, 0.0, model=m, drift_type="gaussian", convention="per_dim")
@@ -188,18 +188,25 @@ def reading_sentence(agg: pd.DataFrame | None, layer_collapse: pd.DataFrame | No
                         f"(AUC {_auc_phrase(clean)[1]} → {_auc_phrase(rel)[1]})")
             if _auc_phrase(rel)[0] == "within":
                 reproduced.append(f"{short_name(m)} (relative)")
+            elif _auc_phrase(rel)[0] == UNRESOLVED:
+                undecided.append(f"{short_name(m)} (relative)")
         if per is not None:
             pos, text = _auc_phrase(per)
             fall = change_word(clean.auc_mean - per.auc_ci_high, clean.auc_mean - per.auc_ci_low, up="falls",
                                down="rises", none="changes by less than its interval") if clean is not None else ""
             bits.append(f"under the per-dimension reading ({_deg(per.angle_deg_mean_mean)}) its AUC {fall}"
                         + (f" {where[pos]}" if fall == "falls" else "") + f" ({text})")
-            if pos == "within" and per.angle_deg_mean_mean <= 2:
-                reproduced.append(f"{short_name(m)} (per-dimension)")
+            if per.angle_deg_mean_mean <= 2 and pos in ("within", UNRESOLVED):
+                (reproduced if pos == "within" else undecided).append(f"{short_name(m)} (per-dimension)")
         if bits:
             parts.append(f"for {short_name(m)}'s last-layer probe, " + "; ".join(bits))
-    verdict = ("Neither reading reproduces \"85% → 50% at 1°\" for a last-layer probe." if not reproduced else
-               f"A collapse to chance at about a degree appears for {', '.join(reproduced)}.")
+    if reproduced:
+        verdict = f"A collapse to chance at about a degree appears for {', '.join(reproduced)}."
+    elif undecided:
+        verdict = ("Whether a last-layer probe here reproduces \"85% → 50% at 1°\" the intervals cannot tell "
+                   f"({', '.join(undecided)}).")
+    else:
+        verdict = "Neither reading reproduces \"85% → 50% at 1°\" for a last-layer probe."
     return "At σ = " + f"{sigma:g}, " + "; ".join(parts) + ". " + verdict
 
 

@@ -72,6 +72,9 @@ def _deg(v: float) -> str:
 
 
 def _deg_ci(v: float, lo: float, hi: float) -> str:
+    """"26.8° [26.5, 27.1°]"; an interval open above (the grid's end) reads "0.33° [0.08°, ∞)"."""
+    if np.isfinite(lo) and math.isinf(hi) and hi > 0:
+        return f"{_deg(v)} [{_deg(lo)}, ∞)"
     if not (np.isfinite(lo) and np.isfinite(hi)) or abs(hi - lo) < 1e-9:
         return _deg(v)
     return f"{_deg(v)} [{_deg(lo).rstrip('°')}, {_deg(hi)}]"
