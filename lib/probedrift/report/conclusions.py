@@ -258,37 +258,57 @@ def _quiet_angle(agg: pd.DataFrame | None, r) -> float:
     return float(before.angle_deg_mean_mean.max()) if len(before) else 0.0
 
 
+def _log_order(r) -> str | None:
+    """On the log-spaced σ grid (``first_alarms``' log_* columns): "before" when every drift seed's first
+    alarm comes at a smaller angle than the 5-point loss there, "after" when none does, :data:`UNRESOLVED`
+    when the seeds disagree; None when the row has no log-grid figures."""
+    share = float(getattr(r, "log_share_seeds_alarm_before_5pt", math.nan))
+    if not np.isfinite(share):
+        return None
+    return "before" if share >= 1 else "after" if share <= 0 else UNRESOLVED
+
+
 def monitor_sentence(first_alarms: pd.DataFrame | None, agg: pd.DataFrame | None = None,
                      drift_type: str = "gaussian", convention: str = "per_dim") -> str:
     """Per model: the angle of a 5-point AUC loss and which monitors alarm before it, after it, or where the
-    σ grid cannot tell (:func:`probedrift.report.outcomes.alarm_order`: every drift seed's first alarm at
-    or before the loss, or no seed alarmed at a grid angle at or beyond it). ``agg`` must hold the σ grid
-    the monitors were tested on (its measured angles give the last grid angle before a first alarm)."""
+    grid cannot tell. On the log-spaced σ grid when ``first_alarms`` has it (its log_* columns: every seed's
+    first alarm before the loss there, none, or some), to that grid's resolution; else on the sweep's grid
+    (:func:`probedrift.report.outcomes.alarm_order`: every seed's first alarm at or before the loss, or no
+    seed alarmed at a grid angle at or beyond it), where ``agg`` must hold the σ grid the monitors were
+    tested on (its measured angles give the last grid angle before a first alarm)."""
     if first_alarms is None or first_alarms.empty:
         return f"The first-alarm table is {NOT_IN_RUN}."
     fa = first_alarms[(first_alarms.drift_type == drift_type) & (first_alarms.convention == convention)]
-    parts = []
+    parts, on_log = [], False
     for m, g in fa.groupby("model", sort=False):
-        loss = float(g.angle_deg_5pt.iloc[0]) if "angle_deg_5pt" in g else math.nan
+        log_loss = float(g.log_angle_deg_5pt.iloc[0]) if "log_angle_deg_5pt" in g else math.nan
+        loss = log_loss if np.isfinite(log_loss) else (float(g.angle_deg_5pt.iloc[0]) if "angle_deg_5pt" in g
+                                                      else math.nan)
         if not np.isfinite(loss):
             parts.append(f"{short_name(m)}: the AUC never loses 5 points on this grid")
             continue
         groups: dict[str, list[str]] = {"before": [], "after": [], UNRESOLVED: []}
         for r in g.itertuples(index=False):
-            first_max = r.first_alarm_angle_deg_max if r.share_seeds_alarmed >= 1 else math.nan
-            groups[alarm_order(first_max, _quiet_angle(agg, r), loss)].append(str(r.detector).replace("_", " "))
+            word = _log_order(r) if np.isfinite(log_loss) else None
+            if word is None:
+                first_max = r.first_alarm_angle_deg_max if r.share_seeds_alarmed >= 1 else math.nan
+                word = alarm_order(first_max, _quiet_angle(agg, r), loss)
+            else:
+                on_log = True
+            groups[word].append(str(r.detector).replace("_", " "))
         bits = [f"a 5-point AUC loss at {_deg(loss)}"]
         if groups["before"]:
             bits.append(f"alarm before it: {', '.join(groups['before'])}")
         if groups["after"]:
             bits.append(f"not by then: {', '.join(groups['after'])}")
         if groups[UNRESOLVED]:
-            bits.append(f"the grid cannot tell: {', '.join(groups[UNRESOLVED])}")
+            bits.append(f"the grid or the drift seeds cannot tell: {', '.join(groups[UNRESOLVED])}")
         parts.append(f"{short_name(m)}: " + "; ".join(bits))
     if not parts:
         return f"The {drift_type}/{convention} first alarms are {NOT_IN_RUN}."
     reading = {"per_dim": "per-dimension reading", "relative": "relative reading"}.get(convention, convention)
-    return f"Under {drift_type.capitalize()} drift ({reading}) — " + "; ".join(parts) + "."
+    grid = ", on the log-spaced σ grid" if on_log else ""
+    return f"Under {drift_type.capitalize()} drift ({reading}{grid}) — " + "; ".join(parts) + "."
 
 
 def update_sentence(real: pd.DataFrame | None, mit: pd.DataFrame | None = None) -> str:
