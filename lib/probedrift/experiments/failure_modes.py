@@ -61,7 +61,8 @@ COMMON_ROTATION_DEG = 45.0
 SPLIT_SEED_OFFSETS = {"test": 0, "val": 1_000, "train": 2_000}
 #: The monitor whose alarm the table reports: it reads the probe's own confidence, as a practitioner would.
 ALARM_MONITOR = "confidence"
-INTERVAL = ("95% percentile interval over test texts (stratified bootstrap, n_boot resamples); one split, one "
+#: What ``auc_ci_*`` and ``accuracy_ci_*`` cover (``{n_boot}`` is the run's number of resamples).
+INTERVAL = ("95% percentile interval over test texts (stratified bootstrap, {n_boot} resamples); one split, one "
             "fitted probe, one drift draw; predictions are point values")
 
 
@@ -169,7 +170,7 @@ def failure_mode_row(S: RunContext, case: Case) -> dict:
            "auc_label_free": predict_auc_from_shift(before["test"], y, label_free),
            "accuracy_label_free": predict_accuracy(before["test"], y, label_free),
            "auc_budget": float(predicted_auc(case.probe, case.before["test"], y, [angle])[0]),
-           "interval": INTERVAL}
+           "interval": INTERVAL.format(n_boot=p.n_boot)}
     for metric in ("auc", "accuracy", "silent_failure_rate", "ece", "mean_confidence"):
         row[f"{metric}_clean"], row[metric] = clean[metric], drifted[metric]
     return row
