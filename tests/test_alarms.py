@@ -180,3 +180,27 @@ def test_false_alarm_table_spreads_runs_over_pools_and_widens_the_interval_by_th
     with pytest.raises(Exception, match="two pool pairs"):
         false_alarm_table({"ks": lambda: KSDetector()}, {"ks": NullDesign(X, X, 40, 40, clusters=(clean,))},
                           n_runs=10)
+
+
+def test_log_grid_columns_count_the_seeds_whose_first_alarm_precedes_the_5_point_cliff():
+    """Planted first alarms at σ indices 2, 3, 5, 7 (angles 10σ) against a 5-point cliff at 0.6°: the first two
+    seeds alarm before it (0.256°, 0.411°), the others after (0.722°, 1.033°); the linear table's own columns
+    are kept and the log ones added beside them."""
+    from probedrift.experiments.monitors import LOG_GRID_COLUMNS, _with_log_grid
+
+    first = [2, 3, 5, 7]
+    p = np.full((4, len(SIGMAS)), 0.5)
+    for s, j in enumerate(first):
+        p[s, j:] = 1e-4
+    log = detector_frame(p)
+    cliffs = pd.DataFrame({"model": ["m"], "drift_type": ["gaussian"], "convention": ["per_dim"], "sigma_5pt": [0.06],
+                           "angle_deg_5pt": [0.6], "sigma_20pt": [np.nan], "angle_deg_20pt": [np.nan]})
+    linear = tables.first_alarms(detector_frame(np.full((4, len(SIGMAS)), 0.5)), pd.DataFrame())
+    out = _with_log_grid(linear, log, cliffs, alpha=0.05).iloc[0]
+    assert set(LOG_GRID_COLUMNS) <= set(out.index) and out.share_seeds_alarmed == 0.0
+    assert out.log_share_seeds_alarm_before_5pt == pytest.approx(0.5)
+    assert out.log_first_alarm_angle_deg_min == pytest.approx(10 * SIGMAS[2])
+    assert out.log_first_alarm_angle_deg_max == pytest.approx(10 * SIGMAS[7])
+    assert out.log_angle_deg_5pt == 0.6 and out.log_n_sigmas == len(SIGMAS)
+    empty = _with_log_grid(linear, log.iloc[0:0], cliffs, alpha=0.05).iloc[0]
+    assert np.isnan(empty.log_share_seeds_alarm_before_5pt)

@@ -1,9 +1,15 @@
-"""Drift monitors against the drift sweep (chapter 4): the tables ``detectors``, ``first_alarms``,
-``alarm_share_by_sigma`` and ``false_alarms``.
+"""Drift monitors against the drift sweep (chapter 4): the tables ``detectors``, ``detectors_log_grid``,
+``first_alarms``, ``alarm_share_by_sigma`` and ``false_alarms``.
 
 The monitors themselves (two-sample tests and the confidence threshold) are :mod:`probedrift.science.detectors`;
 here they are configured from the run's parameters, fitted on clean reference embeddings the test texts
 never belong to, and run over the drifted test sets of :mod:`probedrift.experiments.synthetic_drift`.
+
+Two σ grids: the sweep's linear grid (every drift type), and for Gaussian drift the cliff's log-spaced
+grid (:func:`probedrift.core.grids.log_sigma_grid`). On the linear grid consecutive angles can be far
+apart (on the default run nothing lies between about 14° and 27° per dimension), so "a monitor alarms
+before the AUC has lost 5 points" can be unresolvable there; the log grid's consecutive angles differ by
+a factor well below 2, and ``first_alarms`` gets its ``log_*`` columns from it.
 """
 
 from __future__ import annotations
@@ -18,13 +24,16 @@ from tqdm.auto import tqdm
 
 from probedrift.core.blas import one_blas_thread
 from probedrift.core.errors import check_choice
+from probedrift.core.grids import log_sigma_grid
 from probedrift.core.timing import timed
 from probedrift.experiments.context import RunContext
 from probedrift.experiments.synthetic_drift import conventions, drifted_test, sigma_grid
-from probedrift.report.tables import alarm_share_by_sigma, cliff_points, first_alarms
+from probedrift.report.tables import alarm_share_by_sigma, cliff_points, first_alarms, grid_alarms
 from probedrift.science.detectors import DETECTORS, configured_monitors, make_detector
 from probedrift.science.false_alarms import NullDesign
 from probedrift.science.false_alarms import false_alarm_table as null_alarm_table
+from probedrift.science.sweep import drift
+from probedrift.science.sweep import sweep as sweep_engine
 
 DETECTOR_COLUMNS = ["model", "drift_type", "convention", "sigma", "seed", "angle_deg_mean", "detector",
                     "statistic", "p_value", "alarm"]
@@ -33,6 +42,15 @@ FALSE_ALARM_DESIGNS = ("pooled", "split")
 #: training-sized and a held-out-sized part, the runs spread evenly over them, so the interval covers the
 #: partition (the chance differences between two fixed pools that every run of one partition repeats).
 SPLIT_DESIGN_POOLS = 20
+#: The drift the monitors are also run on over the cliff's log-spaced grid: Gaussian, both readings of σ.
+LOG_GRID_DRIFT = {"gaussian": ["per_dim", "relative"]}
+#: How many of the run's drift seeds (the first ones) the log-spaced grid tests: its 25 σ cost about as much
+#: per seed as the whole linear grid of one drift type, the domain classifier most (a cross-validated fit each).
+LOG_GRID_SEEDS = 5
+#: Columns ``first_alarms`` adds from the log-spaced grid (NaN for drifts it does not cover).
+LOG_GRID_COLUMNS = ["log_n_sigmas", "log_share_seeds_alarmed", "log_first_alarm_sigma", "log_first_alarm_angle_deg",
+                    "log_first_alarm_angle_deg_min", "log_first_alarm_angle_deg_max", "log_sigma_5pt",
+                    "log_angle_deg_5pt", "log_share_seeds_alarm_before_5pt"]
 
 
 def subsample(X: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -64,38 +82,60 @@ def make_detectors(S: RunContext, model: str, n_permutations: int | None = None)
             for name, kw in detector_kwargs(S, model, n_permutations).items()}
 
 
-def grid_permutations(S: RunContext) -> int:
+def grid_permutations(S: RunContext, n_sigmas: int | None = None) -> int:
     """Permutations of the detector table's permutation tests: enough that the smallest p-value,
     ``1/(B+1)``, is at most a quarter of the per-test level ``α/K`` of :func:`tables.first_alarms`
-    (K = points of the σ grid), and never fewer than the profile's ``detector_permutations``."""
+    (K = ``n_sigmas``, the points of the σ grid; the sweep's by default), and never fewer than the
+    profile's ``detector_permutations``."""
     p = S.params
-    return max(p.detector_permutations, int(np.ceil(4 * len(sigma_grid(S)) / p.alpha)) - 1)
+    k = len(sigma_grid(S)) if n_sigmas is None else int(n_sigmas)
+    return max(p.detector_permutations, int(np.ceil(4 * k / p.alpha)) - 1)
+
+
+def log_grid(S: RunContext) -> np.ndarray:
+    """The cliff's σ grid: 0 and ``cliff_points`` log-spaced values from ``cliff_sigma_min`` to ``sigma_max``."""
+    p = S.params
+    return log_sigma_grid(p.cliff_sigma_min, p.sigma_max, p.cliff_points)
+
+
+def _log_grid_cases(S: RunContext) -> list[tuple[str, str]]:
+    """The (type, convention) pairs of :data:`LOG_GRID_DRIFT` that this run sweeps."""
+    return [(t, c) for t, c in conventions(S) if c in LOG_GRID_DRIFT.get(t, [])]
 
 
 @timed("monitors")
-def detector_table(S: RunContext, model: str, progress: bool = True) -> pd.DataFrame:
+def detector_table(S: RunContext, model: str, progress: bool = True, grid: str = "linear") -> pd.DataFrame:
     """Each monitor's statistic, p-value and alarm on drifted test samples, per type/convention/σ/drift seed.
 
     Every drift seed of the run. The reference (train; validation for the confidence monitor) and
     the sample (test) are disjoint, so σ = 0 shows each monitor's false-alarm behaviour. ``alarm``
     is at the profile's α per test; :func:`probedrift.report.tables.first_alarms` corrects over the σ grid
     from ``p_value``, so permutation tests run :func:`grid_permutations` permutations.
-    Samples identical across seeds (σ = 0, seed-free directions) are tested once.
+    Samples identical across seeds (σ = 0, seed-free directions) are tested once. ``grid="log"``: the
+    cliff's log-spaced grid (:func:`log_grid`) for the drifts of :data:`LOG_GRID_DRIFT` and the first
+    :data:`LOG_GRID_SEEDS` drift seeds instead.
     """
     p = S.params
-    dets = make_detectors(S, model, n_permutations=grid_permutations(S))
+    check_choice("σ grid", grid, ("linear", "log"))
+    sigmas = sigma_grid(S) if grid == "linear" else log_grid(S)
+    dets = make_detectors(S, model, n_permutations=grid_permutations(S, len(sigmas)))
+    splits = S.unit(model)
 
     def test_all(sample: np.ndarray) -> list:
         return [(name, det.test(sample)) for name, det in dets.items()]
 
     done: dict[bytes, list] = {}
     rows = []
-    cases = [(t, c, seed) for t, c in conventions(S) for seed in p.drift_seeds]
+    pairs = conventions(S) if grid == "linear" else _log_grid_cases(S)
+    seeds = p.drift_seeds if grid == "linear" else p.drift_seeds[:LOG_GRID_SEEDS]
+    cases = [(t, c, seed) for t, c in pairs for seed in seeds]
     # The tests are small solves and products that release the GIL: one BLAS thread each, one
     # test per core (each test is seeded, so the table does not depend on the scheduling).
     with one_blas_thread(), ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         for t, c, seed in tqdm(cases, desc=f"detectors {model}", disable=not progress):
-            ds = drifted_test(S, model, t, c, seed)
+            ds = (drifted_test(S, model, t, c, seed) if grid == "linear" else
+                  drift(splits["test"][0], t, c, sigmas, seed, reference=splits["train"][0],
+                        reference_labels=splits["train"][1]))
             keys, pending = [], {}
             for i in range(len(ds.sigmas)):
                 sample = subsample(ds.embeddings[i], p.detector_sample_size, p.drift_seeds[0] + 1)
@@ -118,16 +158,73 @@ def detectors(S: RunContext) -> pd.DataFrame:
     return pd.concat([detector_table(S, m) for m in S.models], ignore_index=True)
 
 
+def detectors_log_grid(S: RunContext) -> pd.DataFrame:
+    """Table ``detectors_log_grid``: :func:`detector_table` on the cliff's log-spaced grid, every model."""
+    return pd.concat([detector_table(S, m, grid="log") for m in S.models], ignore_index=True)
+
+
+def log_grid_cliffs(S: RunContext) -> pd.DataFrame:
+    """The 5- and 20-point AUC cliffs of the seed-mean curve on the log-spaced grid, for the drifts of
+    :data:`LOG_GRID_DRIFT` and the seeds of :func:`detectors_log_grid` (:func:`probedrift.report.tables.cliff_points`
+    of a sweep on that grid)."""
+    p = S.params
+    frames = []
+    for m in S.models:
+        (X_te, y_te), (X_tr, y_tr) = S.unit(m)["test"], S.unit(m)["train"]
+        frames.append(sweep_engine(X_te, y_te, S.probe(m), drift_types=list(LOG_GRID_DRIFT), conventions=LOG_GRID_DRIFT,
+                                   sigmas=log_grid(S), seeds=list(p.drift_seeds[:LOG_GRID_SEEDS]), tau=p.tau,
+                                   ece_bins=p.ece_bins,
+                                   reference=X_tr, reference_labels=y_tr, model=m, progress=False))
+    return cliff_points(pd.concat(frames, ignore_index=True))
+
+
+def _with_log_grid(linear: pd.DataFrame, detectors_log: pd.DataFrame, cliffs_log: pd.DataFrame,
+                   alpha: float) -> pd.DataFrame:
+    """``linear`` (first alarms on the sweep's grid) with :data:`LOG_GRID_COLUMNS` from the log-spaced grid, and
+    per seed whether its first alarm on that grid comes at a smaller angle than the seed-mean 5-point cliff there
+    (a seed that never alarms does not)."""
+    keys = ["model", "drift_type", "convention", "detector"]
+    out = linear.copy()
+    if detectors_log.empty:
+        return out.assign(**{c: np.nan for c in LOG_GRID_COLUMNS})
+    log = first_alarms(detectors_log, cliffs_log, alpha=alpha)
+    fw = grid_alarms(detectors_log, alpha).sort_values(keys + ["seed", "sigma"])
+    n_seeds = fw.groupby(keys)["seed"].nunique().rename("_seeds").reset_index()
+    first = fw[(fw.sigma > 0) & fw.alarm_fw].groupby(keys + ["seed"])["angle_deg_mean"].first().reset_index()
+    cliff = (cliffs_log[keys[:3] + ["angle_deg_5pt"]].rename(columns={"angle_deg_5pt": "_cliff"}) if len(cliffs_log)
+             else pd.DataFrame(columns=[*keys[:3], "_cliff"]))
+    first = first.merge(cliff, on=keys[:3], how="left")
+    first["_before"] = first["angle_deg_mean"] < first["_cliff"].astype(float)
+    before = n_seeds.merge(first.groupby(keys)["_before"].sum().reset_index(), on=keys, how="left").merge(
+        cliff, on=keys[:3], how="left")
+    share = before["_before"].fillna(0) / before["_seeds"]
+    before["log_share_seeds_alarm_before_5pt"] = share.where(before["_cliff"].astype(float).notna())
+    log = log.merge(before[keys + ["log_share_seeds_alarm_before_5pt"]], on=keys, how="left")
+    renamed = {c: f"log_{c}" for c in ("n_sigmas", "share_seeds_alarmed", "first_alarm_sigma", "first_alarm_angle_deg",
+                                       "first_alarm_angle_deg_min", "first_alarm_angle_deg_max", "sigma_5pt",
+                                       "angle_deg_5pt")}
+    log = log.rename(columns=renamed).reindex(columns=keys + LOG_GRID_COLUMNS)
+    return out.merge(log, on=keys, how="left")
+
+
 def first_alarm_table(S: RunContext) -> pd.DataFrame:
     """Table ``first_alarms``: each monitor's first alarm over the σ grid (corrected for the grid's tests)
-    against the angle where the seed-mean AUC has lost 5 points (:func:`probedrift.report.tables.first_alarms`)."""
-    return first_alarms(S.table("detectors"), cliff_points(S.table("drift_sweep")), alpha=S.params.alpha)
+    against the angle where the seed-mean AUC has lost 5 points (:func:`probedrift.report.tables.first_alarms`),
+    with :data:`LOG_GRID_COLUMNS` from the cliff's log-spaced grid for Gaussian drift (:func:`_with_log_grid`)."""
+    linear = first_alarms(S.table("detectors"), cliff_points(S.table("drift_sweep")), alpha=S.params.alpha)
+    return _with_log_grid(linear, S.table("detectors_log_grid"), log_grid_cliffs(S), S.params.alpha)
 
 
 def alarm_share(S: RunContext) -> pd.DataFrame:
     """Table ``alarm_share_by_sigma``: the share of drift seeds each monitor alarms at, per σ
-    (:func:`probedrift.report.tables.alarm_share_by_sigma`)."""
-    return alarm_share_by_sigma(S.table("detectors"), alpha=S.params.alpha)
+    (:func:`probedrift.report.tables.alarm_share_by_sigma`), on the sweep's grid (``grid`` = "linear") and, for
+    Gaussian drift, on the cliff's log-spaced grid ("log")."""
+    alpha = S.params.alpha
+    log = S.table("detectors_log_grid")
+    frames = [alarm_share_by_sigma(S.table("detectors"), alpha=alpha).assign(grid="linear")]
+    if len(log):
+        frames.append(alarm_share_by_sigma(log, alpha=alpha).assign(grid="log"))
+    return pd.concat(frames, ignore_index=True)
 
 
 @timed("monitors")

@@ -153,16 +153,20 @@ _declare("claim_changes", claim_changes_table, 4,
 _declare("detectors", monitors.detectors, 4,
          "each monitor's statistic, p-value and alarm on drifted test samples",
          "model drift_type convention sigma seed angle_deg_mean detector statistic p_value alarm")
+_declare("detectors_log_grid", monitors.detectors_log_grid, 4,
+         "each monitor's statistic, p-value and alarm on Gaussian drift over the cliff's log-spaced σ grid",
+         " ".join(monitors.DETECTOR_COLUMNS))
 _declare("first_alarms", monitors.first_alarm_table, 4,
-         "each monitor's first alarm over the σ grid against the 5-point AUC loss",
+         "each monitor's first alarm over the σ grid against the 5-point AUC loss (log_*: on the log-spaced grid)",
          "model drift_type convention detector n_seeds n_sigmas alpha correction alpha_per_test alarm_at_zero "
          "false_alarm_share_at_zero share_seeds_alarmed share_seeds_any_alarm first_alarm_sigma first_alarm_sigma_min "
          "first_alarm_sigma_max first_alarm_angle_deg first_alarm_angle_deg_min first_alarm_angle_deg_max sigma_5pt "
-         "angle_deg_5pt",
-         reads=["detectors", "drift_sweep"])
+         "angle_deg_5pt " + " ".join(monitors.LOG_GRID_COLUMNS),
+         reads=["detectors", "drift_sweep", "detectors_log_grid"])
 _declare("alarm_share_by_sigma", monitors.alarm_share, 4,
          "share of drift seeds each monitor alarms at, per σ",
-         "model drift_type convention detector sigma angle_deg_mean n_seeds share_alarmed", reads=["detectors"])
+         "model drift_type convention detector sigma angle_deg_mean n_seeds share_alarmed grid",
+         reads=["detectors", "detectors_log_grid"])
 _declare("false_alarms", monitors.false_alarms, 4,
          "each monitor's alarm rate with no drift, Clopper–Pearson interval",
          "model detector design n_runs n_alarms rate ci_low ci_high alpha rule n_permutations n_reference n_sample "
