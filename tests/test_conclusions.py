@@ -318,3 +318,18 @@ def test_neither_reading_reproduces_the_collapse_only_when_every_interval_is_out
     assert "Neither" not in text and "the intervals cannot tell" in text
     assert "A collapse to chance at about a degree appears for m (relative)" in conclusions.reading_sentence(
         agg(0.46, 0.54), None)
+
+
+def test_the_two_failure_modes_read_their_directions_from_the_intervals():
+    def row(kind, auc, auc_ci, acc, acc_ci, alarm):
+        return {"model": "org/m", "kind": kind, "source": kind, "angle_deg_mean": 5.0, "auc_clean": 0.90,
+                "auc": auc, "auc_ci_low": auc_ci[0], "auc_ci_high": auc_ci[1], "accuracy_clean": 0.85,
+                "accuracy": acc, "accuracy_ci_low": acc_ci[0], "accuracy_ci_high": acc_ci[1],
+                "silent_failure_rate_clean": 0.05, "silent_failure_rate": 0.40, "alarm_confidence": alarm}
+    fm = pd.DataFrame([row("gaussian", 0.60, (0.52, 0.68), 0.60, (0.5, 0.7), False),
+                       row("common rotation", 0.89, (0.84, 0.94), 0.55, (0.48, 0.62), False)])
+    text = conclusions.failure_modes_sentence(fm)
+    assert "per-text scatter (m, Gaussian, 5.00°): AUC fell, 0.90 → 0.60 [0.52, 0.68]" in text
+    assert "AUC held (0.90 → 0.89 [0.84, 0.94]) while accuracy fell (0.85 → 0.55 [0.48, 0.62])" in text
+    assert "silent-failure rate went 5% → 40%; the confidence monitor did not alarm" in text
+    assert "not in this run" in conclusions.failure_modes_sentence(None)
