@@ -127,3 +127,29 @@ def test_paired_changes_rejects_mismatched_stacks():
         paired_changes(y, np.full((3, 10), 0.5), np.full((2, 4, 10), 0.5))
     with pytest.raises(ProbedriftError, match="texts|splits, draws"):
         paired_changes(y, np.full((2, 9), 0.5), np.full((2, 10), 0.5))
+
+
+def test_validation_c_minimises_the_validation_log_loss_of_an_independently_fitted_pipeline():
+    """Few texts in many dimensions (the regime where C = 1 overfits): the chosen C has the smallest validation
+    log-loss over the grid, the losses recomputed with scikit-learn's own Normalizer → StandardScaler →
+    LogisticRegression, and it is not the paper's C = 1."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import Normalizer, StandardScaler
+
+    from probedrift.experiments.claim_changes import VALIDATION_C_GRID, validation_c
+
+    rng = np.random.default_rng(8)
+    d, n = 200, 160
+    y = np.arange(n) % 2
+    X = rng.standard_normal((n, d)) + 0.25 * (2 * y[:, None] - 1) * (np.arange(d) < 20) + 2.0
+    tr, va = np.arange(n) < 120, np.arange(n) >= 120
+    chosen = validation_c(X[tr], y[tr], X[va], y[va], seed=0)
+    losses = {}
+    for c in VALIDATION_C_GRID:
+        pipe = make_pipeline(Normalizer(), StandardScaler(),
+                             LogisticRegression(C=c, class_weight="balanced", max_iter=2000)).fit(X[tr], y[tr])
+        losses[c] = log_loss(y[va], pipe.predict_proba(X[va])[:, 1])
+    assert losses[chosen] == pytest.approx(min(losses.values()), rel=1e-3)
+    assert chosen < 1.0
