@@ -349,6 +349,7 @@ def test_change_words_print_the_number_unsigned_beside_its_word():
     assert wording.change_words(0.01, -0.02, 0.04) == \
         "holds within its interval (+0.01; interval -0.02 to +0.04 includes 0)"
     assert "no range" in wording.change_words(0.01, np.nan, 0.04, interval_name="range")
+    assert wording.change_words(0.0, 0.0, 0.0, detail="0.70 → 0.70") == "holds (0.70 → 0.70; no change on any resample)"
 
 
 @pytest.mark.parametrize("name, short", [("Qwen/Qwen3-0.6B", "Qwen3-0.6B"), ("/data/models/my-model/", "my-model"),

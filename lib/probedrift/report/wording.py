@@ -53,7 +53,8 @@ def change_words(value: float, low: object, high: object, fmt: str = ".2f",
                  words: tuple[str, str, str] = DIRECTIONS, interval_name: str = "interval", detail: str = "") -> str:
     """A change as words, the word from :func:`direction`: resolved, the number unsigned beside its word,
     "falls 0.03 (interval -0.05 to -0.01)"; unresolved, signed, since no direction is claimed,
-    "holds within its interval (+0.01; interval -0.02 to +0.04 includes 0)". ``fmt`` formats the
+    "holds within its interval (+0.01; interval -0.02 to +0.04 includes 0)"; an interval [0, 0] (no
+    change on any resample) "holds (no change on any resample)". ``fmt`` formats the
     numbers (".0%" for a relative change); ``interval_name`` names the interval ("paired interval",
     "range"); ``detail`` (e.g. "0.93 → 0.96") opens the parentheses."""
     word = direction(low, high, words)
@@ -62,6 +63,8 @@ def change_words(value: float, low: object, high: object, fmt: str = ".2f",
     lead = f"{detail}; " if detail else ""
     if math.isnan(lo) or math.isnan(hi):
         return f"{word} ({lead}{format(float(value), signed)}, no {interval_name} to resolve it)"
+    if lo == hi == 0:  # the same on every resample: resolved, and nothing to sign
+        return f"{word} ({lead}no change on any resample)"
     span = f"{interval_name} {format(lo, signed)} to {format(hi, signed)}"
     if word != words[2]:
         return f"{word} {format(abs(float(value)), fmt)} ({lead}{span})"
