@@ -14,7 +14,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 export JUPYTER_PLATFORM_DIRS = 1
 
-.PHONY: setup study book classroom test test-unit test-notebooks bench browser-check clean
+.PHONY: setup study book classroom test test-unit test-notebooks bench bench-times browser-check clean
 
 setup: $(STAMP)
 
@@ -42,10 +42,13 @@ classroom: setup
 	$(BIN)/probedrift book --profile classroom
 
 # The linter, then unit tests, the smoke run, the book build, and every notebook under nbval (smoke defaults).
+# Two pytest-xdist workers (one per core of a small machine); a test file's tests stay on one worker, the
+# notebooks run one after another, and the smoke run is made once for both (tests/conftest.py).
+TEST_WORKERS ?= 2
 test: setup
 	$(BIN)/ruff check lib tests benchmarks
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=30 tests notebooks --nbval-lax --nbval-current-env \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup --durations=30 \
+		tests notebooks --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 # Headless Chromium (Debian package) opens the built book, screenshots it into _build/screenshots/,
 # and fails on console errors or untypeset formulas. Needs `make study` (or a book build) first.
@@ -55,6 +58,12 @@ browser-check: setup
 
 bench: setup
 	$(BIN)/probedrift bench
+
+# Wall times of the loop into results/bench/end_to_end.json, each with the load average it was taken at:
+# make test on a fresh clone (install and empty cache included), classroom, default and binder runs cold
+# and warm. About 45 minutes on 2 cores; `make bench` then copies them into bench.json.
+bench-times: setup
+	$(BIN)/python -m probedrift.bench.times
 
 # Keeps results/default/, the committed reference run (git checkout results/default restores it).
 clean:

@@ -90,8 +90,9 @@ def test_end_to_end_figures_fall_back_to_the_recorded_results(tmp_path):
     assert {k: got[k] for k in recorded} == {k: float(v) for k, v in recorded.items()}
     assert got["make_test_seconds"] is None
     assert got["detail"]["end_to_end_json"] == str(results / "bench" / "end_to_end.json")
+    loop = {f"{t}_{w}" for t in bench.config.LOOP_TIMES for w in ("seconds", "load1", "peak_rss_mb")}
     assert set(recorded) <= set(bench.END_TO_END_KEYS) <= set(bench.HEADLINE_KEYS) | {
-        "study_default_peak_rss_mb", "make_test_seconds"}
+        "study_default_peak_rss_mb"} | loop
 
 
 def test_run_measured_counts_the_whole_process_tree():
@@ -178,3 +179,34 @@ def test_forward_passes_and_finetune_seconds_come_from_the_default_runs_own_reco
                           "01_embeddings.ipynb": {"extraction": 160.0}}}))
     got = bench.end_to_end_figures(out, results)
     assert got["forward_passes_default"] == 4.0 and got["finetune_seconds"] == 300.5
+
+
+def test_run_measured_records_the_load_average_it_ran_at(monkeypatch):
+    from probedrift.bench import end_to_end
+
+    monkeypatch.setattr(end_to_end.os, "getloadavg", lambda: (3.25, 2.0, 1.0))
+    r = bench.run_measured([sys.executable, "-c", "pass"], interval=0.05)
+    assert r["load1_start"] == 3.25 and r["load1_mean"] == 3.25
+
+
+def test_every_loop_time_reaches_bench_json_with_its_load_average():
+    from probedrift.bench import times
+
+    fake = {"seconds": 12.34, "load1_mean": 1.5, "load1_start": 1.0, "peak_rss_mb": 900.4}
+    written = {}
+    for t in bench.config.LOOP_TIMES:
+        written.update(times._figures(t, fake))
+    copied = set(bench.END_TO_END_KEYS)
+    for t in bench.config.LOOP_TIMES:
+        assert {f"{t}_seconds", f"{t}_load1", f"{t}_peak_rss_mb"} <= copied, t
+        assert written[f"{t}_load1"] == 1.5 and written[f"{t}_seconds"] == 12.3
+    assert set(times.TIME_KEYS) == {f"{t}_seconds" for t in bench.config.LOOP_TIMES}
+
+
+def test_measuring_an_unknown_figure_is_refused(tmp_path):
+    from probedrift.bench import times
+    from probedrift.core.errors import ProbedriftError
+
+    with pytest.raises(ProbedriftError, match="nothing to measure called paper"):
+        times.measure_times(tmp_path, ("paper",))
+    assert not (tmp_path / "end_to_end.json").exists()

@@ -9,9 +9,15 @@ POOLING = "mean"
 BATCH_SIZES = (1, 8, 32)
 DEVICES = ("cpu", "cuda", "auto")
 MATMUL_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+#: The loop's wall times (``python -m probedrift.bench.times``), each with the 1-minute load average
+#: it was measured at (``<figure>_load1``): a time taken on a busy machine is not a quiet machine's.
+LOOP_TIMES = ("make_test", "classroom_cold", "classroom_warm", "default_cold", "default_warm", "binder_cold",
+              "binder_warm")
 END_TO_END_KEYS = (
     "study_default_seconds_cold_before", "study_default_seconds_cold", "study_default_seconds_warm",
     "study_default_peak_rss_mb", "make_test_seconds", "forward_passes_default", "finetune_seconds",
+    *(f"{t}_{what}" for t in LOOP_TIMES[1:] for what in ("seconds",)),
+    *(f"{t}_{what}" for t in LOOP_TIMES for what in ("load1", "peak_rss_mb")),
 )
 HEADLINE_KEYS = (
     "ratio_vs_naive", "ratio_vs_sentence_transformers", "ratio_vs_sentence_transformers_mid_layer",

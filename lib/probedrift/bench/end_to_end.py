@@ -23,16 +23,21 @@ from .timing import log
 
 
 def run_measured(cmd: list[str], env: dict | None = None, cwd: str | None = None, interval: float = 0.2) -> dict:
-    """Wall seconds, exit code and peak RSS (MB) of a command's whole process tree.
+    """Wall seconds, exit code and peak RSS (MB) of a command's whole process tree, and the machine's
+    1-minute load average at the start and its mean over the run (``load1_start``, ``load1_mean``).
 
     The tree's RSS (the process plus all its descendants, summed) is sampled every ``interval`` s.
     """
 
     with tempfile.TemporaryFile() as output:
         t0 = time.perf_counter()
+        loads = [os.getloadavg()[0]]
         proc = psutil.Popen(cmd, env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT)
-        peak = 0
+        peak, next_load = 0, t0 + 5
         while proc.poll() is None:
+            if time.perf_counter() >= next_load:  # the kernel updates it every 5 s
+                loads.append(os.getloadavg()[0])
+                next_load += 5
             rss = 0
             with contextlib.suppress(psutil.Error):
                 for p in [proc, *proc.children(recursive=True)]:
@@ -43,7 +48,8 @@ def run_measured(cmd: list[str], env: dict | None = None, cwd: str | None = None
         seconds = time.perf_counter() - t0
         output.seek(0)
         tail = output.read()[-3000:].decode("utf-8", "replace")
-    return {"seconds": seconds, "returncode": proc.returncode, "peak_rss_mb": peak / 2**20, "output_tail": tail}
+    return {"seconds": seconds, "returncode": proc.returncode, "peak_rss_mb": peak / 2**20, "output_tail": tail,
+            "load1_start": loads[0], "load1_mean": sum(loads) / len(loads)}
 
 
 def _study_environment(cache: Path) -> dict:

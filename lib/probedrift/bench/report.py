@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import TARGETS
+from .config import LOOP_TIMES, TARGETS
 
 
 def clean(obj):
@@ -118,7 +118,13 @@ def _study_rows(report: dict) -> list[tuple[str, str, str]]:
          "model forward passes of the default study, as recorded in `end_to_end.json`"),
         ("finetune_seconds", fmt(report["finetune_seconds"], ".0f", " s"),
          "wall time of the default study's fine-tuning, as recorded in `end_to_end.json`"),
-        ("make_test_seconds", fmt(report["make_test_seconds"], ".0f", " s"), "wall time of `make test`"),
+        ("make_test_seconds", fmt(report["make_test_seconds"], ".0f", " s"),
+         f"wall time of `make test` in a fresh clone, install and empty cache included "
+         f"(load average {fmt(report.get('make_test_load1'), '.2f')})"),
+        *[(f"{t}_seconds", fmt(report.get(f"{t}_seconds"), ".0f", " s"),
+           f"`probedrift run --profile {t.split('_')[0]}`, {t.split('_')[1]} cache; peak "
+           f"{fmt(report.get(f'{t}_peak_rss_mb'), '.0f', ' MB')}, load average {fmt(report.get(f'{t}_load1'), '.2f')}")
+          for t in LOOP_TIMES[1:]],
     ]
 
 
