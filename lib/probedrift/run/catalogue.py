@@ -198,14 +198,17 @@ _declare("failure_modes", failure_modes, 6,
          "the frozen probe's two failure modes per update (real updates of equal width, fine-tuning checkpoints, "
          "Gaussian drift at the paper's σ, one common rotation): measured angle; AUC and accuracy before (_clean) and "
          "after with intervals, silent-failure rate, ECE and mean confidence before and after; a, mu, delta, tau of "
-         "ℓ′ = a·ℓ + μ + δ·y + ε fitted on the validation split, label_corr = corr(ε, y) without δ; AUC and accuracy "
-         "predicted from that fit (_labelled) and from a label-free fit on training texts (_label_free); the "
+         "ℓ′ = a·ℓ + μ + δ·y + ε fitted on the test texts (the decomposition of what happened to them), "
+         "label_corr = corr(ε, y) without δ; AUC and accuracy implied by that fit (_labelled), by the same fit on "
+         "the validation split (_labelled_val, out of sample) and by a label-free fit on training texts "
+         "(_label_free, the prediction before shipping); the "
          "scatter-only budget's AUC at the measured angle (auc_budget); the confidence monitor's alarm (1/0, NaN "
          "where untested); interval says what the intervals cover",
          "model kind source angle_deg_mean auc_clean auc auc_ci_low auc_ci_high accuracy_clean accuracy "
          "accuracy_ci_low accuracy_ci_high silent_failure_rate_clean silent_failure_rate ece_clean ece "
          "mean_confidence_clean mean_confidence a mu delta tau label_corr auc_labelled accuracy_labelled "
-         "auc_label_free accuracy_label_free auc_budget alarm_confidence interval",
+         "auc_labelled_val accuracy_labelled_val auc_label_free accuracy_label_free auc_budget alarm_confidence "
+         "interval",
          reads=["real_drift", "finetune_drift", "detectors"])
 
 # ---------------------------------------------------------------- chapter 7: fine-tuning
