@@ -249,7 +249,7 @@ def _planted_encoder(root):
     model = BertModel(cfg)
     with torch.no_grad():
         v = torch.randn(cfg.hidden_size)
-        v *= 0.1 * cfg.hidden_size ** 0.5 / v.norm()
+        v = 2.0 * v / v.norm() * cfg.hidden_size ** 0.5 * 0.05  # norm 0.1·√d
         emb = model.embeddings.word_embeddings.weight
         emb[[tok.convert_tokens_to_ids(w) for w in RUDE]] += v
         emb[[tok.convert_tokens_to_ids(w) for w in KIND]] -= v
