@@ -15,7 +15,7 @@ from probedrift.core.errors import ProbedriftError
 from probedrift.inputs import datasets, embed
 from probedrift.inputs.models import cheap_dtype_name, spec
 from probedrift.report.tables import TIMING_COLUMNS, diff_run_tables
-from probedrift.run.book import build_book, find_repository, is_repository
+from probedrift.run.book import AUDIENCES, build_book, find_repository, is_repository
 from probedrift.run.runner import run_profile
 from probedrift.science import user_budget, user_probe
 from probedrift.science.budget import AUC_DROP, CURVE_GRID_DEG
@@ -83,7 +83,7 @@ def book_paths(args: argparse.Namespace) -> tuple[Path, Path]:
 def _cmd_book(args: argparse.Namespace) -> int:
     repository, out = book_paths(args)
     return build_book(args.profile, results_root=args.results, strict=args.strict, out_root=out,
-                      repository=repository)
+                      repository=repository, audience=args.audience)
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
@@ -154,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--repo", default=None,
                    help="the checkout whose book to build; default: the one containing the working directory")
     b.add_argument("--out", default=None, help="folder to build into (<out>/_build/html); default: the repository")
+    b.add_argument("--audience", default="instructor", choices=AUDIENCES,
+                   help="instructor: every page and solution; student: no teaching page, solutions left out")
     b.set_defaults(func=_cmd_book)
 
     d = sub.add_parser("diff", help="compare the tables of two runs (exit 1 when any differs beyond tolerance)")
