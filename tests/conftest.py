@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import pytest  # noqa: E402
+
+try:  # pytest >= 9: a node's id is a NodeId object (see pytest_collection_modifyitems)
+    from _pytest.nodeid import coerce_node_id
+except ImportError:  # pragma: no cover - older pytest, where pytest-xdist tags groups itself
+    coerce_node_id = None
 
 
 @pytest.fixture(scope="session")
@@ -44,25 +54,112 @@ def isolated_embedding_cache(tmp_path, monkeypatch):
     return root
 
 
-@pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory):
-    """``probedrift run --profile smoke`` into a temporary results root; returns the run directory."""
-    import subprocess
-    import sys
+def shared_once(tmp_path_factory, name: str, make) -> tuple[Path, dict]:
+    """``make(directory)`` once per test session, even under pytest-xdist: the first worker to ask makes
+    it under a file lock in the temporary root all workers share, the others wait and read its outcome.
 
-    root = tmp_path_factory.mktemp("results")
-    # A cold embedding cache, so the run's provenance counts every forward pass a whole smoke run makes.
-    cache = tmp_path_factory.mktemp("smoke-cache")
+    ``make`` returns a JSON-able outcome (e.g. ``{"rc": 0, "log": ...}``); returns (directory, outcome).
+    This is the pattern pytest-xdist documents for session fixtures that must run once.
+    """
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the root shared by every worker of this session
+    target, record = base / name, base / f"{name}.outcome.json"
+    with open(base / f"{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            if not record.is_file():
+                target.mkdir(parents=True, exist_ok=True)
+                record.write_text(json.dumps(make(target)))
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    return target, json.loads(record.read_text())
+
+
+#: A marker token: tests check that it never reaches any output of the smoke run.
+os.environ["PROBEDRIFT_TEST_TOKEN_VALUE"] = "hf_probedriftMarkerToken0123456789"
+
+
+def _make_smoke_run(target: Path) -> dict:
+    # A cold embedding cache, so the run's provenance counts every forward pass a whole smoke run makes;
+    # converted models and fine-tuned checkpoints are deterministic and come from the shared cache.
     from probedrift.core.cache import cache_root
 
-    for shared in ("models", "finetune"):  # converted models and fine-tuned checkpoints are deterministic
+    cache = target / "cache"
+    cache.mkdir()
+    for shared in ("models", "finetune"):
         (cache_root() / shared).mkdir(parents=True, exist_ok=True)
         (cache / shared).symlink_to(cache_root() / shared, target_is_directory=True)
-    # A marker token: tests check that it never reaches any output of the run.
-    os.environ["PROBEDRIFT_TEST_TOKEN_VALUE"] = "hf_probedriftMarkerToken0123456789"
     env = {**os.environ, "HF_TOKEN": os.environ["PROBEDRIFT_TEST_TOKEN_VALUE"], "PROBEDRIFT_CACHE_DIR": str(cache)}
     res = subprocess.run([sys.executable, "-m", "probedrift.run.cli", "run", "--profile", "smoke",
-                          "--results", str(root)],
+                          "--results", str(target / "results")],
                          capture_output=True, text=True, timeout=1800, env=env)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return root / "smoke"
+    return {"rc": res.returncode, "log": res.stdout[-3000:] + res.stderr[-3000:]}
+
+
+@pytest.fixture(scope="session")
+def smoke_run_once(tmp_path_factory) -> Path:
+    """The directory of the session's one smoke run (``results/smoke`` and its embedding ``cache``)."""
+    where, outcome = shared_once(tmp_path_factory, "smoke-run", _make_smoke_run)
+    assert outcome["rc"] == 0, outcome["log"]
+    return where
+
+
+@pytest.fixture(scope="session")
+def smoke_run(smoke_run_once) -> Path:
+    """``probedrift run --profile smoke`` into a temporary results root, made once per test session
+    (shared by every xdist worker); returns the run directory. Tests only read it."""
+    return smoke_run_once / "results" / "smoke"
+
+
+@pytest.fixture(scope="session")
+def smoke_cache(smoke_run_once) -> Path:
+    """The embedding cache the smoke run filled: reruns of the smoke profile find their embeddings warm."""
+    return smoke_run_once / "cache"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Groups for ``pytest -n 2 --dist loadgroup``: a test file's tests stay together (its module fixtures
+    are made once), and the notebooks run one after another on one worker, since each chapter reads and
+    writes the tables of the same smoke results directory."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            group = "notebooks" if item.path.suffix == ".ipynb" else item.path.name
+            item.add_marker(pytest.mark.xdist_group(group))
+        if getattr(config.option, "loadgroup", False) and coerce_node_id is not None:
+            # pytest-xdist 3.8 tags a grouped test by rewriting ``item._nodeid``, which pytest 9 no longer
+            # reads (a node's id is ``item._id``), so its groups would be ignored: tag them here instead.
+            names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                            for m in item.iter_markers("xdist_group")})
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")
+
+
+class _NotebooksOnTheSmokeCache:
+    """nbval's kernels (``pytest notebooks --nbval-lax``) start with the embedding cache of the session's
+    smoke run, so they find the smoke profile's embeddings made once instead of extracting them again.
+    A plugin rather than a fixture: nbval's cells take no fixtures, and the notebooks lie outside tests/."""
+
+    def __init__(self):
+        self.saved = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        if item.path.suffix != ".ipynb":
+            return
+        where, outcome = shared_once(item.config._tmp_path_factory, "smoke-run", _make_smoke_run)
+        assert outcome["rc"] == 0, outcome["log"]
+        self.saved = os.environ.get("PROBEDRIFT_CACHE_DIR")
+        os.environ["PROBEDRIFT_CACHE_DIR"] = str(where / "cache")  # the kernel inherits it when it starts
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_teardown(self, item):
+        if item.path.suffix == ".ipynb":
+            if self.saved is None:
+                os.environ.pop("PROBEDRIFT_CACHE_DIR", None)
+            else:
+                os.environ["PROBEDRIFT_CACHE_DIR"] = self.saved
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(_NotebooksOnTheSmokeCache(), "probedrift-notebooks-on-the-smoke-cache")

@@ -41,13 +41,15 @@ def _as_a_terminal_job() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _start_run(results: Path) -> subprocess.Popen:
+def _start_run(results: Path, cache: Path | None = None) -> subprocess.Popen:
     """``probedrift run --profile smoke`` in a new process group, as a shell job is; its stderr (progress
-    bars, warnings) goes to a file so that a full pipe never blocks it (``proc.stderr_text()`` reads it)."""
+    bars, warnings) goes to a file so that a full pipe never blocks it (``proc.stderr_text()`` reads it).
+    ``cache``: the embedding cache it runs on (the smoke run's, so its embeddings are warm)."""
     results.mkdir(parents=True, exist_ok=True)
     err = open(results.parent / f"stderr-{time.monotonic_ns()}.txt", "w+")
+    env = {**os.environ, **({"PROBEDRIFT_CACHE_DIR": str(cache)} if cache else {})}
     proc = subprocess.Popen(_cli("run", "--profile", "smoke", "--results", str(results)), stdout=subprocess.PIPE,
-                            stderr=err, text=True, start_new_session=True, preexec_fn=_as_a_terminal_job)
+                            stderr=err, text=True, start_new_session=True, preexec_fn=_as_a_terminal_job, env=env)
     proc.stderr_text = lambda: (err.seek(0), err.read())[1]
     return proc
 
@@ -70,11 +72,11 @@ def previous_run(smoke_run, tmp_path):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_rerun_stopped_by_a_signal_leaves_the_previous_run_byte_identical(previous_run, sig, tmp_path):
+def test_rerun_stopped_by_a_signal_leaves_the_previous_run_byte_identical(previous_run, sig, tmp_path, smoke_cache):
     before = _snapshot(previous_run)
-    proc = _start_run(previous_run.parent)
+    proc = _start_run(previous_run.parent, cache=smoke_cache)
     try:
-        _wait_for_line(proc, "03_drift.ipynb ...")  # chapters 1 and 2 done: the new run has written tables
+        _wait_for_line(proc, "02_probes.ipynb")  # chapters 1 and 2 done: the new run has written tables
         staging = rundir.staging_dir(previous_run)
         assert (staging / "metrics" / "probe_baseline.csv").is_file() and (staging / "figures").is_dir()
         assert rundir.read_state(staging)["state"] == "running"
@@ -109,7 +111,7 @@ def test_a_run_killed_outright_is_reported_interrupted_with_the_fix(tmp_path):
     results = tmp_path / "results"
     proc = _start_run(results)
     try:
-        _wait_for_line(proc, "01_embeddings.ipynb ...")
+        _wait_for_line(proc, "notebooks into")  # the run has started its staging directory
         time.sleep(2)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # no handler runs: run.json still says "running"
@@ -243,7 +245,7 @@ def _markdown_outputs(notebook: Path) -> str:
                      for o in c.get("outputs", []))
 
 
-#: Sizes that leave every code path of the smoke profile in place and make its four reruns cheaper.
+#: Sizes that leave every code path of the smoke profile in place and make its reruns cheaper.
 CHEAPER = ["drift_types=[gaussian, rotation]", "crossfit_seeds=[0]", "false_alarm_runs=10", "detector_permutations=20",
            "n_boot=20", "crossfit_boot=20", "cliff_points=8", "detector_sample_size=30"]
 
@@ -261,28 +263,48 @@ EMPTY_INPUTS = {
                      "this run"),
 }
 
+#: The emptied inputs share runs where they are independent: each run empties one input of chapter 4
+#: (the monitors) and one of chapter 5 (the pairs or the models), and chapter 6 still runs its sources
+#: with that run's monitors and without its model swap. Emptying the real drift sources would leave
+#: chapter 6 nothing to run the other emptied inputs through, so it gets a run of its own.
+EMPTY_INPUT_RUNS = {
+    "no-monitors-no-pairs": ("no-monitors", "no-pairs"),
+    "confidence-only-single-model": ("confidence-monitor-only", "single-model"),
+    "no-real-drift-sources": ("no-real-drift-sources",),
+}
+RUN_OF_CASE = {case: run for run, cases in EMPTY_INPUT_RUNS.items() for case in cases}
+
 
 @pytest.fixture(scope="module")
-def empty_input_runs(smoke_run, tmp_path_factory):
-    """The whole smoke profile once per emptied input, two runs at a time (one per core): case -> (rc, log, run)."""
+def empty_input_runs(smoke_run, smoke_cache, tmp_path_factory):
+    """The whole smoke profile once per run of :data:`EMPTY_INPUT_RUNS`, two at a time, on the smoke run's
+    warm embedding cache: run name -> (rc, log, run directory)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    def run(case: str):
-        root = tmp_path_factory.mktemp(case)
+    def run(name: str):
+        root = tmp_path_factory.mktemp(name)
         args = ["run", "--profile", "smoke", "--results", str(root)]
-        for item in [EMPTY_INPUTS[case][0], *CHEAPER]:
+        for item in [*(EMPTY_INPUTS[case][0] for case in EMPTY_INPUT_RUNS[name]), *CHEAPER]:
             args += ["--set", item]
-        res = subprocess.run(_cli(*args), capture_output=True, text=True, timeout=1200)
-        return case, (res.returncode, res.stdout[-3000:] + res.stderr[-3000:], root / "smoke")
+        res = subprocess.run(_cli(*args), capture_output=True, text=True, timeout=1200,
+                             env={**os.environ, "PROBEDRIFT_CACHE_DIR": str(smoke_cache)})
+        return name, (res.returncode, res.stdout[-3000:] + res.stderr[-3000:], root / "smoke")
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(pool.map(run, EMPTY_INPUTS))
+        return dict(pool.map(run, EMPTY_INPUT_RUNS))
 
 
+def test_every_emptied_input_has_a_run():
+    assert sorted(RUN_OF_CASE) == sorted(EMPTY_INPUTS)
+    chapters = [{EMPTY_INPUTS[case][1] for case in cases} for cases in EMPTY_INPUT_RUNS.values()]
+    assert all(len(c) == len(cases) for c, cases in zip(chapters, EMPTY_INPUT_RUNS.values()))
+
+
+@pytest.mark.xdist_group("run-safety-empty-inputs")  # apart from this file's other reruns, on the other worker
 @pytest.mark.parametrize("case", list(EMPTY_INPUTS))
 def test_the_smoke_profile_completes_on_empty_inputs_and_says_what_it_skipped(empty_input_runs, case, tmp_path):
     _, chapter, words = EMPTY_INPUTS[case]
-    rc, log, run_dir = empty_input_runs[case]
+    rc, log, run_dir = empty_input_runs[RUN_OF_CASE[case]]
     assert rc == 0, log
     assert runner.run_state(run_dir)["state"] == "complete"
     assert {p.name for p in (run_dir / "notebooks").glob("*.ipynb")} == {p.name for p in runner.notebook_paths()}

@@ -15,6 +15,7 @@ states, and for gemma a causal-LM forward would also build a 262,144-wide logit 
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import importlib.metadata
@@ -279,13 +280,38 @@ def converted_dir(name: str) -> Path:
     s = spec(name)
     safe = s.identity.replace("/", "_").replace("@", "__").replace("=", "_")
     out = cache_root() / "models" / safe
-    if (out / "config.json").is_file() and (out / "model.safetensors").is_file():
-        damaged = damaged_files(out, CONVERSION_MANIFEST)
-        if not damaged:
-            return out
+    if _intact(out, name, check=False):
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # One conversion per cache: processes that start together (test workers, a run and a notebook) wait
+    # for the first one's conversion instead of each converting the same model again.
+    with open(out.parent / f".{safe}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            if not _intact(out, name):
+                _convert(name, out, safe)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    return out
+
+
+def _intact(out: Path, name: str, check: bool = True) -> bool:
+    """Whether ``out`` holds a complete, undamaged conversion; a damaged one is removed (with a warning)
+    when ``check``, else left for the locked second look."""
+    if not ((out / "config.json").is_file() and (out / "model.safetensors").is_file()):
+        return False
+    damaged = damaged_files(out, CONVERSION_MANIFEST)
+    if not damaged:
+        return True
+    if check:
         warnings.warn(f"the converted model {name!r} in {out} is damaged ({', '.join(damaged)} no longer match "
-                      "the hashes recorded at conversion); converting it again", stacklevel=2)
+                      "the hashes recorded at conversion); converting it again", stacklevel=3)
         shutil.rmtree(out, ignore_errors=True)
+    return False
+
+
+def _convert(name: str, out: Path, safe: str) -> None:
+    """GGUF → fp32 safetensors into ``out`` (see :func:`converted_dir`)."""
     import torch  # heavy to import (seconds); only model work needs it
     from transformers import AutoModel, AutoTokenizer  # heavy to import (seconds); only model work needs it
 
@@ -310,7 +336,6 @@ def converted_dir(name: str) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out
 
 
 CONVERSION_MANIFEST = "probedrift-manifest.json"  # sha256 of every file of a converted model

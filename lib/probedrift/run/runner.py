@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from probedrift.core.cache import cache_root
@@ -33,6 +34,7 @@ from probedrift.run.params import StudyParams, load_params, parse_overrides, pro
 from probedrift.run.study import Study
 
 KERNEL = "python3"
+PROGRESS_DELAY_S = 5  # seconds a step runs before its progress bar appears
 VERSIONED_PACKAGES = (
     "probedrift", "torch", "transformers", "numpy", "scipy", "scikit-learn", "pandas", "datasets",
     "papermill", "nbval", "jupyter-book", "matplotlib", "seaborn", "torchdrift",
@@ -223,6 +225,7 @@ def run_profile(
 def _execute(profile: str, *, named_profile: bool, params: StudyParams, override_values: dict, run_dir: Path,
              staging: Path, notebooks: list[Path]) -> int:
     import papermill as pm  # only running notebooks needs it
+    from nbformat.validator import MissingIDFieldWarning  # only running notebooks needs it
     from papermill.exceptions import PapermillExecutionError  # only running notebooks needs it
 
     nb_parameters = {"profile": profile if named_profile else str(profile_path(profile).resolve()),
@@ -235,21 +238,29 @@ def _execute(profile: str, *, named_profile: bool, params: StudyParams, override
             else f"nothing was written to {run_dir}")
     timings = {}
     t_run = time.perf_counter()
+    print(f"[probedrift run] {params.profile}: {len(notebooks)} notebooks into {staging}", flush=True)
+    # A quiet terminal: tqdm draws a bar only once a step has run PROGRESS_DELAY_S seconds, so the
+    # long steps (extraction, fine-tuning) show progress and the many short ones print nothing. The
+    # kernels inherit it (tqdm reads TQDM_* variables as its defaults).
+    os.environ.setdefault("TQDM_DELAY", str(PROGRESS_DELAY_S))
     for nb_path in notebooks:
         out = staging / "notebooks" / nb_path.name
-        print(f"[probedrift run] {nb_path.name} ...", flush=True)
         t0 = time.perf_counter()
         os.environ["PROBEDRIFT_NOTEBOOK"] = nb_path.name  # the kernel inherits it: probedrift.core.timing
         try:
-            pm.execute_notebook(
-                str(nb_path), str(out), parameters=nb_parameters, kernel_name=KERNEL, cwd=str(root),
-                progress_bar=False, request_save_on_cell_execute=True,
-                # Progress bars and warnings go to this terminal; finalize_notebook drops them from the notebook.
-                stderr_file=sys.stderr,
-                # The kernel talks to this process over loopback TCP, as every local Jupyter kernel does; its
-                # start-up warning about unencrypted TCP would print once per chapter and says nothing new.
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
-            )
+            with warnings.catch_warnings():
+                # The study's notebooks carry no cell ids (nbformat 4.4 files); nbformat warns on every read
+                # that it will require them, which says nothing about this run.
+                warnings.simplefilter("ignore", MissingIDFieldWarning)
+                pm.execute_notebook(
+                    str(nb_path), str(out), parameters=nb_parameters, kernel_name=KERNEL, cwd=str(root),
+                    progress_bar=False, request_save_on_cell_execute=True,
+                    # Progress bars and warnings go to this terminal; finalize_notebook drops them from the notebook.
+                    stderr_file=sys.stderr,
+                    # The kernel talks to this process over loopback TCP, as every local Jupyter kernel does; its
+                    # start-up warning about unencrypted TCP would print once per chapter and says nothing new.
+                    extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                )
         except PapermillExecutionError as exc:
             if exc.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel first
                 return _stopped(state, staging, nb_path, signal.SIGINT, kept)
@@ -266,8 +277,10 @@ def _execute(profile: str, *, named_profile: bool, params: StudyParams, override
         except (KeyboardInterrupt, RunStopped) as exc:
             return _stopped(state, staging, nb_path, getattr(exc, "signum", signal.SIGINT), kept)
         timings[nb_path.name] = round(time.perf_counter() - t0, 2)
-        finalize_notebook(out, run_dir, staging)
-        print(f"[probedrift run] {nb_path.name} done in {timings[nb_path.name]:.1f} s", flush=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MissingIDFieldWarning)  # as above
+            finalize_notebook(out, run_dir, staging)
+        print(f"[probedrift run] {nb_path.name:<28} {timings[nb_path.name]:7.1f} s", flush=True)
     provenance = {
         "profile": params.profile,
         "parameters": params.to_dict(),
