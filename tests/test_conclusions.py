@@ -330,6 +330,6 @@ def test_the_two_failure_modes_read_their_directions_from_the_intervals():
                        row("common rotation", 0.89, (0.84, 0.94), 0.55, (0.48, 0.62), False)])
     text = conclusions.failure_modes_sentence(fm)
     assert "per-text scatter (m, Gaussian, 5.00°): AUC fell, 0.90 → 0.60 [0.52, 0.68]" in text
-    assert "AUC held (0.90 → 0.89 [0.84, 0.94]) while accuracy fell (0.85 → 0.55 [0.48, 0.62])" in text
+    assert "AUC held (0.90 → 0.89 [0.84, 0.94]), accuracy fell (0.85 → 0.55 [0.48, 0.62])" in text
     assert "silent-failure rate went 5% → 40%; the confidence monitor did not alarm" in text
     assert "not in this run" in conclusions.failure_modes_sentence(None)

@@ -416,9 +416,9 @@ def failure_modes_sentence(fm: pd.DataFrame | None) -> str:
         acc_word = change_word(shift.accuracy_ci_low - shift.accuracy_clean,
                                shift.accuracy_ci_high - shift.accuracy_clean, up="rose", down="fell", none="held")
         bits.append(f"a shared shift ({short_name(shift.model)}, common rotation, {_deg(shift.angle_deg_mean)}): AUC "
-                    f"{auc_word} ({shift.auc_clean:.2f} → {fmt_ci(shift.auc, shift.auc_ci_low, shift.auc_ci_high)}) "
-                    f"while accuracy {acc_word} ({shift.accuracy_clean:.2f} → "
-                    f"{fmt_ci(shift.accuracy, shift.accuracy_ci_low, shift.accuracy_ci_high)}) and the silent-failure "
+                    f"{auc_word} ({shift.auc_clean:.2f} → {fmt_ci(shift.auc, shift.auc_ci_low, shift.auc_ci_high)}), "
+                    f"accuracy {acc_word} ({shift.accuracy_clean:.2f} → "
+                    f"{fmt_ci(shift.accuracy, shift.accuracy_ci_low, shift.accuracy_ci_high)}), and the silent-failure "
                     f"rate went {shift.silent_failure_rate_clean:.0%} → {shift.silent_failure_rate:.0%}; the "
                     f"confidence monitor {'alarmed' if str(shift.alarm_confidence) == 'True' else 'did not alarm'}")
     return ("; ".join(bits) + ".") if bits else f"Gaussian and common-rotation rows are {NOT_IN_RUN}."
