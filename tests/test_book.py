@@ -214,8 +214,9 @@ def captured_build(monkeypatch):
 
     calls = {}
 
-    def fake_stage(profile, results_root, out_root, repository):
-        calls["stage"] = {"out_root": Path(out_root), "repository": Path(repository), "results_root": results_root}
+    def fake_stage(profile, results_root, out_root, repository, audience="instructor"):
+        calls["stage"] = {"out_root": Path(out_root), "repository": Path(repository), "results_root": results_root,
+                          "audience": audience}
         return Path(out_root) / "_build" / "src"
 
     def fake_run(cmd, cwd=None, **kw):
