@@ -65,9 +65,9 @@ bench: setup
 bench-times: setup
 	$(BIN)/python -m probedrift.bench.times
 
-# Keeps results/default/, the committed reference run (git checkout results/default restores it).
+# Keeps results/default/ and results/classroom/, the committed reference runs (git checkout restores them).
 clean:
-	rm -rf _build results/smoke results/classroom
+	rm -rf _build results/smoke
 
 # The classroom run's book for students (no teaching page, solutions left out) and for the instructor
 # (every page and solution), from the committed results/classroom/, into _build/student and _build/instructor.

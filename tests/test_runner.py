@@ -196,7 +196,8 @@ def test_cli_run_exit_code_on_unknown_profile():
 
 
 def test_finalized_notebook_keeps_no_progress_warning_or_machine_path(tmp_path):
-    """Stderr streams and progress widgets are dropped, figures shrink, machine paths become portable."""
+    """Stderr streams, progress widgets and their saved state are dropped, figures shrink, machine paths become
+    portable."""
     import base64
     import io
 
@@ -225,10 +226,12 @@ def test_finalized_notebook_keeps_no_progress_warning_or_machine_path(tmp_path):
         nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(png).decode()}),
     ]
     path = tmp_path / "nb.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
+    widget_state = {"application/vnd.jupyter.widget-state+json": {"state": {"1": {}}, "version_major": 2}}
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell], metadata={"widgets": widget_state}), path)
 
     runner.finalize_notebook(path, run_dir)
     text = path.read_text()
+    assert "widgets" not in nbformat.read(path, as_version=4).metadata  # no widget state to publish
     out = nbformat.read(path, as_version=4).cells[0]
     assert [o.output_type for o in out.outputs] == ["stream", "display_data"]
     assert out.outputs[0].text == "saved to results/somerun/metrics and $PROBEDRIFT_CACHE_DIR/x\n"

@@ -31,6 +31,7 @@ from probedrift.inputs import models
 from probedrift.report.images import compress_png
 from probedrift.run import rundir
 from probedrift.run.params import StudyParams, load_params, parse_overrides, profile_path, repo_root
+from probedrift.run.publish import strip_widget_state
 from probedrift.run.study import Study
 
 KERNEL = "python3"
@@ -82,8 +83,8 @@ def finalize_notebook(path: Path, run_dir: Path | None = None, staging: Path | N
     """Make an executed notebook fit to publish, and return papermill's timings for the provenance.
 
     Strips papermill's volatile metadata, hides the injected-parameters cell, renders stored outputs
-    (``mystnb.execution_mode: off``), drops progress bars and warnings (stderr streams and progress
-    widgets went to the terminal of the run) and replaces machine paths by portable names.
+    (``mystnb.execution_mode: off``), drops progress bars, their saved widget state and warnings (stderr
+    streams and progress widgets went to the terminal of the run) and replaces machine paths by portable names.
     """
     import nbformat  # only running notebooks needs it
 
@@ -103,6 +104,7 @@ def finalize_notebook(path: Path, run_dir: Path | None = None, staging: Path | N
                     png = compress_png(base64.b64decode(o.data["image/png"]))
                     o.data["image/png"] = base64.b64encode(png).decode("ascii")
     meta = nb.metadata.pop("papermill", {})
+    strip_widget_state(nb)  # the progress bars' saved state: a static page cannot draw it
     nb.metadata["mystnb"] = {"execution_mode": "off"}
     text = nbformat.writes(nb)
     if run_dir is not None:
