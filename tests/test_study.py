@@ -147,7 +147,8 @@ def test_the_whole_study_runs_on_a_local_encoder_and_a_csv_of_ones_own(encoder_s
     assert set(sweep.drift_type) == set(S.params.drift_types)
     assert len(monitors.detector_table(S, m, progress=False)) and len(separation.separability(S, m))
     pairs, skipped = updates.update_pairs(S)
-    assert set(skipped) == {"chat_template", "model_swap"}
+    # precision_bf16 is skipped too on a CPU without bfloat16 instructions (tested in test_updates.py)
+    assert set(skipped) - {"precision_bf16"} == {"chat_template", "model_swap"}
     assert "no base/instruct pair" in skipped["chat_template"] and "no partner" in skipped["model_swap"]
     assert "bidirectional encoder" in " ".join(pairs["truncation"].notes)
     real = realdrift.real_drift_table(S, pairs=pairs, skipped=skipped)
