@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from probedrift.core.cache import atomic_write_bytes, cache_root, canonical_key, texts_fingerprint
 from probedrift.core.errors import ProbedriftError, check_positive
 from probedrift.inputs import datasets, models
-from probedrift.inputs.causal_lm import generate_greedy, load_causal_lm
+from probedrift.inputs.causal_lm import generate_greedy, load_causal_lm, release_memory
 
 DEFAULT_TEACHER = "smollm2-135m-instruct"
 GENERATION_VERSION = 1  # bump when the generation recipe changes, so cached responses are redone
@@ -255,6 +255,8 @@ def generate_responses(
             for i, r in zip(rows, out):
                 responses[i] = r
         bar.close()
+        del model, tokenizer
+        release_memory()  # the teacher is not needed again: free its weights before fine-tuning loads a model
     record = {"key": key, "teacher": teacher_spec.identity, "instructions": instructions, "responses": responses}
     atomic_write_bytes(final, json.dumps(record).encode())
     shutil.rmtree(partial, ignore_errors=True)

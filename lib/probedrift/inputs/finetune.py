@@ -49,7 +49,13 @@ from tqdm.auto import tqdm
 from probedrift.core.cache import atomic_write_bytes, cache_root, canonical_key, read_json, write_json
 from probedrift.core.errors import ProbedriftError, check_choice
 from probedrift.inputs import models
-from probedrift.inputs.causal_lm import FALLBACK_CHAT_TEMPLATE, IGNORE_INDEX, example_ids, load_causal_lm
+from probedrift.inputs.causal_lm import (
+    FALLBACK_CHAT_TEMPLATE,
+    IGNORE_INDEX,
+    example_ids,
+    load_causal_lm,
+    release_memory,
+)
 from probedrift.inputs.corpus import InstructionCorpus, assert_disjoint  # noqa: F401  (re-exported)
 
 METHODS = ("lora", "full")
@@ -220,11 +226,21 @@ def _lr_factor(step: int, warmup_steps: int) -> float:
 
 
 def _merged_copy(model, method: str):
-    """A plain causal LM with the current weights (LoRA adapters merged into a copy)."""
+    """A plain causal LM with the current weights (LoRA adapters merged into a copy).
+
+    Only the LoRA-wrapped layers are copied: merging writes their base weights and nothing else, so the
+    other tensors (the embedding, tied to the head, and the norms) are shared with the training model
+    through ``deepcopy``'s memo instead of being duplicated.
+    """
     if method == "lora":
+        from peft.tuners.lora import LoraLayer  # heavy to import; only LoRA fine-tuning needs it
+
+        wrapped = {id(t) for m in model.modules() if isinstance(m, LoraLayer)
+                   for t in (*m.parameters(), *m.buffers())}
+        memo = {id(t): t for t in (*model.parameters(), *model.buffers()) if id(t) not in wrapped}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            return copy.deepcopy(model).merge_and_unload()
+            return copy.deepcopy(model, memo).merge_and_unload()
     return model
 
 
@@ -234,10 +250,12 @@ def _save_model_dir(model, tokenizer, method: str, target: Path) -> None:
         return  # a completed directory of the same key holds the same weights
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
     try:
+        release_memory()  # the step's activations are freed: return them before the merged copy is made
         merged = _merged_copy(model, method)
         merged.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         del merged
+        release_memory()
         os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -332,6 +350,7 @@ def finetune(
         if any(s > 0 and not (key_dir / f"step-{s}").is_dir() for s in steps):
             _train(base, corpus, key_dir, steps, method, rank, alpha, learning_rate, batch_size,
                    max_length, seed, warmup_steps, device, progress)
+            release_memory()  # the trained model is gone once _train returns
         losses = read_json(key_dir / "losses.json", {}).get("losses", [])
     checkpoints = []
     for s in steps:
