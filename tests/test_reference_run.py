@@ -92,9 +92,9 @@ def _git(cwd, *args):
 
 
 def test_status_page_says_whether_the_code_changed_since_the_run(tmp_path):
-    (tmp_path / "lib" / "probedrift").mkdir(parents=True)
+    (tmp_path / "lib" / "probedrift" / "report").mkdir(parents=True)
     (tmp_path / "lib" / "probe.py").write_text("w = 1\n")
-    (tmp_path / "lib" / "probedrift" / "compare.py").write_text("band = 0.1\n")
+    (tmp_path / "lib" / "probedrift" / "report" / "compare.py").write_text("band = 0.1\n")
     (tmp_path / "README.md").write_text("prose\n")
     _git(tmp_path, "init", "-q")
     _git(tmp_path, "add", ".")
@@ -103,7 +103,7 @@ def test_status_page_says_whether_the_code_changed_since_the_run(tmp_path):
     prov = {"profile": "default", "git": {"commit": commit, "dirty": False}}
     assert "unchanged since" in book.freshness_markdown(prov, tmp_path)
     (tmp_path / "README.md").write_text("more prose\n")  # not a source of results
-    (tmp_path / "lib" / "probedrift" / "compare.py").write_text("band = 0.2\n")  # runs at book build time
+    (tmp_path / "lib" / "probedrift" / "report" / "compare.py").write_text("band = 0.2\n")  # runs at book build time
     assert book.changes_since(commit, tmp_path) == []
     (tmp_path / "lib" / "probe.py").write_text("w = 2\n")
     text = book.freshness_markdown(prov, tmp_path)
