@@ -259,3 +259,24 @@ def test_a_chapter_runs_alone_in_an_empty_results_directory(tmp_path):
     assert {"separability.csv", "pairs.csv", "drift_sweep.csv", "drift_sweep_summary.csv"} <= {
         p.name for p in metrics.glob("*.csv")}
     assert set(pd.read_csv(metrics / "drift_sweep_summary.csv").drift_type) == {"gaussian"}
+
+
+def test_the_device_facts_are_asked_of_another_process_so_the_runner_never_imports_torch():
+    code = ("import os, sys\n"
+            "from probedrift.run.runner import device_description\n"
+            "info = device_description('cpu')\n"
+            "assert 'torch' not in sys.modules, 'the runner imported torch'\n"
+            "import torch\n"
+            "assert info['resolved'] == 'cpu' and info['cpu_count'] == os.cpu_count()\n"
+            "assert info['torch_threads'] == torch.get_num_threads()\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_a_device_that_is_not_there_is_named_with_the_fix():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is visible")
+    with pytest.raises(ProbedriftError, match="cannot use the device 'cuda'.*no CUDA GPU is visible"):
+        runner.device_description("cuda")

@@ -138,15 +138,36 @@ def git_commit() -> dict:
     return {"commit": sha, "dirty": dirty}
 
 
-def device_description(device: str) -> dict:
-    """The device a run resolves ``device`` to, with CPU, thread and GPU facts (for the provenance)."""
-    import torch  # the device's facts; torch is imported only once a run starts
+_DEVICE_FACTS = """
+import json, os, platform, sys
+import torch
+from probedrift.inputs import models
+try:
+    dev = models.resolve_device(sys.argv[1])
+except Exception as error:
+    print(json.dumps({"error": str(error)}))
+    sys.exit(3)
+info = {"requested": sys.argv[1], "resolved": str(dev), "torch_threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()}
+if dev.type == "cuda":
+    info["gpu"] = torch.cuda.get_device_name(dev)
+print(json.dumps(info))
+"""
 
-    dev = models.resolve_device(device)
-    info = {"requested": device, "resolved": str(dev), "torch_threads": torch.get_num_threads(),
-            "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()}
-    if dev.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(dev)
+
+def device_description(device: str) -> dict:
+    """The device a run resolves ``device`` to, with CPU, thread and GPU facts (for the provenance).
+
+    Asked of a short-lived Python process: importing torch costs the runner about 0.3 GB of resident memory
+    for the whole run, which a memory-bounded machine (the binder profile's 2 GB) cannot spare.
+    """
+    res = subprocess.run([sys.executable, "-c", _DEVICE_FACTS, device], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    lines = res.stdout.strip().splitlines()
+    info = json.loads(lines[-1]) if lines else {"error": res.stderr.strip()[-500:]}
+    if res.returncode != 0 or "error" in info:
+        raise ProbedriftError(f"cannot use the device {device!r}: {info.get('error', '')}",
+                              "set device to auto, cpu or an available cuda device")
     return info
 
 
