@@ -199,3 +199,25 @@ def test_a_later_chapter_computes_an_earlier_chapters_table_when_run_alone(tmp_p
     assert not catalogue.is_current(tmp_path, "drift_sweep", other.params_fingerprint)
     with pytest.raises(AssertionError, match="recomputed"):
         other.table("drift_sweep_summary")
+
+
+def test_the_study_holds_one_loaded_model_at_a_time_and_reloads_it_identically(encoder_study):
+    """Loading another model (here the same weights in another dtype) releases the one held before, so a
+    chapter that embeds several models or checkpoints in turn holds one at a time; reloading is deterministic."""
+    import gc
+    import weakref
+
+    import torch
+
+    S = encoder_study
+    m = S.models[0]
+    first = S.loaded_model(m, dtype="float32")
+    weights = {k: v.clone() for k, v in first.model.state_dict().items()}
+    held = weakref.ref(first.model)
+    del first
+    assert S.loaded_model(m, dtype="float32").model is held()  # the same request is served from memory
+    S.loaded_model(m, dtype="bfloat16")
+    gc.collect()
+    assert held() is None, "the float32 model is still held after another model was loaded"
+    again = S.loaded_model(m, dtype="float32").model.state_dict()
+    assert weights.keys() == again.keys() and all(torch.equal(weights[k], again[k]) for k in weights)

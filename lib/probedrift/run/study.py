@@ -38,6 +38,7 @@ from probedrift.core.timing import timed
 from probedrift.experiments.updates import planned_settings as source_settings
 from probedrift.inputs import data as data_mod
 from probedrift.inputs import datasets
+from probedrift.inputs.causal_lm import release_memory
 from probedrift.inputs.embed import (
     ExtractionInfo,
     ExtractionSettings,
@@ -204,9 +205,13 @@ class Study:
         return list(dict.fromkeys(out + source_settings(self, model)))
 
     def loaded_model(self, model: str, dtype: str | None = None, variant: str = ""):
-        """The model loaded once per study (per dtype and weight variant)."""
+        """The model loaded once per study (per dtype and weight variant), the last one only: loading another
+        releases the one held before (reloading is deterministic), so a chapter that embeds several models or
+        checkpoints in turn holds one at a time — what keeps the binder profile within its memory."""
         dtype = dtype or self.params.dtype
         if (model, dtype, variant) not in self._models:
+            self._models.clear()
+            release_memory()
             # a weight variant fixes its own device
             lm = load_variant(model, dtype=dtype, device=self.params.device, variant=variant)
             remember_num_layers(lm)
