@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.html_cells import visible_computations
+
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
@@ -127,6 +129,13 @@ def test_exercises_and_solutions_render_and_solutions_toggle(server, chapter):
 
 
 @pytest.mark.parametrize("name", list(PAGES))
+@pytest.mark.parametrize("chapter", [p.name for p in sorted((HTML / "notebooks").glob("*.html"))] or ["none"])
+def test_every_chapter_shows_a_visible_computation_checked_against_the_library(server, chapter):
+    if chapter == "none":
+        pytest.fail("no chapter pages in _build/html/notebooks")
+    assert visible_computations(_dom(server, f"notebooks/{chapter}")), chapter
+
+
 def test_no_rendered_page_shows_a_traceback(server, name):
     html = _dom(server, PAGES[name])
     assert "Traceback (most recent call last)" not in _text(html), name

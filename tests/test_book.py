@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from probedrift.run import book
+from tests.html_cells import visible_computations
 
 pytestmark = pytest.mark.slow
 
@@ -274,3 +275,13 @@ def test_method_page_lists_every_parameter_with_its_default():
     assert "`0.8`" in rows["tau"] and "`256`" in rows["max_length"] and "profile gives it" in rows["models"]
     assert '"confidence", "mmd"' in rows["detectors"]
     assert "../generated/parameters.md" in (repo_root() / "book" / "method.md").read_text()
+
+
+def test_every_chapter_page_shows_a_visible_computation_checked_against_the_library(built_book):
+    """What a student reads: each chapter page shows a 10–25-line numpy/scikit-learn cell with its own check."""
+    src = built_book / "src"
+    chapters = [f for f in _toc_files(src) if f.startswith("notebooks/")]
+    assert len(chapters) == 7
+    for f in chapters:
+        html = (built_book / "html" / f"{f}.html").read_text()
+        assert visible_computations(html), f"{f}: no visible computation checked against the library"
