@@ -8,6 +8,7 @@ the run carries something that must not be published.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import nbformat
@@ -122,3 +123,34 @@ def test_the_book_stages_the_reference_run_without_executing(tmp_path):
     assert len(staged) == len(runner.notebook_paths())
     status = (src / "generated" / "status.md").read_text()
     assert "These results were made at commit" in status
+
+
+def _displayed_table_problems(notebook_dir) -> list[str]:
+    """Tables shown in executed notebooks that carry a pandas index column (a body row opening with a header
+    cell) or a missing value printed as NaN/None/<NA>."""
+    problems = []
+    for path in sorted(notebook_dir.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for i, cell in enumerate(nb.cells):
+            for out in cell.get("outputs", []):
+                page = "".join(out.get("data", {}).get("text/html", ""))
+                if "<table" not in page:
+                    continue
+                body = page.split("<tbody>", 1)[-1]
+                if re.search(r"<tr>\s*<th", body):
+                    problems.append(f"{path.name} cell {i}: an index column")
+                if re.search(r">\s*(NaN|nan|None|&lt;NA&gt;)\s*<", page):
+                    problems.append(f"{path.name} cell {i}: a missing value printed as NaN")
+    return problems
+
+
+def test_no_displayed_table_has_an_index_column_or_nan(smoke_run):
+    assert not _displayed_table_problems(smoke_run / "notebooks")
+
+
+def test_the_table_check_sees_a_pandas_index_and_a_nan(tmp_path):
+    df = pd.DataFrame({"auc": [0.7, float("nan")]}, index=["a", "b"])
+    cell = nbformat.v4.new_code_cell("df")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": df.to_html()})]
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / "x.ipynb")
+    assert len(_displayed_table_problems(tmp_path)) == 2
