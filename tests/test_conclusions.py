@@ -320,16 +320,30 @@ def test_neither_reading_reproduces_the_collapse_only_when_every_interval_is_out
         agg(0.46, 0.54), None)
 
 
+def _fm_row(kind, source, auc, auc_ci, acc, acc_ci, alarm, mu=0.0, tau=1.0, free=None):
+    return {"model": "org/m", "kind": kind, "source": source, "angle_deg_mean": 5.0, "auc_clean": 0.90,
+            "auc": auc, "auc_ci_low": auc_ci[0], "auc_ci_high": auc_ci[1], "accuracy_clean": 0.85,
+            "accuracy": acc, "accuracy_ci_low": acc_ci[0], "accuracy_ci_high": acc_ci[1],
+            "silent_failure_rate_clean": 0.05, "silent_failure_rate": 0.40, "alarm_confidence": alarm,
+            "mu": mu, "tau": tau, "auc_label_free": auc if free is None else free}
+
+
 def test_the_two_failure_modes_read_their_directions_from_the_intervals():
-    def row(kind, auc, auc_ci, acc, acc_ci, alarm):
-        return {"model": "org/m", "kind": kind, "source": kind, "angle_deg_mean": 5.0, "auc_clean": 0.90,
-                "auc": auc, "auc_ci_low": auc_ci[0], "auc_ci_high": auc_ci[1], "accuracy_clean": 0.85,
-                "accuracy": acc, "accuracy_ci_low": acc_ci[0], "accuracy_ci_high": acc_ci[1],
-                "silent_failure_rate_clean": 0.05, "silent_failure_rate": 0.40, "alarm_confidence": alarm}
-    fm = pd.DataFrame([row("gaussian", 0.60, (0.52, 0.68), 0.60, (0.5, 0.7), False),
-                       row("common rotation", 0.89, (0.84, 0.94), 0.55, (0.48, 0.62), False)])
+    fm = pd.DataFrame([
+        _fm_row("gaussian", "gaussian per_dim", 0.60, (0.52, 0.68), 0.60, (0.5, 0.7), 0.0, mu=0.1, tau=6.0),
+        _fm_row("common rotation", "rotation 45°", 0.70, (0.62, 0.78), 0.50, (0.45, 0.55), float("nan")),
+        # the update that breaks the threshold beyond the ranking: accuracy −0.30, AUC −0.01
+        _fm_row("real update", "layer_shift", 0.89, (0.84, 0.94), 0.55, (0.48, 0.62), 0.0, mu=-9.0, tau=1.5,
+                free=0.85),
+        _fm_row("fine-tuning", "lora step 20", 0.80, (0.72, 0.88), 0.75, (0.68, 0.82), 1.0, free=0.83),
+        _fm_row("fine-tuning", "lora step 40", 0.80, (0.72, 0.88), 0.75, (0.68, 0.82), float("nan"))])
     text = conclusions.failure_modes_sentence(fm)
-    assert "per-text scatter (m, Gaussian, 5.00°): AUC fell, 0.90 → 0.60 [0.52, 0.68]" in text
-    assert "AUC held (0.90 → 0.89 [0.84, 0.94]), accuracy fell (0.85 → 0.55 [0.48, 0.62])" in text
-    assert "silent-failure rate went 5% → 40%; the confidence monitor did not alarm" in text
+    assert "per-text scatter (m, Gaussian, 5.00°; τ = 6.0, μ = +0.1): AUC fell, 0.90 → 0.60 [0.52, 0.68]" in text
+    assert ("a shift shared by all texts (m, real update `layer_shift`, 5.00°; μ = -9.0 against τ = 1.5): AUC held "
+            "(0.90 → 0.89 [0.84, 0.94]), accuracy fell (0.85 → 0.55 [0.48, 0.62])") in text
+    assert "rotation" not in text  # the synthetic control is not an update a deployment meets
+    assert "the confidence monitor alarmed on 1 of the 2 updates it was tested on" in text  # NaN: not tested
+    assert "the AUC was at most 0.03 above the measured AUC on 3 updates" in text
+    calm = pd.DataFrame([_fm_row("real update", "truncation", 0.89, (0.84, 0.94), 0.84, (0.78, 0.90), 0.0)])
+    assert "no update broke the thresholded classifier measurably" in conclusions.failure_modes_sentence(calm)
     assert "not in this run" in conclusions.failure_modes_sentence(None)

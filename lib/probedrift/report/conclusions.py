@@ -397,28 +397,60 @@ def _pick(fm: pd.DataFrame, kind: str, by: str) -> pd.Series | None:
     return None if g.empty else g.loc[g[by].idxmin()]
 
 
+#: The rows of ``failure_modes`` that are updates a deployment meets (not the synthetic references).
+UPDATE_KINDS = ("real update", "fine-tuning")
+
+
+def _moved(row: pd.Series, metric: str) -> str:
+    """rose / fell / held: the metric's interval after the update against its clean value."""
+    clean = row[f"{metric}_clean"]
+    return change_word(row[f"{metric}_ci_low"] - clean, row[f"{metric}_ci_high"] - clean, up="rose", down="fell",
+                       none="held")
+
+
+def _alarmed(value) -> bool | None:
+    """The confidence monitor's alarm as the tables store it (1.0/0.0, True/False, "True"); None if untested."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value in (True, 1, 1.0, "True", "1")
+
+
 def failure_modes_sentence(fm: pd.DataFrame | None) -> str:
-    """The two failure modes (``failure_modes``): what per-text scatter (Gaussian drift) did to the AUC, what
-    a shared shift (a common rotation) did to accuracy and silent failures while the AUC held, and whether
-    the confidence monitor alarmed. Directions come from each interval against the clean value."""
+    """The two failure modes (``failure_modes``), each read from the run: what per-text scatter (the Gaussian row
+    with the lowest AUC) did to the AUC; which real update or fine-tuning checkpoint broke the thresholded
+    classifier most beyond its ranking (largest accuracy loss less AUC loss), with its shared shift μ against
+    its scatter τ; how often the confidence monitor alarmed on those updates; and how far the label-free
+    prediction (from unlabelled texts, before shipping) lay above the measured AUC. Directions come from each
+    interval against the clean value."""
     if fm is None or fm.empty:
         return f"The failure-mode table is {NOT_IN_RUN}."
-    scatter, shift = _pick(fm, "gaussian", "auc"), _pick(fm, "common rotation", "accuracy")
     bits = []
+    scatter = _pick(fm, "gaussian", "auc")
     if scatter is not None:
-        word = change_word(scatter.auc_ci_low - scatter.auc_clean, scatter.auc_ci_high - scatter.auc_clean,
-                           up="rose", down="fell", none="held")
-        bits.append(f"per-text scatter ({short_name(scatter.model)}, Gaussian, {_deg(scatter.angle_deg_mean)}): AUC "
-                    f"{word}, {scatter.auc_clean:.2f} → {fmt_ci(scatter.auc, scatter.auc_ci_low, scatter.auc_ci_high)}")
-    if shift is not None:
-        auc_word = change_word(shift.auc_ci_low - shift.auc_clean, shift.auc_ci_high - shift.auc_clean,
-                               up="rose", down="fell", none="held")
-        acc_word = change_word(shift.accuracy_ci_low - shift.accuracy_clean,
-                               shift.accuracy_ci_high - shift.accuracy_clean, up="rose", down="fell", none="held")
-        bits.append(f"a shared shift ({short_name(shift.model)}, common rotation, {_deg(shift.angle_deg_mean)}): AUC "
-                    f"{auc_word} ({shift.auc_clean:.2f} → {fmt_ci(shift.auc, shift.auc_ci_low, shift.auc_ci_high)}), "
-                    f"accuracy {acc_word} ({shift.accuracy_clean:.2f} → "
-                    f"{fmt_ci(shift.accuracy, shift.accuracy_ci_low, shift.accuracy_ci_high)}), and the silent-failure "
-                    f"rate went {shift.silent_failure_rate_clean:.0%} → {shift.silent_failure_rate:.0%}; the "
-                    f"confidence monitor {'alarmed' if str(shift.alarm_confidence) == 'True' else 'did not alarm'}")
-    return ("; ".join(bits) + ".") if bits else f"Gaussian and common-rotation rows are {NOT_IN_RUN}."
+        bits.append(f"per-text scatter ({short_name(scatter.model)}, Gaussian, {_deg(scatter.angle_deg_mean)}; "
+                    f"τ = {scatter.tau:.1f}, μ = {scatter.mu:+.1f}): AUC {_moved(scatter, 'auc')}, "
+                    f"{scatter.auc_clean:.2f} → {fmt_ci(scatter.auc, scatter.auc_ci_low, scatter.auc_ci_high)}")
+    updates = fm[fm.kind.isin(UPDATE_KINDS)].dropna(subset=["auc", "accuracy"])
+    if updates.empty:
+        bits.append(f"real updates and fine-tuning checkpoints are {NOT_IN_RUN}")
+        return "; ".join(bits) + "."
+    beyond = (updates.accuracy_clean - updates.accuracy) - (updates.auc_clean - updates.auc)
+    shift = updates.loc[beyond.idxmax()]
+    lead = ("a shift shared by all texts" if _moved(shift, "accuracy") == "fell" else
+            "no update broke the thresholded classifier measurably; the one that came closest")
+    bits.append(f"{lead} ({short_name(shift.model)}, {shift.kind} `{shift.source}`, "
+                f"{_deg(shift.angle_deg_mean)}; μ = {shift.mu:+.1f} against τ = {shift.tau:.1f}): AUC "
+                f"{_moved(shift, 'auc')} ({shift.auc_clean:.2f} → "
+                f"{fmt_ci(shift.auc, shift.auc_ci_low, shift.auc_ci_high)}), "
+                f"accuracy {_moved(shift, 'accuracy')} ({shift.accuracy_clean:.2f} → "
+                f"{fmt_ci(shift.accuracy, shift.accuracy_ci_low, shift.accuracy_ci_high)}) and the silent-failure "
+                f"rate went {shift.silent_failure_rate_clean:.0%} → {shift.silent_failure_rate:.0%}")
+    alarms = [a for a in map(_alarmed, updates.alarm_confidence) if a is not None]
+    if alarms:
+        bits.append(f"the confidence monitor alarmed on {sum(alarms)} of the {len(alarms)} updates it was tested on")
+    over = (updates.auc_label_free - updates.auc).dropna()
+    if len(over):
+        worst = over.max()
+        side = (f"at most {worst:.2f} above the measured AUC" if worst > 0 else "never above the measured AUC")
+        bits.append(f"predicted from unlabelled texts before shipping, the AUC was {side} on {len(over)} updates")
+    return "; ".join(bits) + "."
