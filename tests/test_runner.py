@@ -280,3 +280,21 @@ def test_a_device_that_is_not_there_is_named_with_the_fix():
         pytest.skip("a CUDA device is visible")
     with pytest.raises(ProbedriftError, match="cannot use the device 'cuda'.*no CUDA GPU is visible"):
         runner.device_description("cuda")
+
+
+def test_preflight_reads_the_models_in_a_child_so_the_runner_never_imports_transformers():
+    code = ("import sys\nfrom probedrift.run import runner\nfrom probedrift.run.params import load_params\n"
+            "runner.preflight(load_params('smoke'))\n"
+            "assert 'transformers' not in sys.modules and 'torch' not in sys.modules, 'the runner imported them'\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_preflight_names_a_model_it_cannot_read(tmp_path):
+    import dataclasses
+
+    from probedrift.run.params import load_params
+
+    params = dataclasses.replace(load_params("smoke"), models=(str(tmp_path / "no-such-model"),))
+    with pytest.raises(ProbedriftError, match="unknown model"):
+        runner.preflight(params)

@@ -13,8 +13,10 @@ cache either way. The book refuses to build from a run that is not ``complete``.
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import importlib.metadata
 import json
+import multiprocessing
 import os
 import platform
 import shutil
@@ -195,8 +197,23 @@ def preflight(params: StudyParams) -> None:
     configuration and tokenizer can be read (converting an embedded model on first use)."""
     rundir.check_writable(params.run_dir)
     _ = Study(params).dataset  # raises the data layer's clear errors (too few texts per class, bad file, ...)
-    for name in dict.fromkeys([*params.models, *([params.finetune_base] if params.finetune_base else [])]):
-        models.model_is_causal(name)  # reads the configuration and tokenizer, no weights
+    names = list(dict.fromkeys([*params.models, *([params.finetune_base] if params.finetune_base else [])]))
+    # Reading a configuration and tokenizer imports transformers and torch (about 0.3 GB resident); asked of a
+    # child process, so the runner stays small for the whole run (the binder profile has 2 GB in all).
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        problem = pool.submit(_model_problem, names).result()
+    if problem is not None:
+        raise ProbedriftError(*problem)
+
+
+def _model_problem(names: list[str]) -> tuple[str, str | None] | None:
+    """The first model of ``names`` whose configuration or tokenizer cannot be read, as (problem, fix)."""
+    try:
+        for name in names:
+            models.model_is_causal(name)  # reads the configuration and tokenizer, no weights
+    except ProbedriftError as error:
+        return error.problem, error.fix
+    return None
 
 
 def run_profile(
