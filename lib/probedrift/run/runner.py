@@ -283,44 +283,49 @@ def _execute(profile: str, *, named_profile: bool, params: StudyParams, override
     # long steps (extraction, fine-tuning) show progress and the many short ones print nothing. The
     # kernels inherit it (tqdm reads TQDM_* variables as its defaults).
     os.environ.setdefault("TQDM_DELAY", str(PROGRESS_DELAY_S))
-    for nb_path in notebooks:
-        out = staging / "notebooks" / nb_path.name
-        t0 = time.perf_counter()
-        os.environ["PROBEDRIFT_NOTEBOOK"] = nb_path.name  # the kernel inherits it: probedrift.core.timing
-        try:
-            with warnings.catch_warnings():
-                # The study's notebooks carry no cell ids (nbformat 4.4 files); nbformat warns on every read
-                # that it will require them, which says nothing about this run.
-                warnings.simplefilter("ignore", MissingIDFieldWarning)
-                pm.execute_notebook(
-                    str(nb_path), str(out), parameters=nb_parameters, kernel_name=KERNEL, cwd=str(root),
-                    progress_bar=False, request_save_on_cell_execute=True,
-                    # Progress bars and warnings go to this terminal; finalize_notebook drops them from the notebook.
-                    stderr_file=sys.stderr,
-                    # The kernel talks to this process over loopback TCP, as every local Jupyter kernel does; its
-                    # start-up warning about unencrypted TCP would print once per chapter and says nothing new.
-                    extra_arguments=["--IPKernelApp.log_level=ERROR"],
+    nb_path = notebooks[0] if notebooks else Path("-")
+    try:  # a stop between two chapters (or while one is finalised) is a stop too, not a traceback
+        for nb_path in notebooks:
+            out = staging / "notebooks" / nb_path.name
+            t0 = time.perf_counter()
+            os.environ["PROBEDRIFT_NOTEBOOK"] = nb_path.name  # the kernel inherits it: probedrift.core.timing
+            try:
+                with warnings.catch_warnings():
+                    # The study's notebooks carry no cell ids (nbformat 4.4 files); nbformat warns on every read
+                    # that it will require them, which says nothing about this run.
+                    warnings.simplefilter("ignore", MissingIDFieldWarning)
+                    pm.execute_notebook(
+                        str(nb_path), str(out), parameters=nb_parameters, kernel_name=KERNEL, cwd=str(root),
+                        progress_bar=False, request_save_on_cell_execute=True,
+                        # Progress bars and warnings go to this terminal; finalize_notebook drops them from the
+                        # notebook.
+                        stderr_file=sys.stderr,
+                        # The kernel talks to this process over loopback TCP, as every local Jupyter kernel does; its
+                        # start-up warning about unencrypted TCP would print once per chapter and says nothing new.
+                        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                    )
+            except PapermillExecutionError as exc:
+                if exc.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel first
+                    return _stopped(state, staging, nb_path, signal.SIGINT, kept)
+                state.update(state="failed", notebook=nb_path.name, cell=exc.exec_count, cell_index=exc.cell_index,
+                             error=f"{exc.ename}: {exc.evalue}", partial_notebook=str(out))
+                rundir.write_state(staging, state)
+                print(
+                    f"probedrift run: notebook {nb_path.name} failed at cell {exc.exec_count} "
+                    f"({exc.ename}: {exc.evalue}).\n  The partial executed notebook is kept at {out} for debugging; "
+                    f"{kept}.",
+                    file=sys.stderr,
                 )
-        except PapermillExecutionError as exc:
-            if exc.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel first
-                return _stopped(state, staging, nb_path, signal.SIGINT, kept)
-            state.update(state="failed", notebook=nb_path.name, cell=exc.exec_count, cell_index=exc.cell_index,
-                         error=f"{exc.ename}: {exc.evalue}", partial_notebook=str(out))
-            rundir.write_state(staging, state)
-            print(
-                f"probedrift run: notebook {nb_path.name} failed at cell {exc.exec_count} "
-                f"({exc.ename}: {exc.evalue}).\n  The partial executed notebook is kept at {out} for debugging; "
-                f"{kept}.",
-                file=sys.stderr,
-            )
-            return 1
-        except (KeyboardInterrupt, RunStopped) as exc:
-            return _stopped(state, staging, nb_path, getattr(exc, "signum", signal.SIGINT), kept)
-        timings[nb_path.name] = round(time.perf_counter() - t0, 2)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", MissingIDFieldWarning)  # as above
-            finalize_notebook(out, run_dir, staging)
-        print(f"[probedrift run] {nb_path.name:<28} {timings[nb_path.name]:7.1f} s", flush=True)
+                return 1
+            except (KeyboardInterrupt, RunStopped) as exc:
+                return _stopped(state, staging, nb_path, getattr(exc, "signum", signal.SIGINT), kept)
+            timings[nb_path.name] = round(time.perf_counter() - t0, 2)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MissingIDFieldWarning)  # as above
+                finalize_notebook(out, run_dir, staging)
+            print(f"[probedrift run] {nb_path.name:<28} {timings[nb_path.name]:7.1f} s", flush=True)
+    except (KeyboardInterrupt, RunStopped) as exc:
+        return _stopped(state, staging, nb_path, getattr(exc, "signum", signal.SIGINT), kept)
     provenance = {
         "profile": params.profile,
         "parameters": params.to_dict(),
