@@ -12,24 +12,12 @@ import pytest
 
 from probedrift.inputs import causal_lm as lm
 from probedrift.inputs import finetune as ft
-from probedrift.inputs import models
+from tests.test_finetune import _tiny_causal_lm_dir
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    path = tmp_path_factory.mktemp("tiny-causal-lm")
-    torch.manual_seed(0)
-    tok = AutoTokenizer.from_pretrained(str(models.converted_dir("smollm2-135m-instruct")))
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                      tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                      pad_token_id=tok.pad_token_id)
-    LlamaForCausalLM(cfg).save_pretrained(path)
-    tok.save_pretrained(path)
-    return str(path)
+    return str(_tiny_causal_lm_dir(tmp_path_factory.mktemp("tiny-causal-lm")))
 
 
 def test_merged_copy_merges_lora_leaves_the_trained_model_and_shares_the_rest(tiny):
