@@ -5,6 +5,7 @@ Every run uses a tiny random-weight Llama built here (with the embedded SmolLM2 
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -116,6 +117,26 @@ def test_same_seed_is_bit_identical_and_a_killed_run_resumes(tiny, corpus, use_c
     assert straight[2].train_loss == resumed[2].train_loss
 
 
+def test_recomputed_activations_give_the_same_checkpoints_bit_for_bit(tiny, corpus, use_cache, monkeypatch):
+    # Gradient checkpointing is left out of a run's key, which is only sound if it changes no number.
+    prepare, recomputing = ft._prepare_model, []
+
+    def spy(*args, **kwargs):
+        model, causal_lm, tokenizer = prepare(*args, **kwargs)
+        recomputing.append(causal_lm.is_activation_checkpointing)
+        return model, causal_lm, tokenizer
+
+    monkeypatch.setattr(ft, "_prepare_model", spy)
+    use_cache("stored-activations")
+    stored = ft.finetune(tiny, corpus, steps=[0, 3], seed=1, **FAST)
+    use_cache("recomputed-activations")
+    recomputed = ft.finetune(tiny, corpus, steps=[0, 3], seed=1, recompute_activations=True, **FAST)
+    assert recomputing == [False, True]
+    assert recomputed[1].path != stored[1].path
+    assert _same_weights(stored[1].path, recomputed[1].path)
+    assert recomputed[1].train_loss == stored[1].train_loss and recomputed[1].identity == stored[1].identity
+
+
 def test_done_checkpoints_are_reused_without_training(tiny, corpus, use_cache, monkeypatch):
     use_cache("reuse")
     before = ft.finetune(tiny, corpus, steps=[0, 2, 3], seed=0, **FAST)
@@ -174,7 +195,7 @@ def test_merged_lora_checkpoint_reloads_with_the_same_hidden_states(tiny, corpus
     with torch.no_grad():
         for name, p in ft._trainable(model).items():
             p.copy_(state["trainable"][name])
-    merged = ft._merged_copy(model, "lora").eval()
+    merged = copy.deepcopy(model).merge_and_unload().eval()  # the training model, merged in memory
     loaded = models.load(cp.path, dtype="float32", device="cpu")
     batch = tok(["Name a colour.", "Something else entirely, and longer."], return_tensors="pt", padding=True)
     with torch.no_grad():

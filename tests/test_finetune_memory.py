@@ -1,4 +1,4 @@
-"""Memory of fine-tuning: the merged checkpoint copies only the LoRA layers, and models are released after use.
+"""Memory of fine-tuning: a LoRA checkpoint is written with one model in memory, and models are released after use.
 
 A tiny random-weight Llama (tied embeddings, the embedded SmolLM2 tokenizer), never a download.
 """
@@ -12,7 +12,8 @@ import pytest
 
 from probedrift.inputs import causal_lm as lm
 from probedrift.inputs import finetune as ft
-from tests.test_finetune import _tiny_causal_lm_dir
+from probedrift.inputs.corpus import InstructionCorpus
+from tests.test_finetune import PAIRS, _tiny_causal_lm_dir
 
 
 @pytest.fixture(scope="module")
@@ -20,29 +21,48 @@ def tiny(tmp_path_factory):
     return str(_tiny_causal_lm_dir(tmp_path_factory.mktemp("tiny-causal-lm")))
 
 
-def test_merged_copy_merges_lora_leaves_the_trained_model_and_shares_the_rest(tiny):
+def test_a_lora_checkpoint_is_written_after_training_releases_its_model_as_base_plus_adapters(
+        tiny, tmp_path, monkeypatch):
     import torch
-    from peft.tuners.lora import LoraLayer
+    from safetensors.torch import load_file
 
-    model, causal_lm, _ = ft._prepare_model(tiny, "lora", 4, 8.0, 0, "cpu")
-    gen = torch.Generator().manual_seed(1)
-    layers = {name: m for name, m in model.named_modules() if isinstance(m, LoraLayer)}
-    with torch.no_grad():  # B starts at zero, which would make any merge look right
-        for m in layers.values():
-            m.lora_B["default"].weight.copy_(torch.randn(m.lora_B["default"].weight.shape, generator=gen))
-    before = {name: m.base_layer.weight.detach().clone() for name, m in layers.items()}
-    expected = {name: before[name] + m.scaling["default"] * (m.lora_B["default"].weight @ m.lora_A["default"].weight)
-                for name, m in layers.items()}
+    monkeypatch.setenv("PROBEDRIFT_CACHE_DIR", str(tmp_path))
+    prepare, save = ft._prepare_model, ft._save_model_dir
+    training, alive_at_save = [], []
 
-    merged = ft._merged_copy(model, "lora")
-    merged_modules = dict(merged.named_modules())
-    for name, m in layers.items():
-        assert torch.equal(m.base_layer.weight, before[name]), f"merging wrote into the trained model's {name}"
-        short = name.removeprefix("base_model.model.")
-        torch.testing.assert_close(merged_modules[short].weight, expected[name], rtol=1e-5, atol=1e-6)
-    # the embedding (tied to the head) is not LoRA-wrapped: shared with the trained model, not duplicated
-    assert merged.get_input_embeddings().weight.data_ptr() == causal_lm.get_input_embeddings().weight.data_ptr()
-    assert not any(isinstance(m, LoraLayer) for m in merged.modules())
+    def spy_prepare(*args, **kwargs):
+        model, causal_lm, tokenizer = prepare(*args, **kwargs)
+        training.append(weakref.ref(model))
+        return model, causal_lm, tokenizer
+
+    def spy_save(*args, **kwargs):
+        gc.collect()
+        alive_at_save.append(any(ref() is not None for ref in training))
+        return save(*args, **kwargs)
+
+    monkeypatch.setattr(ft, "_prepare_model", spy_prepare)
+    monkeypatch.setattr(ft, "_save_model_dir", spy_save)
+    corpus = InstructionCorpus(tuple(PAIRS), name="toy")
+    cps = ft.finetune(tiny, corpus, steps=[0, 2, 4], rank=4, alpha=8.0, seed=0, learning_rate=5e-2,
+                      batch_size=4, max_length=48, device="cpu", progress=False)
+    assert len(training) == 1 and alive_at_save == [False, False]  # never two models at once
+
+    # The written weights are W + (alpha/r) B A of the step's saved adapters, computed here by hand.
+    trained = torch.load(ft._state_path(ft.Path(cps[2].path).parent, 4), weights_only=True)["trainable"]
+    base, written = load_file(f"{tiny}/model.safetensors"), load_file(f"{cps[2].path}/model.safetensors")
+    merged_layers = 0
+    for key, A in trained.items():
+        if ".lora_A." not in key:
+            continue
+        B = trained[key.replace(".lora_A.", ".lora_B.")]
+        name = key.removeprefix("base_model.model.").replace(".lora_A.default", "")
+        assert B.abs().max() > 0  # trained away from its zero start, so a missing merge would show
+        torch.testing.assert_close(written[name], base[name] + (8.0 / 4) * (B @ A), rtol=1e-6, atol=1e-7)
+        merged_layers += 1
+    assert merged_layers == 2 * 7  # q, k, v, o, gate, up, down in each of the two blocks
+    untouched = [k for k in written if not any(k == n.removeprefix("base_model.model.").replace(
+        ".lora_A.default", "") for n in trained)]
+    assert untouched and all(torch.equal(written[k], base[k]) for k in untouched)
 
 
 def test_sample_generations_releases_its_model(tiny, tmp_path, monkeypatch):
@@ -60,3 +80,23 @@ def test_sample_generations_releases_its_model(tiny, tmp_path, monkeypatch):
     gc.collect()
     assert len(answers) == 1 and len(loaded) == 1
     assert loaded[0]() is None, "the model is still referenced after its answers were written"
+
+
+def test_fine_tuning_starts_only_after_the_study_drops_its_extraction_model(tiny, tmp_path, monkeypatch):
+    """The run holds the last model it embedded with; training loads the base again with its head, so the
+    held one must go first (otherwise both copies of the weights are resident while training)."""
+    from probedrift.experiments import finetune_drift as fd
+    from probedrift.run.study import Study
+
+    S = Study.from_profile("smoke", {"models": [tiny], "pairs": [], "finetune_base": tiny}, str(tmp_path))
+    held = weakref.ref(S.loaded_model(tiny).model)
+    events = []
+
+    def train(*args, **kwargs):
+        gc.collect()
+        events.append(("train", held() is None))
+        return []
+
+    monkeypatch.setattr(fd, "finetune", train)
+    fd.checkpoints(S, corpus=None, progress=False)
+    assert events == [("train", True)] * len(S.params.finetune_learning_rates)

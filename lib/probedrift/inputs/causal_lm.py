@@ -40,15 +40,16 @@ def _model_location(name: str) -> str:
     return s.path if s.source == "local" else name
 
 
-def load_causal_lm(name: str, *, device: str = "cpu", dtype: str = "float32"):
-    """A causal LM *with* its head, and its tokenizer, from an embedded name, local directory or hub id."""
+def load_causal_lm(name: str, *, device: str = "cpu", dtype: str = "float32", with_tokenizer: bool = True):
+    """A causal LM *with* its head, and its tokenizer (None when not ``with_tokenizer``: a large vocabulary
+    takes seconds to read), from an embedded name, local directory or hub id."""
     from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy to import (seconds); only model work needs it
 
     where = _model_location(name)
     dev = models.resolve_device(device)
     torch_dtype = models.resolve_dtype(dtype, dev)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(where)
+        tokenizer = AutoTokenizer.from_pretrained(where) if with_tokenizer else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = AutoModelForCausalLM.from_pretrained(where, dtype=torch_dtype)
@@ -57,7 +58,7 @@ def load_causal_lm(name: str, *, device: str = "cpu", dtype: str = "float32"):
             f"could not load {name!r} as a causal language model: {str(exc).splitlines()[0]}",
             "pass a decoder-only model (embedded name, local directory or cached hub id)",
         ) from None
-    if tokenizer.pad_token is None:
+    if tokenizer is not None and tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     model.to(dev)
     return model, tokenizer
