@@ -66,5 +66,8 @@ class RunContext(Protocol):
     def table(self, name: str, *, as_saved: bool = False) -> pd.DataFrame:
         """A table of the catalogue: loaded when current, computed and saved otherwise."""
 
+    def release_models(self) -> None:
+        """Drop the model held for extraction, before work that loads its own (fine-tuning)."""
+
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
         """``compute()`` once per run (an intermediate result several tables share)."""

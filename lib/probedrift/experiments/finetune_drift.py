@@ -92,12 +92,14 @@ def checkpoints(S: RunContext, corpus: InstructionCorpus, progress: bool = True)
     """Fine-tune the base at every learning rate and return every checkpoint (cached and resumable)."""
 
     p = S.params
+    S.release_models()  # training loads the base with its head: never beside the backbone held for extraction
     out = []
     for lr in p.finetune_learning_rates:
         for ck in finetune(base_model(S), corpus, steps=list(p.finetune_steps), method=p.finetune_method,
                            rank=p.finetune_rank, alpha=2 * p.finetune_rank, learning_rate=lr,
                            batch_size=p.finetune_batch_size, max_length=p.finetune_max_length, seed=p.seed,
-                           device=p.device, progress=progress):
+                           device=p.device, progress=progress,
+                           recompute_activations=p.finetune_recompute_activations):
             out.append(Update(p.finetune_method, float(lr), ck.step, ck.path, ck.train_loss))
     return out
 

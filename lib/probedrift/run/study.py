@@ -55,6 +55,10 @@ from probedrift.run import catalogue
 from probedrift.run.params import Pair, StudyParams, load_params
 from probedrift.science.probes import paper_probe
 
+#: Parameters that say where a run is written and how it is computed, never what it computes: left out of
+#: :attr:`Study.params_fingerprint`, so changing one reuses every table (the tests check they change no number).
+EXECUTION_ONLY = ("results_dir", "device", "finetune_recompute_activations")
+
 
 def slug(name: str) -> str:
     """A file-name-safe form of a model name (``Qwen/Qwen3-0.6B`` → ``Qwen_Qwen3-0.6B``)."""
@@ -92,8 +96,9 @@ class Study:
 
     @cached_property
     def params_fingerprint(self) -> str:
-        """sha256 of every parameter that shapes a table (all but ``results_dir`` and ``device``)."""
-        values = {k: v for k, v in self.params.to_dict().items() if k not in ("results_dir", "device")}
+        """sha256 of every parameter that shapes a table: all but where it is written and how it is computed
+        (``results_dir``, ``device``, ``finetune_recompute_activations``, which give the same numbers)."""
+        values = {k: v for k, v in self.params.to_dict().items() if k not in EXECUTION_ONLY}
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
 
     def table(self, name: str, *, as_saved: bool = False) -> pd.DataFrame:
@@ -210,13 +215,18 @@ class Study:
         checkpoints in turn holds one at a time — what keeps the binder profile within its memory."""
         dtype = dtype or self.params.dtype
         if (model, dtype, variant) not in self._models:
-            self._models.clear()
-            release_memory()
+            self.release_models()
             # a weight variant fixes its own device
             lm = load_variant(model, dtype=dtype, device=self.params.device, variant=variant)
             remember_num_layers(lm)
             self._models[(model, dtype, variant)] = lm
         return self._models[(model, dtype, variant)]
+
+    def release_models(self) -> None:
+        """Drop the model :meth:`loaded_model` holds and return its memory: work that loads a model of its own
+        (fine-tuning loads the base with its head) would otherwise hold both copies of the weights at once."""
+        self._models.clear()
+        release_memory()
 
     @timed("extraction")
     def embeddings(self, model: str | ExtractionSettings, layer: int | None = None, **changes) -> np.ndarray:
