@@ -196,6 +196,8 @@ class StudyParams:
     finetune_batch_size: int = param(8, doc="instruction/response pairs per optimizer step", lo=1)
     finetune_max_length: int = param(128, doc="tokens per training example", lo=8)
     finetune_corpus_size: int = param(256, doc="instruction/response pairs in the training corpus", lo=4)
+    finetune_recompute_activations: bool = param(
+        False, doc="gradient checkpointing: less training memory, more compute, the same checkpoints")
     results_dir: str | None = param(None, doc="where the run writes; default results/<profile>")
 
     def __post_init__(self) -> None:
