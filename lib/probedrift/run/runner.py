@@ -238,6 +238,10 @@ def run_profile(
     if not run_dir.is_absolute():
         run_dir = repo_root() / run_dir
     params = params.replace(results_dir=str(run_dir))
+    # A quiet terminal: tqdm draws a bar only once a step has run PROGRESS_DELAY_S seconds, so the
+    # long steps (extraction, fine-tuning) show progress and the many short ones print nothing. The
+    # preflight's model conversion and the kernels inherit it (tqdm reads TQDM_* variables as defaults).
+    os.environ.setdefault("TQDM_DELAY", str(PROGRESS_DELAY_S))
     if rundir.lock_holder(run_dir) is None:  # the lock is taken below; refuse a live run before the checks
         preflight(params)
     with rundir.run_lock(run_dir, command=" ".join(sys.argv)):
@@ -279,10 +283,6 @@ def _execute(profile: str, *, named_profile: bool, params: StudyParams, override
     timings = {}
     t_run = time.perf_counter()
     print(f"[probedrift run] {params.profile}: {len(notebooks)} notebooks into {staging}", flush=True)
-    # A quiet terminal: tqdm draws a bar only once a step has run PROGRESS_DELAY_S seconds, so the
-    # long steps (extraction, fine-tuning) show progress and the many short ones print nothing. The
-    # kernels inherit it (tqdm reads TQDM_* variables as its defaults).
-    os.environ.setdefault("TQDM_DELAY", str(PROGRESS_DELAY_S))
     nb_path = notebooks[0] if notebooks else Path("-")
     try:  # a stop between two chapters (or while one is finalised) is a stop too, not a traceback
         for nb_path in notebooks:
