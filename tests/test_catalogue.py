@@ -101,7 +101,10 @@ def producers_must_not_run():
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Mismatched null-like values")  # mitigations' <NA> in memory is NaN in its CSV
-def test_tables_are_computed_once_reused_and_recomputed_when_deleted(tmp_path, request):
+def test_tables_are_computed_once_reused_and_recomputed_when_deleted(tmp_path, request, smoke_cache, monkeypatch):
+    # The smoke run's embedding cache: CHEAP changes no embedding, so every table is computed from
+    # embeddings and checkpoints that run already made (the tables themselves are computed afresh here).
+    monkeypatch.setenv("PROBEDRIFT_CACHE_DIR", str(smoke_cache))
     wanted = sorted(_names_read_by_reports())
     S = Study.from_profile("smoke", CHEAP, str(tmp_path))
     first = {name: S.table(name) for name in wanted}
