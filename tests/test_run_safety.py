@@ -113,6 +113,12 @@ def test_a_run_killed_outright_is_reported_interrupted_with_the_fix(tmp_path):
     try:
         _wait_for_line(proc, "notebooks into")  # the run has started its staging directory
         time.sleep(2)
+        # Checked, the run goes on in a lean process (the same pid): none of the study's heavy libraries is
+        # loaded in the process that drives the kernels, which is what keeps the binder profile under 2 GB.
+        assert "probedrift.run.execute" in Path(f"/proc/{proc.pid}/cmdline").read_text()
+        loaded = Path(f"/proc/{proc.pid}/maps").read_text()
+        assert not [lib for lib in ("libtorch", "/sklearn/", "/scipy/", "/pandas/")  # their compiled modules
+                    if lib in loaded]
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # no handler runs: run.json still says "running"
         proc.wait(timeout=60)

@@ -30,8 +30,9 @@ models in memory at once: what keeps the binder profile within 2 GB). ``<key>`` 
 model's identity, the corpus fingerprint and every training setting. A step directory is written under
 a temporary name and renamed, so it exists only when complete. Beside it, ``state/step-<n>.pt`` (written
 atomically) holds the trainable weights, optimizer and RNG states; a killed run resumes from the last
-step with a state (under full fine-tuning, with its directory too) and writes any missing LoRA directory. ``losses.json`` records the loss of every optimizer step, ``runs.json`` each run's
-first and last step. Step 0 is the base model itself (its own name and identity).
+step with a state (under full fine-tuning, with its directory too) and writes any missing LoRA
+directory. ``losses.json`` records the loss of every optimizer step, ``runs.json`` each run's first and
+last step. Step 0 is the base model itself (its own name and identity).
 
 On CPU, the same seed gives bit-identical checkpoints for the same torch build and thread count.
 """

@@ -29,6 +29,7 @@ import yaml
 from probedrift.core.errors import ProbedriftError
 from probedrift.experiments import updates
 from probedrift.inputs import embed, finetune, models
+from probedrift.run.rundir import repo_root  # noqa: F401  (re-exported: where params/ and notebooks/ are)
 from probedrift.science import detectors, drift
 from probedrift.science.drift import resolve_conventions
 
@@ -269,15 +270,6 @@ def describe_parameters() -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------ loading
-
-
-def repo_root() -> Path:
-    """The repository root (the directory holding ``params/`` and ``notebooks/``), found from this file."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "params").is_dir() and (parent / "notebooks").is_dir():
-            return parent
-    return Path.cwd()
 
 
 def profile_names() -> tuple[str, ...]:

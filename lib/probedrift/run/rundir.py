@@ -37,6 +37,15 @@ except ImportError:  # pragma: no cover
 _RENAME_EXCHANGE = 2  # linux/fs.h
 
 
+def repo_root() -> Path:
+    """The repository root (the directory holding ``params/`` and ``notebooks/``), found from this file."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "params").is_dir() and (parent / "notebooks").is_dir():
+            return parent
+    return Path.cwd()
+
+
 def staging_dir(run_dir: Path) -> Path:
     """Where a run into ``run_dir`` writes until it completes: ``.<name>.partial`` beside it."""
     run_dir = Path(run_dir)
