@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -80,21 +81,56 @@ def shared_once(tmp_path_factory, name: str, make) -> tuple[Path, dict]:
 os.environ["PROBEDRIFT_TEST_TOKEN_VALUE"] = "hf_probedriftMarkerToken0123456789"
 
 
-def _make_smoke_run(target: Path) -> dict:
-    # A cold embedding cache, so the run's provenance counts every forward pass a whole smoke run makes;
-    # converted models and fine-tuned checkpoints are deterministic and come from the shared cache.
+def _smoke_run_command(target: Path) -> tuple[list[str], dict]:
+    """The session's smoke run: command and environment. A cold embedding cache, so the run's provenance
+    counts every forward pass a whole smoke run makes; converted models and fine-tuned checkpoints are
+    deterministic and come from the shared cache."""
     from probedrift.core.cache import cache_root
 
     cache = target / "cache"
-    cache.mkdir()
+    cache.mkdir(exist_ok=True)
     for shared in ("models", "finetune"):
         (cache_root() / shared).mkdir(parents=True, exist_ok=True)
-        (cache / shared).symlink_to(cache_root() / shared, target_is_directory=True)
+        if not (cache / shared).is_symlink():
+            (cache / shared).symlink_to(cache_root() / shared, target_is_directory=True)
     env = {**os.environ, "HF_TOKEN": os.environ["PROBEDRIFT_TEST_TOKEN_VALUE"], "PROBEDRIFT_CACHE_DIR": str(cache)}
-    res = subprocess.run([sys.executable, "-m", "probedrift.run.cli", "run", "--profile", "smoke",
-                          "--results", str(target / "results")],
-                         capture_output=True, text=True, timeout=1800, env=env)
+    return ([sys.executable, "-m", "probedrift.run.cli", "run", "--profile", "smoke", "--results",
+             str(target / "results")], env)
+
+
+def _make_smoke_run(target: Path) -> dict:
+    command, env = _smoke_run_command(target)
+    res = subprocess.run(command, capture_output=True, text=True, timeout=1800, env=env)
     return {"rc": res.returncode, "log": res.stdout[-3000:] + res.stderr[-3000:]}
+
+
+#: Runs in a child of the pytest-xdist controller: holds the inherited lock while the smoke run runs, then
+#: writes the outcome record that :func:`shared_once` reads (the lock goes with the process).
+_SMOKE_IN_BACKGROUND = """
+import json, subprocess, sys
+command, env, record = json.loads(sys.argv[1])
+res = subprocess.run(command, capture_output=True, text=True, timeout=1800, env=env)
+with open(record, "w") as handle:
+    json.dump({"rc": res.returncode, "log": res.stdout[-3000:] + res.stderr[-3000:]}, handle)
+"""
+
+
+def _start_smoke_run_in_background(config) -> None:
+    """Under pytest-xdist, the controller starts the session's smoke run before any worker asks for it, in
+    a process of its own: the workers run the tests that need no smoke run meanwhile (they are ordered
+    first, see :func:`pytest_collection_modifyitems`) instead of both waiting on one worker's build.
+    The controller takes :func:`shared_once`'s lock and hands it to that process, so a worker that asks
+    for the run waits for it exactly as it waits for a run another worker makes."""
+    base = config._tmp_path_factory.getbasetemp()  # the workers' shared root (their basetemps live in it)
+    target, record = base / "smoke-run", base / "smoke-run.outcome.json"
+    target.mkdir(parents=True, exist_ok=True)
+    handle = open(base / "smoke-run.lock", "w")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    command, env = _smoke_run_command(target)
+    config._probedrift_smoke_run = subprocess.Popen(
+        [sys.executable, "-c", _SMOKE_IN_BACKGROUND, json.dumps([command, env, str(record)])],
+        pass_fds=[handle.fileno()], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    handle.close()  # the child holds the lock now; it is released when the child exits
 
 
 @pytest.fixture(scope="session")
@@ -118,11 +154,19 @@ def smoke_cache(smoke_run_once) -> Path:
     return smoke_run_once / "cache"
 
 
+SMOKE_FIXTURES = {"smoke_run", "smoke_cache", "smoke_run_once"}
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Groups for ``pytest -n 2 --dist loadgroup``: a test file's tests stay together (its module fixtures
     are made once), and the notebooks run one after another on one worker, since each chapter reads and
-    writes the tables of the same smoke results directory."""
+    writes the tables of the same smoke results directory. The files whose tests need the session's smoke
+    run (and the notebooks, which run on its cache) go last, so the workers are busy with the others
+    while it runs."""
+    late = {item.path for item in items
+            if item.path.suffix == ".ipynb" or SMOKE_FIXTURES & set(getattr(item, "fixturenames", ()))}
+    items.sort(key=lambda item: item.path in late)  # a stable sort: the order within each part is kept
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             group = "notebooks" if item.path.suffix == ".ipynb" else item.path.name
@@ -163,3 +207,20 @@ class _NotebooksOnTheSmokeCache:
 
 def pytest_configure(config):
     config.pluginmanager.register(_NotebooksOnTheSmokeCache(), "probedrift-notebooks-on-the-smoke-cache")
+
+
+def pytest_sessionstart(session):
+    """The controller of a parallel session over whole folders (``make test``) starts the smoke run early."""
+    config = session.config
+    is_controller = getattr(config.option, "numprocesses", None) and not os.environ.get("PYTEST_XDIST_WORKER")
+    whole_folders = any(Path(arg.split("::")[0]).is_dir() for arg in config.args)
+    if is_controller and whole_folders and not getattr(config.option, "collectonly", False):
+        _start_smoke_run_in_background(config)
+
+
+def pytest_sessionfinish(session):
+    """A session that ends before its smoke run (``-x``, Ctrl-C) stops it rather than leaving it behind."""
+    proc = getattr(session.config, "_probedrift_smoke_run", None)
+    if proc is not None and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
