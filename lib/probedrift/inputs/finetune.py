@@ -280,7 +280,8 @@ def _write_lora_checkpoints(base: str, key_dir: Path, steps: list[int], rank: in
                 tokenizer.chat_template = FALLBACK_CHAT_TEMPLATE
         with torch.random.fork_rng(devices=[]):  # the adapters' initial values are overwritten below
             model = _with_lora(causal_lm, rank, alpha)
-        trained = torch.load(_state_path(key_dir, step), map_location="cpu", weights_only=True)["trainable"]
+        state_file = _state_path(key_dir, step)
+        trained = torch.load(state_file, map_location="cpu", weights_only=True)["trainable"]
         with torch.no_grad():
             for name, p in _trainable(model).items():
                 p.copy_(trained[name])
