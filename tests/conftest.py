@@ -13,6 +13,13 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# One thread per process: a test session runs two workers and the smoke run beside them on a 2-core machine,
+# and the small matrices of the tests gain nothing from a second thread. Three smoke runs at once took
+# 258 s with the libraries' default two threads each and 160 s with one (163 and 98 CPU-seconds each).
+# Read by torch, OpenBLAS and MKL when they load, so set before anything imports them; inherited by the
+# CLI runs and notebook kernels the tests start. An explicit setting in the environment wins.
+for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 
 import pytest  # noqa: E402
 
@@ -166,7 +173,9 @@ def pytest_collection_modifyitems(config, items):
     while it runs."""
     late = {item.path for item in items
             if item.path.suffix == ".ipynb" or SMOKE_FIXTURES & set(getattr(item, "fixturenames", ()))}
-    items.sort(key=lambda item: item.path in late)  # a stable sort: the order within each part is kept
+    # A stable sort: the order within each part is kept, except that among the late files a test placed in a
+    # group of its own (the longest reruns) goes first, so it starts as soon as the smoke run is there.
+    items.sort(key=lambda item: (item.path in late, item.get_closest_marker("xdist_group") is None))
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             group = "notebooks" if item.path.suffix == ".ipynb" else item.path.name
@@ -181,11 +190,13 @@ def pytest_collection_modifyitems(config, items):
 
 class _NotebooksOnTheSmokeCache:
     """nbval's kernels (``pytest notebooks --nbval-lax``) start with the embedding cache of the session's
-    smoke run, so they find the smoke profile's embeddings made once instead of extracting them again.
+    smoke run, so they find the smoke profile's embeddings made once instead of extracting them again, and
+    write their tables into a results folder of the session (``PROBEDRIFT_RESULTS_ROOT``), never reusing
+    tables an earlier session computed from another cache's embeddings in the repository's ``results/``.
     A plugin rather than a fixture: nbval's cells take no fixtures, and the notebooks lie outside tests/."""
 
     def __init__(self):
-        self.saved = None
+        self.saved = {}
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item):
@@ -193,20 +204,28 @@ class _NotebooksOnTheSmokeCache:
             return
         where, outcome = shared_once(item.config._tmp_path_factory, "smoke-run", _make_smoke_run)
         assert outcome["rc"] == 0, outcome["log"]
-        self.saved = os.environ.get("PROBEDRIFT_CACHE_DIR")
-        os.environ["PROBEDRIFT_CACHE_DIR"] = str(where / "cache")  # the kernel inherits it when it starts
+        session = {"PROBEDRIFT_CACHE_DIR": where / "cache", "PROBEDRIFT_RESULTS_ROOT": where / "nbval-results"}
+        for name, value in session.items():  # the kernel inherits them when it starts
+            self.saved[name] = os.environ.get(name)
+            os.environ[name] = str(value)
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_teardown(self, item):
         if item.path.suffix == ".ipynb":
-            if self.saved is None:
-                os.environ.pop("PROBEDRIFT_CACHE_DIR", None)
-            else:
-                os.environ["PROBEDRIFT_CACHE_DIR"] = self.saved
+            for name, value in self.saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def pytest_configure(config):
     config.pluginmanager.register(_NotebooksOnTheSmokeCache(), "probedrift-notebooks-on-the-smoke-cache")
+    # pytest-xdist's loadgroup hands out the groups with the most tests first by default, which sent the
+    # notebooks (a test per cell) and test_runner.py to the workers at once, to wait idle for the smoke run
+    # (about 440 worker-seconds in a measured session); hand them out in collection order instead.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
 
 
 def pytest_sessionstart(session):

@@ -62,3 +62,12 @@ def test_list_defaults_are_the_registries_default_entries():
     assert p.detectors == DETECTORS.names(default_only=True)
     assert p.real_drift_sources == REGISTRY.names(default_only=True)
     assert p.drift_types == ("gaussian", "directional", "rotation")
+
+
+def test_a_run_goes_under_the_results_root_of_the_environment_unless_its_results_dir_is_given(tmp_path, monkeypatch):
+    monkeypatch.delenv("PROBEDRIFT_RESULTS_ROOT", raising=False)
+    assert load_params("smoke").run_dir == repo_root() / "results" / "smoke"
+    monkeypatch.setenv("PROBEDRIFT_RESULTS_ROOT", str(tmp_path / "elsewhere"))
+    assert load_params("smoke").run_dir == tmp_path / "elsewhere" / "smoke"
+    chosen = tmp_path / "chosen"
+    assert load_params("smoke", {"results_dir": str(chosen)}).run_dir == chosen

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,8 +225,10 @@ class StudyParams:
 
     @property
     def run_dir(self) -> Path:
-        """Absolute directory of the run's outputs."""
-        path = Path(self.results_dir or f"results/{self.profile}")
+        """Absolute directory of the run's outputs: ``results_dir``, else ``<root>/<profile>`` where the root is
+        ``$PROBEDRIFT_RESULTS_ROOT`` when set (a test session points its notebooks at a folder of its own with
+        it) and ``results/`` of the repository otherwise."""
+        path = Path(self.results_dir or Path(os.environ.get("PROBEDRIFT_RESULTS_ROOT") or "results") / self.profile)
         return path if path.is_absolute() else repo_root() / path
 
     def replace(self, **changes: Any) -> StudyParams:
