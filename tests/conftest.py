@@ -18,6 +18,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 # 258 s with the libraries' default two threads each and 160 s with one (163 and 98 CPU-seconds each).
 # Read by torch, OpenBLAS and MKL when they load, so set before anything imports them; inherited by the
 # CLI runs and notebook kernels the tests start. An explicit setting in the environment wins.
+# The session's smoke run is no exception: with its default two threads beside the one-thread workers it
+# took 409 s instead of 295 s to be ready, and every test that needs it waits for it.
 for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_threads, "1")
 
@@ -174,8 +176,10 @@ def pytest_collection_modifyitems(config, items):
     late = {item.path for item in items
             if item.path.suffix == ".ipynb" or SMOKE_FIXTURES & set(getattr(item, "fixturenames", ()))}
     # A stable sort: the order within each part is kept, except that among the late files a test placed in a
-    # group of its own (the longest reruns) goes first, so it starts as soon as the smoke run is there.
-    items.sort(key=lambda item: (item.path in late, item.get_closest_marker("xdist_group") is None))
+    # group of its own (the longest reruns) goes first, so it starts as soon as the smoke run is there, and the
+    # notebooks (about 80 s, one after another) next, so they do not end the session on one worker alone.
+    items.sort(key=lambda item: (item.path in late, item.get_closest_marker("xdist_group") is None,
+                                 item.path.suffix != ".ipynb"))
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             group = "notebooks" if item.path.suffix == ".ipynb" else item.path.name
