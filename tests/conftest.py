@@ -176,10 +176,8 @@ def pytest_collection_modifyitems(config, items):
     late = {item.path for item in items
             if item.path.suffix == ".ipynb" or SMOKE_FIXTURES & set(getattr(item, "fixturenames", ()))}
     # A stable sort: the order within each part is kept, except that among the late files a test placed in a
-    # group of its own (the longest reruns) goes first, so it starts as soon as the smoke run is there, and the
-    # notebooks (about 80 s, one after another) next, so they do not end the session on one worker alone.
-    items.sort(key=lambda item: (item.path in late, item.get_closest_marker("xdist_group") is None,
-                                 item.path.suffix != ".ipynb"))
+    # group of its own (the longest reruns) goes first, so it starts as soon as the smoke run is there.
+    items.sort(key=lambda item: (item.path in late, item.get_closest_marker("xdist_group") is None))
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             group = "notebooks" if item.path.suffix == ".ipynb" else item.path.name
