@@ -53,6 +53,25 @@ def test_local_dir_without_weights_or_tokenizer(tmp_path):
         models.spec(str(tmp_path))
 
 
+def test_configuration_facts_match_the_loaded_model_and_never_read_the_tokenizer(tmp_path, isolated_embedding_cache):
+    """Depth and causality come from config.json alone (a tokenizer takes seconds to read): they equal what a
+    full load reports, and a damaged tokenizer fails only what needs it (the preflight's readability check)."""
+    import shutil
+
+    from probedrift.inputs import model_facts
+
+    d = _tiny_llama_dir(tmp_path / "tiny", seed=3)
+    loaded = models.load(str(d), device="cpu")
+    assert model_facts.config_num_layers(str(d)) == loaded.num_layers == 3
+    assert model_facts.model_is_causal(str(d)) is loaded.is_causal is True
+    broken = tmp_path / "broken-tokenizer"
+    shutil.copytree(d, broken)
+    (broken / "tokenizer.json").write_text("{not json")
+    assert model_facts.config_num_layers(str(broken)) == 3 and model_facts.model_is_causal(str(broken))
+    with pytest.raises(ProbedriftError, match="could not read the tokenizer of model"):
+        model_facts.check_readable(str(broken))
+
+
 def test_local_directory_loads_and_extracts(tiny_dir, isolated_embedding_cache):
     from probedrift.inputs import embed
 

@@ -10,7 +10,7 @@ import pytest
 
 from probedrift.core.errors import ProbedriftError
 from probedrift.experiments import baseline, monitors, realdrift, separation, synthetic_drift, updates
-from probedrift.inputs import embed, models
+from probedrift.inputs import embed, model_facts, models
 from probedrift.inputs.embed import ExtractionInfo, ExtractionSettings, _Output, extract_outputs
 from probedrift.report import tables
 from probedrift.run import catalogue
@@ -61,7 +61,7 @@ def test_causal_and_encoder_models_are_told_apart(tiny_llama, tiny_bert_dir):
     assert tiny_llama.is_causal
     bert = models.load(str(tiny_bert_dir), device="cpu")
     assert not bert.is_causal and not bert.has_chat_template
-    assert models.model_is_causal(str(tiny_bert_dir)) is False
+    assert model_facts.model_is_causal(str(tiny_bert_dir)) is False
 
 
 def test_prefix_of_one_causal_pass_equals_a_separately_truncated_forward(tiny_llama):

@@ -30,7 +30,7 @@ from probedrift.inputs.causal_lm import sample_generations
 from probedrift.inputs.corpus import assert_disjoint, build_corpus
 from probedrift.inputs.embed import normalize_layer
 from probedrift.inputs.finetune import finetune, run_components, run_dir
-from probedrift.inputs.models import model_is_causal
+from probedrift.inputs.model_facts import model_is_causal
 from probedrift.report.tables import pair_comparison
 from probedrift.run.params import Pair
 from probedrift.science.separability import per_layer_report

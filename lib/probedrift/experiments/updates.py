@@ -36,7 +36,8 @@ import numpy as np
 from probedrift.core.errors import ProbedriftError
 from probedrift.core.registry import Registry
 from probedrift.inputs.embed import ExtractionSettings, normalize_layer
-from probedrift.inputs.models import model_has_chat_template, model_is_causal, resolve_device
+from probedrift.inputs.model_facts import model_has_chat_template, model_is_causal
+from probedrift.inputs.models import resolve_device
 
 __all__ = ["BF16_CPU_FLAGS", "REGISTRY", "SOURCES", "Source", "UpdateContext", "UpdatePair", "base_model",
            "instruct_model", "planned_settings", "skip_reason", "truncated_length", "update_pair", "update_pairs"]

@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 
 from probedrift.core.cache import ArrayCache, ChunkStore, cache_root, texts_fingerprint
 from probedrift.core.errors import ProbedriftError, check_choice, check_positive
-from probedrift.inputs.models import LoadedModel, cheap_dtype_name, known_num_layers, remember_num_layers, spec
+from probedrift.inputs.model_facts import known_num_layers, remember_num_layers
+from probedrift.inputs.models import LoadedModel, cheap_dtype_name, spec
 from probedrift.inputs.variants import VARIANTS, load_variant, variant_identity
 
 POOLINGS = ("last_token", "mean", "mean_skip_first")

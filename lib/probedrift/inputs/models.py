@@ -16,7 +16,6 @@ states, and for gemma a causal-LM forward would also build a 262,144-wide logit 
 from __future__ import annotations
 
 import fcntl
-import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -382,7 +381,7 @@ def load(
     if device_map is None:
         model.to(dev)
     model.eval()
-    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    text_config = _text_config(config)
     num_layers = int(text_config.num_hidden_layers)
     hidden = int(text_config.hidden_size)
     if tokenizer.pad_token is None:
@@ -408,26 +407,8 @@ def _location(s: ModelSpec) -> tuple[str, dict]:
     return s.name, {"revision": s.revision}
 
 
-@functools.lru_cache(maxsize=32)
-def _config_and_tokenizer(name: str, revision: str | None = None):
-    from transformers import AutoConfig, AutoTokenizer  # heavy to import (seconds); only model work needs it
-
-    where, kw = _location(spec(name, revision))
-    try:
-        return AutoConfig.from_pretrained(where, **kw), AutoTokenizer.from_pretrained(where, **kw)
-    except OSError as exc:
-        raise ProbedriftError(f"could not read the configuration of model {name!r}: {str(exc).splitlines()[0]}",
-                              "check the model name or directory") from None
-
-
-def model_is_causal(name: str, revision: str | None = None) -> bool:
-    """:func:`is_causal` of a model, from its configuration alone (no weights are loaded)."""
-    return is_causal(_config_and_tokenizer(name, revision)[0])
-
-
-def model_has_chat_template(name: str, revision: str | None = None) -> bool:
-    """Whether a model's tokenizer carries a chat template (no weights are loaded)."""
-    return bool(getattr(_config_and_tokenizer(name, revision)[1], "chat_template", None))
+def _text_config(config):
+    return config.get_text_config() if hasattr(config, "get_text_config") else config
 
 
 def is_causal(config) -> bool:
@@ -446,35 +427,6 @@ def is_causal(config) -> bool:
         return False
     if getattr(config, "is_decoder", False):
         return True
-    kind = getattr(config.get_text_config() if hasattr(config, "get_text_config") else config, "model_type", None)
+    kind = getattr(_text_config(config), "model_type", None)
     kind = kind or config.model_type
     return kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
-
-
-# ------------------------------------------------------------------------------------------------ depth record
-
-
-def _num_layers_path(identity: str) -> Path:
-    # One small file per model: concurrent processes never lose each other's records.
-    return cache_root() / "models" / "num-layers" / f"{hashlib.sha256(identity.encode()).hexdigest()[:24]}.json"
-
-
-def known_num_layers(identity: str) -> int | None:
-    """A model's block count from its record (written when it was first loaded), or None."""
-    try:
-        record = json.loads(_num_layers_path(identity).read_text())
-    except (OSError, ValueError):
-        return None
-    return record.get("num_layers") if record.get("identity") == identity else None
-
-
-def remember_num_layers(model: LoadedModel) -> None:
-    """Record a model's block count so later cache look-ups can skip loading it."""
-    if known_num_layers(model.identity) == model.num_layers:
-        return
-    path = _num_layers_path(model.identity)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps({"identity": model.identity, "num_layers": model.num_layers}))
-    except OSError:
-        pass  # only the shortcut is lost: the next look-up loads the model

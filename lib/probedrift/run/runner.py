@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from probedrift.core.errors import ProbedriftError
-from probedrift.inputs import models
+from probedrift.inputs import model_facts
 from probedrift.run import rundir
 from probedrift.run.execute import (  # noqa: F401  (re-exported: the run's public helpers)
     KERNEL,
@@ -60,7 +60,7 @@ def _model_problem(names: list[str]) -> tuple[str, str | None] | None:
     """The first model of ``names`` whose configuration or tokenizer cannot be read, as (problem, fix)."""
     try:
         for name in names:
-            models.model_is_causal(name)  # reads the configuration and tokenizer, no weights
+            model_facts.check_readable(name)  # reads the configuration and tokenizer, no weights
     except ProbedriftError as error:
         return error.problem, error.fix
     return None

@@ -44,9 +44,8 @@ from probedrift.inputs.embed import (
     ExtractionSettings,
     cheap_dtype_name,
     get_embeddings,
-    known_num_layers,
-    remember_num_layers,
 )
+from probedrift.inputs.model_facts import config_num_layers, known_num_layers, remember_num_layers
 from probedrift.inputs.models import cache_root
 from probedrift.inputs.models import spec as model_spec
 from probedrift.inputs.variants import load_variant
@@ -180,9 +179,9 @@ class Study:
     # ---------------------------------------------------------------- models and embeddings
 
     def num_layers(self, model: str) -> int:
-        """Number of blocks of ``model`` (from its record, else by loading it once)."""
+        """Number of blocks of ``model`` (from its record, else from its configuration: no weights are loaded)."""
         n = known_num_layers(model_spec(model).identity)
-        return int(n if n is not None else self.loaded_model(model).num_layers)
+        return int(n if n is not None else config_num_layers(model))
 
     def layer_indices(self, model: str) -> list[int]:
         """Hidden-state indices for the separability sweep: ``separability_layers`` are fractions of depth."""
