@@ -72,6 +72,53 @@ def test_configuration_facts_match_the_loaded_model_and_never_read_the_tokenizer
         model_facts.check_readable(str(broken))
 
 
+def test_the_preflight_trusts_an_embedded_conversion_by_its_hashes_not_by_reading_its_tokenizer(monkeypatch):
+    import transformers
+
+    from probedrift.inputs import model_facts
+
+    def no_tokenizer(*args, **kwargs):
+        raise AssertionError("read a tokenizer the conversion manifest already vouches for")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", no_tokenizer)
+    model_facts._config.cache_clear()
+    model_facts._config_and_tokenizer.cache_clear()
+    for name in models.EMBEDDED_MODELS:
+        model_facts.check_readable(name)
+    with pytest.raises(AssertionError, match="vouches"):  # a local directory's tokenizer is still read
+        model_facts.check_readable(str(models.converted_dir("smollm2-135m-instruct")))
+
+
+def test_model_facts_are_remembered_until_the_tokenizer_files_change(tmp_path, isolated_embedding_cache,
+                                                                      monkeypatch):
+    import shutil
+
+    import transformers
+
+    from probedrift.inputs import model_facts
+
+    d = tmp_path / "tiny"
+    shutil.copytree(_tiny_llama_dir(tmp_path / "src", seed=4), d)
+    first = model_facts.model_has_chat_template(str(d)), model_facts.model_is_causal(str(d))
+    tok = transformers.AutoTokenizer.from_pretrained(str(d))
+    assert first == (bool(tok.chat_template), True)
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("read the tokenizer or configuration again")
+
+    for reader in (transformers.AutoTokenizer, transformers.AutoConfig):
+        monkeypatch.setattr(reader, "from_pretrained", no_reading)
+    model_facts._config.cache_clear()
+    model_facts._config_and_tokenizer.cache_clear()
+    assert (model_facts.model_has_chat_template(str(d)), model_facts.model_is_causal(str(d))) == first
+    # Another chat template file: the record no longer answers, the tokenizer is read again.
+    (d / "chat_template.jinja").write_text("{% for m in messages %}{{ m['content'] }}{% endfor %}")
+    with pytest.raises(AssertionError, match="again"):
+        model_facts.model_has_chat_template(str(d))
+    monkeypatch.undo()
+    assert model_facts.model_has_chat_template(str(d)) is True
+
+
 def test_local_directory_loads_and_extracts(tiny_dir, isolated_embedding_cache):
     from probedrift.inputs import embed
 
