@@ -96,7 +96,10 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path):
     assert "Traceback" not in res.stderr and "gemma-3-270m" in res.stderr and "fix:" in res.stderr
 
 
-def test_same_seeds_reproduce_tables_and_other_seeds_change_them(smoke_run, tmp_path):
+def test_same_seeds_reproduce_tables_and_other_seeds_change_them(smoke_run, smoke_cache, tmp_path, monkeypatch):
+    # On the smoke run's embedding cache: the same seeds read the same embeddings, so only the tables are
+    # recomputed (the other split seed embeds its own sample of texts).
+    monkeypatch.setenv("PROBEDRIFT_CACHE_DIR", str(smoke_cache))
     drift_nb = [p for p in runner.notebook_paths() if p.name.startswith("03_")]
     again = runner.run_profile("smoke", results_root=str(tmp_path / "again"), notebooks=drift_nb)
     assert again == 0
