@@ -16,7 +16,7 @@ from pathlib import Path
 
 from probedrift.core.cache import atomic_write_text, cache_root
 from probedrift.core.errors import ProbedriftError
-from probedrift.inputs.models import LoadedModel, _location, _text_config, converted_dir, is_causal, spec
+from probedrift.inputs.models import LoadedModel, converted_dir, is_causal, location, spec, text_config
 
 #: Files a tokenizer never reads.
 WEIGHT_SUFFIXES = {".safetensors", ".bin", ".gguf", ".pt", ".pth", ".ckpt", ".h5", ".msgpack"}
@@ -34,7 +34,7 @@ def _read_error(name: str, exc: Exception, what: str = "configuration") -> Probe
 def _config(name: str, revision: str | None = None):
     from transformers import AutoConfig  # heavy to import (seconds); only model work needs it
 
-    where, kw = _location(spec(name, revision))
+    where, kw = location(spec(name, revision))
     try:
         return AutoConfig.from_pretrained(where, **kw)
     except OSError as exc:
@@ -46,7 +46,7 @@ def _config_and_tokenizer(name: str, revision: str | None = None):
     from transformers import AutoTokenizer  # heavy to import (seconds); only model work needs it
 
     config = _config(name, revision)
-    where, kw = _location(spec(name, revision))
+    where, kw = location(spec(name, revision))
     try:
         return config, AutoTokenizer.from_pretrained(where, **kw)
     except (OSError, ValueError) as exc:  # a damaged tokenizer.json raises json's ValueError
@@ -81,13 +81,13 @@ def model_is_causal(name: str, revision: str | None = None) -> bool:
 def config_num_layers(name: str, revision: str | None = None) -> int:
     """A model's block count from its configuration alone: the ``num_layers`` that
     :func:`~probedrift.inputs.models.load` reports, read the same way."""
-    return int(_text_config(_config(name, revision)).num_hidden_layers)
+    return int(text_config(_config(name, revision)).num_hidden_layers)
 
 
 def _tokenizer_stamp(name: str, revision: str | None) -> str:
     """Names, sizes and modification times of a local model directory's files other than weights (what a
     tokenizer reads); empty for a hub id, whose identity already names an immutable commit."""
-    where = Path(_location(spec(name, revision))[0])
+    where = Path(location(spec(name, revision))[0])
     if not where.is_dir():
         return ""
     files = [p for p in sorted(where.rglob("*")) if p.is_file() and p.suffix not in WEIGHT_SUFFIXES]

@@ -359,7 +359,7 @@ def load(
     s = spec(name, revision)
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
-    where, kw = _location(s)
+    where, kw = location(s)
     try:
         config = AutoConfig.from_pretrained(where, trust_remote_code=trust_remote_code, **kw)
         tokenizer = AutoTokenizer.from_pretrained(where, trust_remote_code=trust_remote_code, **kw)
@@ -381,9 +381,9 @@ def load(
     if device_map is None:
         model.to(dev)
     model.eval()
-    text_config = _text_config(config)
-    num_layers = int(text_config.num_hidden_layers)
-    hidden = int(text_config.hidden_size)
+    text_part = text_config(config)
+    num_layers = int(text_part.num_hidden_layers)
+    hidden = int(text_part.hidden_size)
     if tokenizer.pad_token is None:
         # Right padding plus the attention mask makes the pad id irrelevant; any real id will do.
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
@@ -398,7 +398,7 @@ def load(
     )
 
 
-def _location(s: ModelSpec) -> tuple[str, dict]:
+def location(s: ModelSpec) -> tuple[str, dict]:
     """Where ``from_pretrained`` reads a model from, and its keyword arguments."""
     if s.source == "embedded":
         return str(converted_dir(s.name)), {}
@@ -407,7 +407,8 @@ def _location(s: ModelSpec) -> tuple[str, dict]:
     return s.name, {"revision": s.revision}
 
 
-def _text_config(config):
+def text_config(config):
+    """The text part of a configuration (a multimodal model nests it; a text-only model is its own)."""
     return config.get_text_config() if hasattr(config, "get_text_config") else config
 
 
@@ -427,6 +428,6 @@ def is_causal(config) -> bool:
         return False
     if getattr(config, "is_decoder", False):
         return True
-    kind = getattr(_text_config(config), "model_type", None)
+    kind = getattr(text_config(config), "model_type", None)
     kind = kind or config.model_type
     return kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
