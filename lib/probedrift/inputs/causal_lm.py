@@ -34,10 +34,7 @@ FALLBACK_CHAT_TEMPLATE = (
 
 
 def _model_location(name: str) -> str:
-    s = models.spec(name)
-    if s.source == "embedded":
-        return str(models.converted_dir(name))
-    return s.path if s.source == "local" else name
+    return models.location(models.spec(name))[0]
 
 
 def load_causal_lm(name: str, *, device: str = "cpu", dtype: str = "float32", with_tokenizer: bool = True):
