@@ -163,24 +163,34 @@ def smoke_cache(smoke_run_once) -> Path:
     return smoke_run_once / "cache"
 
 
+#: Niceness of the pytest-xdist workers (see :func:`pytest_configure`).
+WORKER_NICENESS = 10
+
 SMOKE_FIXTURES = {"smoke_run", "smoke_cache", "smoke_run_once"}
+
+
+def _needs_the_smoke_run(item) -> bool:
+    return item.path.suffix == ".ipynb" or bool(SMOKE_FIXTURES & set(getattr(item, "fixturenames", ())))
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Groups for ``pytest -n 2 --dist loadgroup``: a test file's tests stay together (its module fixtures
     are made once), and the notebooks run one after another on one worker, since each chapter reads and
-    writes the tables of the same smoke results directory. The files whose tests need the session's smoke
-    run (and the notebooks, which run on its cache) go last, so the workers are busy with the others
-    while it runs."""
-    late = {item.path for item in items
-            if item.path.suffix == ".ipynb" or SMOKE_FIXTURES & set(getattr(item, "fixturenames", ()))}
-    # A stable sort: the order within each part is kept, except that among the late files a test placed in a
+    writes the tables of the same smoke results directory. The tests that need the session's smoke run
+    (and the notebooks, which run on its cache) go last, so the workers are busy with the others while it
+    runs. Lateness is decided per test, not per file: a file's tests that need no smoke run form a group of
+    their own and run early (in a measured session about 90 s of test_runner.py, test_run_safety.py and
+    test_reliability.py waited for the smoke run without needing it). No module fixture is shared between
+    a file's early and late tests (a test checks), so none is made twice."""
+    late = {item for item in items if _needs_the_smoke_run(item)}
+    # A stable sort: the order within each part is kept, except that among the late tests one placed in a
     # group of its own (the longest reruns) goes first, so it starts as soon as the smoke run is there.
-    items.sort(key=lambda item: (item.path in late, item.get_closest_marker("xdist_group") is None))
+    items.sort(key=lambda item: (item in late, item.get_closest_marker("xdist_group") is None))
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
-            group = "notebooks" if item.path.suffix == ".ipynb" else item.path.name
+            group = ("notebooks" if item.path.suffix == ".ipynb"
+                     else f"{item.path.name}:after-the-smoke-run" if item in late else item.path.name)
             item.add_marker(pytest.mark.xdist_group(group))
         if getattr(config.option, "loadgroup", False) and coerce_node_id is not None:
             # pytest-xdist 3.8 tags a grouped test by rewriting ``item._nodeid``, which pytest 9 no longer
@@ -228,6 +238,11 @@ def pytest_configure(config):
     # (about 440 worker-seconds in a measured session); hand them out in collection order instead.
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # The workers (and the runs and kernels they start) yield the CPU to the session's smoke run, which
+        # the controller starts at normal priority: every test that needs it waits for it, while the
+        # workers' own tests can wait. Once it has finished, every process left has the same priority.
+        os.nice(WORKER_NICENESS)
 
 
 def pytest_sessionstart(session):

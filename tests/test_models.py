@@ -89,6 +89,28 @@ def test_the_preflight_trusts_an_embedded_conversion_by_its_hashes_not_by_readin
         model_facts.check_readable(str(models.converted_dir("smollm2-135m-instruct")))
 
 
+def test_the_preflight_of_embedded_models_imports_neither_transformers_nor_torch(isolated_embedding_cache):
+    for name in models.EMBEDDED_MODELS:
+        models.converted_dir(name)  # converted beforehand, as by any earlier run
+    code = ("import sys\nfrom probedrift.inputs import model_facts, models\n"
+            "for name in models.EMBEDDED_MODELS:\n    model_facts.check_readable(name)\n"
+            "print(sorted(m for m in ('transformers', 'torch') if m in sys.modules))\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "[]"
+
+
+def test_an_embedded_configuration_that_is_not_json_is_a_named_error(tmp_path, monkeypatch):
+    from probedrift.inputs import model_facts
+
+    fake = tmp_path / "converted"
+    fake.mkdir()
+    (fake / "config.json").write_text("{not json")
+    monkeypatch.setattr(model_facts, "converted_dir", lambda name: fake)
+    with pytest.raises(ProbedriftError, match="could not read the configuration of model 'gemma-3-270m'"):
+        model_facts.check_readable("gemma-3-270m")
+
+
 def test_model_facts_are_remembered_until_the_tokenizer_files_change(tmp_path, isolated_embedding_cache,
                                                                       monkeypatch):
     import shutil
@@ -170,3 +192,22 @@ def test_missing_hub_model_offline_gives_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ProbedriftError, match="could not load hub model"):
         models.load("probedrift-test/does-not-exist", device="cpu")
+
+
+def test_a_conversion_parses_each_gguf_file_once_and_reads_the_same_from_the_shared_reader():
+    import gguf
+    from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
+
+    path = str(models.embedded_gguf("smollm2-135m-instruct"))
+    fresh = load_gguf_checkpoint(path, return_tensors=False)
+    original = gguf.GGUFReader
+    with models.one_gguf_parse():
+        first, again = gguf.GGUFReader(path), gguf.GGUFReader(path)
+        assert first is again  # parsed once
+        read_once = load_gguf_checkpoint(path, return_tensors=False)
+        read_twice = load_gguf_checkpoint(path, return_tensors=False)  # from a reader already read
+    assert gguf.GGUFReader is original
+    for read in (read_once, read_twice):
+        assert read.keys() == fresh.keys()
+        for part in fresh:
+            assert read[part] == fresh[part], part

@@ -15,6 +15,7 @@ states, and for gemma a causal-LM forward would also build a 262,144-wide logit 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import importlib.metadata
@@ -318,7 +319,7 @@ def _convert(name: str, out: Path, safe: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{safe}.tmp-"))
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), one_gguf_parse():
             warnings.simplefilter("ignore")
             tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
             model = AutoModel.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
@@ -335,6 +336,35 @@ def _convert(name: str, out: Path, safe: str) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def one_gguf_parse():
+    """Within the block, each GGUF file is parsed once: ``gguf.GGUFReader(path)`` returns the reader made by
+    its first call.
+
+    transformers reads a GGUF file through a new ``GGUFReader`` for the configuration, again for the
+    tokenizer and again for the weights (``load_gguf_checkpoint``, which imports the class when it runs), and
+    the reader decodes every metadata field element by element in Python: gemma-3's 262,144-token
+    vocabulary makes each parse about 6 s. The reader only reads (a read-only memory map; transformers
+    copies what it keeps), so sharing it changes no byte of the conversion.
+    """
+    import gguf  # heavy to import; only a conversion needs it
+
+    original = gguf.GGUFReader
+    readers: dict[tuple[str, str], object] = {}
+
+    def shared_reader(path, mode="r"):
+        key = (str(Path(path).resolve()), mode)
+        if key not in readers:
+            readers[key] = original(path, mode)
+        return readers[key]
+
+    gguf.GGUFReader = shared_reader
+    try:
+        yield
+    finally:
+        gguf.GGUFReader = original
 
 
 CONVERSION_MANIFEST = "probedrift-manifest.json"  # sha256 of every file of a converted model
