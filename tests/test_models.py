@@ -211,3 +211,52 @@ def test_a_conversion_parses_each_gguf_file_once_and_reads_the_same_from_the_sha
         assert read.keys() == fresh.keys()
         for part in fresh:
             assert read[part] == fresh[part], part
+
+
+def _copy_with_weights_linked(source, target):
+    """A model directory with ``source``'s files: weights linked, every other file copied (new mtimes)."""
+    target.mkdir()
+    for path in source.iterdir():
+        if path.suffix in models.WEIGHT_SUFFIXES:
+            (target / path.name).symlink_to(path)
+        elif path.is_file():
+            (target / path.name).write_bytes(path.read_bytes())
+    return target
+
+
+def test_loads_share_a_tokenizer_only_while_its_files_are_the_same(tmp_path):
+    from transformers import AutoTokenizer
+
+    source = models.converted_dir("smollm2-135m-instruct")
+    a = _copy_with_weights_linked(source, tmp_path / "a")
+    b = _copy_with_weights_linked(source, tmp_path / "b")
+    models.forget_tokenizer()
+    first = models.load(str(a), device="cpu")
+    second = models.load(str(b), device="cpu")
+    assert second.tokenizer is first.tokenizer  # same files in another directory: read once
+    texts = ["A comment about the bus route.", "Whoever runs the park is an idiot!"]
+    fresh = AutoTokenizer.from_pretrained(str(b))
+    assert second.tokenizer(texts)["input_ids"] == fresh(texts)["input_ids"]
+    assert second.tokenizer.padding_side == "right" and second.tokenizer.pad_token is not None
+
+    config = json.loads((b / "tokenizer_config.json").read_text())
+    config["model_max_length"] = 77
+    (b / "tokenizer_config.json").write_text(json.dumps(config))
+    changed = models.load(str(b), device="cpu")
+    assert changed.tokenizer is not first.tokenizer and changed.tokenizer.model_max_length == 77
+    models.forget_tokenizer()
+    assert models.load(str(b), device="cpu").tokenizer is not changed.tokenizer
+
+
+def test_the_tokenizer_digest_reads_every_file_but_weights_manifest_and_hidden_ones(tmp_path):
+    source = models.converted_dir("smollm2-135m-instruct")
+    a = _copy_with_weights_linked(source, tmp_path / "a")
+    digest = models.tokenizer_files_digest(str(a))
+    (a / ".lock").write_text("")
+    (a / models.CONVERSION_MANIFEST).write_text("{}")
+    (a / "model.safetensors").unlink()
+    (a / "model.safetensors").write_bytes(b"other weights")
+    assert models.tokenizer_files_digest(str(a)) == digest
+    (a / "chat_template.jinja").write_text("{{ messages }}")
+    assert models.tokenizer_files_digest(str(a)) != digest
+    assert models.tokenizer_files_digest("org/a-hub-id") is None

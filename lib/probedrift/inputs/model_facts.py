@@ -16,10 +16,15 @@ from pathlib import Path
 
 from probedrift.core.cache import atomic_write_text, cache_root
 from probedrift.core.errors import ProbedriftError
-from probedrift.inputs.models import LoadedModel, converted_dir, is_causal, location, spec, text_config
-
-#: Files a tokenizer never reads.
-WEIGHT_SUFFIXES = {".safetensors", ".bin", ".gguf", ".pt", ".pth", ".ckpt", ".h5", ".msgpack"}
+from probedrift.inputs.models import (
+    WEIGHT_SUFFIXES,
+    LoadedModel,
+    converted_dir,
+    is_causal,
+    location,
+    spec,
+    text_config,
+)
 
 
 def _read_error(name: str, exc: Exception, what: str = "configuration") -> ProbedriftError:

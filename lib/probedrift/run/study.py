@@ -46,7 +46,7 @@ from probedrift.inputs.embed import (
     get_embeddings,
 )
 from probedrift.inputs.model_facts import config_num_layers, known_num_layers, remember_num_layers
-from probedrift.inputs.models import cache_root
+from probedrift.inputs.models import cache_root, forget_tokenizer
 from probedrift.inputs.models import spec as model_spec
 from probedrift.inputs.variants import load_variant
 from probedrift.report.images import save_figure_png
@@ -214,7 +214,8 @@ class Study:
         checkpoints in turn holds one at a time — what keeps the binder profile within its memory."""
         dtype = dtype or self.params.dtype
         if (model, dtype, variant) not in self._models:
-            self.release_models()
+            self._models.clear()  # the tokenizer models.load keeps stays: the next model may share it
+            release_memory()
             # a weight variant fixes its own device
             lm = load_variant(model, dtype=dtype, device=self.params.device, variant=variant)
             remember_num_layers(lm)
@@ -225,6 +226,7 @@ class Study:
         """Drop the model :meth:`loaded_model` holds and return its memory: work that loads a model of its own
         (fine-tuning loads the base with its head) would otherwise hold both copies of the weights at once."""
         self._models.clear()
+        forget_tokenizer()
         release_memory()
 
     @timed("extraction")
