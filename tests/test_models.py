@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from probedrift.core.errors import ProbedriftError
-from probedrift.inputs import models
+from probedrift.inputs import models, tokenizers
 
 
 def _tiny_llama_dir(path, seed=0):
@@ -217,7 +217,7 @@ def _copy_with_weights_linked(source, target):
     """A model directory with ``source``'s files: weights linked, every other file copied (new mtimes)."""
     target.mkdir()
     for path in source.iterdir():
-        if path.suffix in models.WEIGHT_SUFFIXES:
+        if path.suffix in tokenizers.WEIGHT_SUFFIXES:
             (target / path.name).symlink_to(path)
         elif path.is_file():
             (target / path.name).write_bytes(path.read_bytes())
@@ -230,7 +230,7 @@ def test_loads_share_a_tokenizer_only_while_its_files_are_the_same(tmp_path):
     source = models.converted_dir("smollm2-135m-instruct")
     a = _copy_with_weights_linked(source, tmp_path / "a")
     b = _copy_with_weights_linked(source, tmp_path / "b")
-    models.forget_tokenizer()
+    tokenizers.forget_tokenizer()
     first = models.load(str(a), device="cpu")
     second = models.load(str(b), device="cpu")
     assert second.tokenizer is first.tokenizer  # same files in another directory: read once
@@ -244,19 +244,19 @@ def test_loads_share_a_tokenizer_only_while_its_files_are_the_same(tmp_path):
     (b / "tokenizer_config.json").write_text(json.dumps(config))
     changed = models.load(str(b), device="cpu")
     assert changed.tokenizer is not first.tokenizer and changed.tokenizer.model_max_length == 77
-    models.forget_tokenizer()
+    tokenizers.forget_tokenizer()
     assert models.load(str(b), device="cpu").tokenizer is not changed.tokenizer
 
 
 def test_the_tokenizer_digest_reads_every_file_but_weights_manifest_and_hidden_ones(tmp_path):
     source = models.converted_dir("smollm2-135m-instruct")
     a = _copy_with_weights_linked(source, tmp_path / "a")
-    digest = models.tokenizer_files_digest(str(a))
+    digest = tokenizers.tokenizer_files_digest(str(a))
     (a / ".lock").write_text("")
     (a / models.CONVERSION_MANIFEST).write_text("{}")
     (a / "model.safetensors").unlink()
     (a / "model.safetensors").write_bytes(b"other weights")
-    assert models.tokenizer_files_digest(str(a)) == digest
+    assert tokenizers.tokenizer_files_digest(str(a)) == digest
     (a / "chat_template.jinja").write_text("{{ messages }}")
-    assert models.tokenizer_files_digest(str(a)) != digest
-    assert models.tokenizer_files_digest("org/a-hub-id") is None
+    assert tokenizers.tokenizer_files_digest(str(a)) != digest
+    assert tokenizers.tokenizer_files_digest("org/a-hub-id") is None

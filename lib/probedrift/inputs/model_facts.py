@@ -16,15 +16,8 @@ from pathlib import Path
 
 from probedrift.core.cache import atomic_write_text, cache_root
 from probedrift.core.errors import ProbedriftError
-from probedrift.inputs.models import (
-    WEIGHT_SUFFIXES,
-    LoadedModel,
-    converted_dir,
-    is_causal,
-    location,
-    spec,
-    text_config,
-)
+from probedrift.inputs.models import LoadedModel, converted_dir, is_causal, location, spec, text_config
+from probedrift.inputs.tokenizers import WEIGHT_SUFFIXES
 
 
 def _read_error(name: str, exc: Exception, what: str = "configuration") -> ProbedriftError:

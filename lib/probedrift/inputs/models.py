@@ -30,6 +30,7 @@ from pathlib import Path
 
 from probedrift.core.cache import atomic_write_text, cache_root, damaged_files, sha256_file, write_directory_manifest
 from probedrift.core.errors import ProbedriftError, check_choice
+from probedrift.inputs.tokenizers import shared_tokenizer
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -392,7 +393,7 @@ def load(
     where, kw = location(s)
     try:
         config = AutoConfig.from_pretrained(where, trust_remote_code=trust_remote_code, **kw)
-        tokenizer = _shared_tokenizer(where, trust_remote_code, lambda: AutoTokenizer.from_pretrained(
+        tokenizer = shared_tokenizer(where, trust_remote_code, lambda: AutoTokenizer.from_pretrained(
             where, trust_remote_code=trust_remote_code, **kw))
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*GGUF.*")
@@ -427,54 +428,6 @@ def load(
         extras={"tuning": EMBEDDED_MODELS[name].tuning if name in EMBEDDED_MODELS else None},
         is_causal=is_causal(config),
     )
-
-
-#: Files a tokenizer never reads.
-WEIGHT_SUFFIXES = {".safetensors", ".bin", ".gguf", ".pt", ".pth", ".ckpt", ".h5", ".msgpack"}
-
-#: The tokenizer :func:`load` read last, under the digest of the files it was read from (one entry at most).
-_last_tokenizer: dict[str, object] = {}
-
-
-def tokenizer_files_digest(where: str) -> str | None:
-    """sha256 over the names and contents of a local model directory's files other than weights (what a
-    tokenizer reads, configuration included; hidden files and the study's own manifest left out), or None
-    for a hub id. Two directories with the same digest give the same tokenizer."""
-    directory = Path(where)
-    if not directory.is_dir():
-        return None
-    digest = hashlib.sha256()
-    for path in sorted(directory.rglob("*")):
-        relative = path.relative_to(directory)
-        if (path.is_file() and path.suffix not in WEIGHT_SUFFIXES and path.name != CONVERSION_MANIFEST
-                and not any(part.startswith(".") for part in relative.parts)):
-            digest.update(f"{relative}\0{path.stat().st_size}\0".encode())
-            digest.update(sha256_file(path).encode())
-    return digest.hexdigest()
-
-
-def _shared_tokenizer(where: str, trust_remote_code: bool, read):
-    """The tokenizer of ``where``: the one :func:`load` read last when the files are the same (the base model
-    and its int8 and bfloat16 variants; a fine-tuning run's checkpoints, which all carry one copy of the
-    same tokenizer), else ``read()``. gemma-3's 262,144-token vocabulary takes seconds to read, and a cold
-    study read it about thirty times. Every :func:`load` leaves a tokenizer in the same state (pad token,
-    right padding) and nothing later changes it, so the loaded models can share it. One is kept, and
-    dropped before another is read, so that two tokenizers are never held because of this;
-    :func:`forget_tokenizer` drops it (before a fine-tuning run loads its own)."""
-    digest = tokenizer_files_digest(where)
-    key = None if digest is None else f"{digest}:{bool(trust_remote_code)}"
-    if key is not None and key in _last_tokenizer:
-        return _last_tokenizer[key]
-    forget_tokenizer()
-    tokenizer = read()
-    if key is not None:
-        _last_tokenizer[key] = tokenizer
-    return tokenizer
-
-
-def forget_tokenizer() -> None:
-    """Drop the tokenizer :func:`load` keeps for its next call (:func:`_shared_tokenizer`)."""
-    _last_tokenizer.clear()
 
 
 def location(s: ModelSpec) -> tuple[str, dict]:

@@ -46,8 +46,9 @@ from probedrift.inputs.embed import (
     get_embeddings,
 )
 from probedrift.inputs.model_facts import config_num_layers, known_num_layers, remember_num_layers
-from probedrift.inputs.models import cache_root, forget_tokenizer
+from probedrift.inputs.models import cache_root
 from probedrift.inputs.models import spec as model_spec
+from probedrift.inputs.tokenizers import forget_tokenizer
 from probedrift.inputs.variants import load_variant
 from probedrift.report.images import save_figure_png
 from probedrift.run import catalogue
