@@ -185,8 +185,14 @@ def pytest_collection_modifyitems(config, items):
     a file's early and late tests (a test checks), so none is made twice."""
     late = {item for item in items if _needs_the_smoke_run(item)}
     # A stable sort: the order within each part is kept, except that among the late tests one placed in a
-    # group of its own (the longest reruns) goes first, so it starts as soon as the smoke run is there.
-    items.sort(key=lambda item: (item in late, item.get_closest_marker("xdist_group") is None))
+    # group of its own (the longest reruns) goes first, so it starts as soon as the smoke run is there, and
+    # the notebooks (about a minute, one after another on one worker) next, so they never end the session.
+    def late_rank(item) -> int:
+        if item.get_closest_marker("xdist_group") is not None:
+            return 0
+        return 1 if item.path.suffix == ".ipynb" else 2
+
+    items.sort(key=lambda item: (item in late, late_rank(item) if item in late else 0))
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             group = ("notebooks" if item.path.suffix == ".ipynb"

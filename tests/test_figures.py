@@ -174,3 +174,29 @@ def test_the_colour_of_an_unlisted_label_is_the_same_in_every_process():
     runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
             for _ in range(2)}
     assert len(runs) == 1 and runs.pop().strip() == plots.color_of("some-new-model")
+
+
+def test_a_notebook_shows_the_saved_file_and_the_inline_backend_does_not_draw_it_again(tmp_path, monkeypatch):
+    import IPython.display
+
+    from probedrift.report import images
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    fig, ax = plt.subplots(figsize=(4, 2))
+    ax.plot([0, 1], [1, 0])
+    path = tmp_path / "figure.png"
+    images.save_figure_png(fig, path)
+    images.show_saved_figure(fig, path)  # not on the inline backend: nothing shown, figure left open
+    assert shown == [] and plt.fignum_exists(fig.number)
+
+    monkeypatch.setattr(matplotlib, "get_backend", lambda: "module://matplotlib_inline.backend_inline")
+    images.show_saved_figure(fig, path)
+    (image,) = shown
+    assert image.data == path.read_bytes()  # the very file of the run
+    from PIL import Image
+
+    with Image.open(path) as saved:
+        assert image.width == round(saved.width * plt.rcParams["figure.dpi"] / 110)
+        assert saved.mode == "P" and images.compress_png(path.read_bytes()) == path.read_bytes()
+    assert not plt.fignum_exists(fig.number)  # closed: the backend draws only open figures

@@ -152,7 +152,7 @@ def test_finetune_step_zero_reproduces_the_baseline(smoke_run):
     assert len(zero) == len(params.finetune_learning_rates)
     assert (zero.auc == auc).all() and (zero.angle_deg_mean.abs() < 1e-6).all()
     for _, g in ft.groupby("learning_rate"):
-        assert sorted(g.step) == sorted(params.finetune_steps) and len(g) >= 4
+        assert sorted(g.step) == sorted(params.finetune_steps) and len(g) >= 3  # the base and two checkpoints
     assert (ft[ft.step > 0].angle_deg_mean > 0).all()
 
 

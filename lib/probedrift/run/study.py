@@ -50,7 +50,7 @@ from probedrift.inputs.models import cache_root
 from probedrift.inputs.models import spec as model_spec
 from probedrift.inputs.tokenizers import forget_tokenizer
 from probedrift.inputs.variants import load_variant
-from probedrift.report.images import save_figure_png
+from probedrift.report.images import save_figure_png, show_saved_figure
 from probedrift.run import catalogue
 from probedrift.run.params import Pair, StudyParams, load_params
 from probedrift.science.probes import paper_probe
@@ -129,10 +129,11 @@ class Study:
 
     @timed("figures")
     def save_figure(self, fig, name: str) -> None:
-        """Save ``fig`` as ``figures/<name>.png`` of the run (the notebook shows it inline as well)."""
+        """Save ``fig`` as ``figures/<name>.png`` of the run; a notebook shows that file inline."""
         out = self.run_dir / "figures" / f"{name}.png"
         out.parent.mkdir(parents=True, exist_ok=True)
         save_figure_png(fig, out)
+        show_saved_figure(fig, out)
 
     def _record_extraction(self, info: ExtractionInfo) -> None:
         """Merge an extraction's cache keys and forward-pass counts into the run's provenance files."""
