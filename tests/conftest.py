@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -206,11 +208,19 @@ def pytest_collection_modifyitems(config, items):
             item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")
 
 
+def _copy_the_smoke_tables(smoke_results: Path, target: Path) -> dict:
+    shutil.copytree(smoke_results, target / smoke_results.name, dirs_exist_ok=True)
+    return {"copied": str(smoke_results)}
+
+
 class _NotebooksOnTheSmokeCache:
     """nbval's kernels (``pytest notebooks --nbval-lax``) start with the embedding cache of the session's
     smoke run, so they find the smoke profile's embeddings made once instead of extracting them again, and
-    write their tables into a results folder of the session (``PROBEDRIFT_RESULTS_ROOT``), never reusing
-    tables an earlier session computed from another cache's embeddings in the repository's ``results/``.
+    with a results folder of the session (``PROBEDRIFT_RESULTS_ROOT``) that holds a copy of that run's
+    tables: every cell runs, and the catalogue loads the tables the smoke run computed from these very
+    embeddings instead of computing them a second time (the smoke run's notebooks ran the same cells and
+    computed them; nbval on its own took 52 s this way against 69 s computing them again). Never the tables
+    of the repository's ``results/``, which an earlier session computed from another cache's embeddings.
     A plugin rather than a fixture: nbval's cells take no fixtures, and the notebooks lie outside tests/."""
 
     def __init__(self):
@@ -222,7 +232,9 @@ class _NotebooksOnTheSmokeCache:
             return
         where, outcome = shared_once(item.config._tmp_path_factory, "smoke-run", _make_smoke_run)
         assert outcome["rc"] == 0, outcome["log"]
-        session = {"PROBEDRIFT_CACHE_DIR": where / "cache", "PROBEDRIFT_RESULTS_ROOT": where / "nbval-results"}
+        results, _ = shared_once(item.config._tmp_path_factory, "nbval-results", functools.partial(
+            _copy_the_smoke_tables, where / "results" / "smoke"))
+        session = {"PROBEDRIFT_CACHE_DIR": where / "cache", "PROBEDRIFT_RESULTS_ROOT": results}
         for name, value in session.items():  # the kernel inherits them when it starts
             self.saved[name] = os.environ.get(name)
             os.environ[name] = str(value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -210,3 +211,23 @@ def test_measuring_an_unknown_figure_is_refused(tmp_path):
     with pytest.raises(ProbedriftError, match="nothing to measure called paper"):
         times.measure_times(tmp_path, ("paper",))
     assert not (tmp_path / "end_to_end.json").exists()
+
+
+def test_refreshing_the_loop_times_updates_bench_json_and_keeps_the_benchmarks_own_figures(tmp_path):
+    from probedrift.bench.run import refresh_loop_times
+
+    out = tmp_path / "bench"
+    out.mkdir()
+    assert refresh_loop_times(out) is None and not (out / "bench.json").exists()  # no benchmark yet
+    committed = json.loads((Path(__file__).resolve().parents[1] / "results" / "bench" / "bench.json").read_text())
+    (out / "bench.json").write_text(json.dumps({**committed, "make_test_seconds": 1.0, "classroom_warm_seconds": None}))
+    (out / "end_to_end.json").write_text(json.dumps({"make_test_seconds": 555.5, "make_test_load1": 2.25,
+                                                      "classroom_warm_seconds": 99.0, "classroom_warm_load1": 1.5}))
+    refresh_loop_times(out)
+    got = json.loads((out / "bench.json").read_text())
+    assert got["make_test_seconds"] == 555.5 and got["make_test_load1"] == 2.25
+    assert got["classroom_warm_seconds"] == 99.0 and got["classroom_warm_load1"] == 1.5
+    assert got["ratio_vs_naive"] == committed["ratio_vs_naive"] and got["extraction"] == committed["extraction"]
+    markdown = (out / "bench.md").read_text()
+    assert "| `make_test_seconds` | 556 s |" in markdown and "load average 2.25" in markdown
+    assert "| `classroom_warm_seconds` | 99 s |" in markdown
