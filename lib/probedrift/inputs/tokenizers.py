@@ -21,18 +21,18 @@ _last_tokenizer: dict[str, object] = {}
 
 
 def tokenizer_files_digest(where: str) -> str | None:
-    """sha256 over the names and contents of a local model directory's files other than weights: what a
-    tokenizer reads, configuration included (hidden files and the study's own ``probedrift-*`` records are
-    left out). None for a hub id. Two directories with the same digest give the same tokenizer."""
+    """sha256 over the names and contents of the files at the top of a local model directory, weights left
+    out: what a tokenizer reads from it, configuration included (hidden files and the study's own
+    ``probedrift-*`` records are left out too). None for a hub id. Two directories with the same digest
+    give the same tokenizer."""
     directory = Path(where)
     if not directory.is_dir():
         return None
     digest = hashlib.sha256()
-    for path in sorted(directory.rglob("*")):
-        relative = path.relative_to(directory)
+    for path in sorted(directory.iterdir()):
         if (path.is_file() and path.suffix not in WEIGHT_SUFFIXES and not path.name.startswith(STUDY_FILE_PREFIX)
-                and not any(part.startswith(".") for part in relative.parts)):
-            digest.update(f"{relative}\0{path.stat().st_size}\0".encode())
+                and not path.name.startswith(".")):
+            digest.update(f"{path.name}\0{path.stat().st_size}\0".encode())
             digest.update(sha256_file(path).encode())
     return digest.hexdigest()
 
