@@ -68,7 +68,7 @@ bench: setup
 
 # Wall times of the loop into results/bench/end_to_end.json, each with the load average it was taken at:
 # make test on a fresh clone (install and empty cache included), classroom, default and binder runs cold
-# and warm. About 45 minutes on 2 cores; `make bench` then copies them into bench.json.
+# and warm, then copies them into bench.json beside the benchmark's own figures. About 45 minutes on 2 cores.
 bench-times: setup
 	$(BIN)/python -m probedrift.bench.times
 
