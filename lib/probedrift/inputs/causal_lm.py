@@ -9,9 +9,6 @@ one user turn and one assistant turn in the tokenizer's chat template, or Gemma'
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import gc
 import json
 import warnings
 from collections.abc import Sequence
@@ -19,6 +16,7 @@ from pathlib import Path
 
 from probedrift.core.cache import cache_root, canonical_key, read_json, write_json
 from probedrift.core.errors import ProbedriftError
+from probedrift.core.memory import release_memory
 from probedrift.inputs import models
 
 IGNORE_INDEX = -100  # label of the prompt tokens, which the loss skips
@@ -59,21 +57,6 @@ def load_causal_lm(name: str, *, device: str = "cpu", dtype: str = "float32", wi
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     model.to(dev)
     return model, tokenizer
-
-
-def release_memory() -> None:
-    """Collect garbage and hand the C heap's free pages back to the system (glibc ``malloc_trim(0)``).
-
-    A model freed in Python leaves its weights' and activations' memory in the C allocator, which keeps
-    it for reuse: the process's resident memory stays at its peak. Trimming after a model is released
-    lets the next model (the fine-tuned checkpoints, the next chapter's) reuse that memory. No-op where the
-    C library has no ``malloc_trim`` (musl, macOS).
-    """
-    gc.collect()
-    name = ctypes.util.find_library("c")
-    trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
-    if trim is not None:
-        trim(0)
 
 
 def chat_parts(tokenizer, instruction: str, response: str = "") -> tuple[str, str]:

@@ -35,8 +35,9 @@ from tqdm.auto import tqdm
 
 from probedrift.core.cache import atomic_write_bytes, cache_root, canonical_key, texts_fingerprint
 from probedrift.core.errors import ProbedriftError, check_positive
+from probedrift.core.memory import release_memory
 from probedrift.inputs import datasets, models
-from probedrift.inputs.causal_lm import generate_greedy, load_causal_lm, release_memory
+from probedrift.inputs.causal_lm import generate_greedy, load_causal_lm
 
 DEFAULT_TEACHER = "smollm2-135m-instruct"
 GENERATION_VERSION = 1  # bump when the generation recipe changes, so cached responses are redone

@@ -56,14 +56,9 @@ from tqdm.auto import tqdm
 
 from probedrift.core.cache import atomic_write_bytes, cache_root, canonical_key, read_json, write_json
 from probedrift.core.errors import ProbedriftError, check_choice
+from probedrift.core.memory import release_memory
 from probedrift.inputs import models
-from probedrift.inputs.causal_lm import (
-    FALLBACK_CHAT_TEMPLATE,
-    IGNORE_INDEX,
-    example_ids,
-    load_causal_lm,
-    release_memory,
-)
+from probedrift.inputs.causal_lm import FALLBACK_CHAT_TEMPLATE, IGNORE_INDEX, example_ids, load_causal_lm
 from probedrift.inputs.corpus import InstructionCorpus, assert_disjoint  # noqa: F401  (re-exported)
 
 METHODS = ("lora", "full")

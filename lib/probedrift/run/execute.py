@@ -4,7 +4,8 @@
 (:func:`probedrift.run.runner.run_profile`): it takes the run's lock, executes ``notebooks/0*.ipynb`` in
 order into ``results/.P.partial/`` with the run's state in ``run.json`` (``running``, then ``failed`` with
 the notebook and cell, ``interrupted``, or ``complete``), and replaces ``results/P/`` only when every
-notebook has completed (:mod:`probedrift.run.rundir`).
+notebook has completed (:mod:`probedrift.run.rundir`). The chapters run one after another in one kernel,
+returned to a fresh kernel's state before each (:mod:`probedrift.run.kernel`).
 
 This module imports neither the study nor its science (no torch, pandas, scikit-learn or scipy): the
 command line checks a run in a full process, then replaces that process by ``python -m
@@ -31,6 +32,7 @@ from probedrift.core.cache import cache_root
 from probedrift.core.errors import ProbedriftError
 from probedrift.report.images import compress_png
 from probedrift.run import rundir
+from probedrift.run.kernel import ChapterKernel
 from probedrift.run.publish import strip_widget_state
 from probedrift.run.rundir import repo_root
 
@@ -259,45 +261,43 @@ def _execute(profile: str, *, parameters: dict, override_values: dict, run_dir: 
     print(f"[probedrift run] {parameters['profile']}: {len(notebooks)} notebooks into {staging}", flush=True)
     nb_path = notebooks[0] if notebooks else Path("-")
     try:  # a stop between two chapters (or while one is finalised) is a stop too, not a traceback
-        for nb_path in notebooks:
-            out = staging / "notebooks" / nb_path.name
-            t0 = time.perf_counter()
-            os.environ["PROBEDRIFT_NOTEBOOK"] = nb_path.name  # the kernel inherits it: probedrift.core.timing
-            try:
-                with warnings.catch_warnings():
-                    # The study's notebooks carry no cell ids (nbformat 4.4 files); nbformat warns on every read
-                    # that it will require them, which says nothing about this run.
-                    warnings.simplefilter("ignore", MissingIDFieldWarning)
-                    pm.execute_notebook(
-                        str(nb_path), str(out), parameters=nb_parameters, kernel_name=KERNEL, cwd=str(root),
-                        progress_bar=False, request_save_on_cell_execute=True,
-                        # Progress bars and warnings go to this terminal; finalize_notebook drops them from the
-                        # notebook.
-                        stderr_file=sys.stderr,
-                        # The kernel talks to this process over loopback TCP, as every local Jupyter kernel does; its
-                        # start-up warning about unencrypted TCP would print once per chapter and says nothing new.
-                        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        with ChapterKernel(root, KERNEL) as kernel:  # one kernel, reset before each chapter (probedrift.run.kernel)
+            for nb_path in notebooks:
+                out = staging / "notebooks" / nb_path.name
+                t0 = time.perf_counter()
+                try:
+                    kernel.start_chapter(nb_path.name)
+                    with warnings.catch_warnings():
+                        # The study's notebooks carry no cell ids (nbformat 4.4 files); nbformat warns on every read
+                        # that it will require them, which says nothing about this run.
+                        warnings.simplefilter("ignore", MissingIDFieldWarning)
+                        pm.execute_notebook(
+                            str(nb_path), str(out), parameters=nb_parameters, kernel_name=KERNEL, cwd=str(root),
+                            progress_bar=False, request_save_on_cell_execute=True,
+                            # Progress bars and warnings go to this terminal; finalize_notebook drops them from the
+                            # notebook.
+                            stderr_file=sys.stderr, km=kernel.manager,
+                        )
+                except PapermillExecutionError as exc:
+                    if exc.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel first
+                        return _stopped(state, staging, nb_path, signal.SIGINT, kept)
+                    state.update(state="failed", notebook=nb_path.name, cell=exc.exec_count, cell_index=exc.cell_index,
+                                 error=f"{exc.ename}: {exc.evalue}", partial_notebook=str(out))
+                    rundir.write_state(staging, state)
+                    print(
+                        f"probedrift run: notebook {nb_path.name} failed at cell {exc.exec_count} "
+                        f"({exc.ename}: {exc.evalue}).\n  The partial executed notebook is kept at {out} "
+                        f"for debugging; {kept}.",
+                        file=sys.stderr,
                     )
-            except PapermillExecutionError as exc:
-                if exc.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel first
-                    return _stopped(state, staging, nb_path, signal.SIGINT, kept)
-                state.update(state="failed", notebook=nb_path.name, cell=exc.exec_count, cell_index=exc.cell_index,
-                             error=f"{exc.ename}: {exc.evalue}", partial_notebook=str(out))
-                rundir.write_state(staging, state)
-                print(
-                    f"probedrift run: notebook {nb_path.name} failed at cell {exc.exec_count} "
-                    f"({exc.ename}: {exc.evalue}).\n  The partial executed notebook is kept at {out} for debugging; "
-                    f"{kept}.",
-                    file=sys.stderr,
-                )
-                return 1
-            except (KeyboardInterrupt, RunStopped) as exc:
-                return _stopped(state, staging, nb_path, getattr(exc, "signum", signal.SIGINT), kept)
-            timings[nb_path.name] = round(time.perf_counter() - t0, 2)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", MissingIDFieldWarning)  # as above
-                finalize_notebook(out, run_dir, staging)
-            print(f"[probedrift run] {nb_path.name:<28} {timings[nb_path.name]:7.1f} s", flush=True)
+                    return 1
+                except (KeyboardInterrupt, RunStopped) as exc:
+                    return _stopped(state, staging, nb_path, getattr(exc, "signum", signal.SIGINT), kept)
+                timings[nb_path.name] = round(time.perf_counter() - t0, 2)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", MissingIDFieldWarning)  # as above
+                    finalize_notebook(out, run_dir, staging)
+                print(f"[probedrift run] {nb_path.name:<28} {timings[nb_path.name]:7.1f} s", flush=True)
     except (KeyboardInterrupt, RunStopped) as exc:
         return _stopped(state, staging, nb_path, getattr(exc, "signum", signal.SIGINT), kept)
     provenance = {

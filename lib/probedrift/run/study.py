@@ -33,12 +33,12 @@ import numpy as np
 import pandas as pd
 
 from probedrift.core.errors import ProbedriftError
+from probedrift.core.memory import release_memory
 from probedrift.core.sphere import normalize
 from probedrift.core.timing import timed
 from probedrift.experiments.updates import planned_settings as source_settings
 from probedrift.inputs import data as data_mod
 from probedrift.inputs import datasets
-from probedrift.inputs.causal_lm import release_memory
 from probedrift.inputs.embed import (
     ExtractionInfo,
     ExtractionSettings,
