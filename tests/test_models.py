@@ -248,6 +248,24 @@ def test_loads_share_a_tokenizer_only_while_its_files_are_the_same(tmp_path):
     assert models.load(str(b), device="cpu").tokenizer is not changed.tokenizer
 
 
+def test_generation_shares_the_tokenizer_only_when_asked_and_answers_as_with_its_own(tmp_path):
+    from probedrift.inputs.causal_lm import generate_greedy, load_causal_lm
+
+    source = models.converted_dir("smollm2-135m-instruct")
+    a = _copy_with_weights_linked(source, tmp_path / "a")
+    b = _copy_with_weights_linked(source, tmp_path / "b")
+    tokenizers.forget_tokenizer()
+    embedding = models.load(str(a), device="cpu")  # the tokenizer read last, right padding set
+    model, shared = load_causal_lm(str(b), share_tokenizer=True)
+    assert shared is embedding.tokenizer  # same files: no second read
+    _, own = load_causal_lm(str(b))
+    assert own is not shared  # a caller that may change its tokenizer (fine-tuning) reads its own
+    prompts = ["Say hello.", "Name a colour."]
+    assert generate_greedy(model, shared, prompts, max_new_tokens=4) == generate_greedy(model, own, prompts,
+                                                                                        max_new_tokens=4)
+    tokenizers.forget_tokenizer()
+
+
 def test_the_tokenizer_digest_reads_every_file_but_weights_manifest_and_hidden_ones(tmp_path):
     source = models.converted_dir("smollm2-135m-instruct")
     a = _copy_with_weights_linked(source, tmp_path / "a")

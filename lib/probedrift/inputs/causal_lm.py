@@ -18,6 +18,7 @@ from probedrift.core.cache import cache_root, canonical_key, read_json, write_js
 from probedrift.core.errors import ProbedriftError
 from probedrift.core.memory import release_memory
 from probedrift.inputs import models
+from probedrift.inputs.tokenizers import shared_tokenizer
 
 IGNORE_INDEX = -100  # label of the prompt tokens, which the loss skips
 FALLBACK_USER_PREFIX = "<start_of_turn>user\n"
@@ -35,16 +36,26 @@ def _model_location(name: str) -> str:
     return models.location(models.spec(name))[0]
 
 
-def load_causal_lm(name: str, *, device: str = "cpu", dtype: str = "float32", with_tokenizer: bool = True):
+def load_causal_lm(name: str, *, device: str = "cpu", dtype: str = "float32", with_tokenizer: bool = True,
+                   share_tokenizer: bool = False):
     """A causal LM *with* its head, and its tokenizer (None when not ``with_tokenizer``: a large vocabulary
-    takes seconds to read), from an embedded name, local directory or hub id."""
+    takes seconds to read), from an embedded name, local directory or hub id.
+
+    ``share_tokenizer``: the tokenizer read last from the same files
+    (:func:`probedrift.inputs.tokenizers.shared_tokenizer`, which :func:`probedrift.inputs.models.load` uses
+    too) instead of a read of its own, for a caller that changes nothing on it (generation reads the pad token
+    only, and pads by hand): the checkpoints of one fine-tuning run all carry the same tokenizer files, and
+    gemma-3's takes seconds to read.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy to import (seconds); only model work needs it
 
     where = _model_location(name)
     dev = models.resolve_device(device)
     torch_dtype = models.resolve_dtype(dtype, dev)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(where) if with_tokenizer else None
+        read = lambda: AutoTokenizer.from_pretrained(where)  # noqa: E731
+        tokenizer = (None if not with_tokenizer else shared_tokenizer(where, False, read) if share_tokenizer
+                     else read())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = AutoModelForCausalLM.from_pretrained(where, dtype=torch_dtype)
@@ -187,7 +198,7 @@ def sample_generations(
     if isinstance(remembered, dict) and remembered.get("components") == json.loads(json.dumps(components)) \
             and isinstance(remembered.get("answers"), list) and len(remembered["answers"]) == len(instructions):
         return [str(a) for a in remembered["answers"]]
-    model, tokenizer = load_causal_lm(str(model_dir), device=device)
+    model, tokenizer = load_causal_lm(str(model_dir), device=device, share_tokenizer=True)
     model.eval()
     answers: list[str] = []
     for start in range(0, len(instructions), batch_size):
