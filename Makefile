@@ -43,7 +43,7 @@ study: setup
 book: setup
 	$(BIN)/probedrift book --profile default
 
-# The whole study in about five minutes on 2 CPU cores, for a lab session (results/classroom/).
+# The whole study in about three and a half minutes on 2 CPU cores, for a lab session (results/classroom/).
 classroom: setup
 	$(BIN)/probedrift run --profile classroom
 	$(BIN)/probedrift book --profile classroom
