@@ -45,6 +45,21 @@ def test_start_chapter_names_the_chapter_and_empties_the_librarys_caches(monkeyp
     assert tokenizers._last_tokenizer == {}
 
 
+def test_start_chapter_hands_cached_gpu_memory_back_only_where_cuda_is_in_use(monkeypatch):
+    emptied = []
+
+    def fake_torch(initialized: bool):
+        cuda = types.SimpleNamespace(is_initialized=lambda: initialized, empty_cache=lambda: emptied.append(1))
+        return types.SimpleNamespace(cuda=cuda)
+
+    monkeypatch.setitem(sys.modules, "torch", fake_torch(False))
+    chapter_kernel.start_chapter("01_embeddings.ipynb")
+    assert emptied == []  # a CPU run never initialises CUDA
+    monkeypatch.setitem(sys.modules, "torch", fake_torch(True))
+    chapter_kernel.start_chapter("02_probes.ipynb")
+    assert emptied == [1]
+
+
 def _notebook(*sources: str) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

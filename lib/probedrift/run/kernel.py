@@ -35,7 +35,7 @@ def start_chapter(notebook: str) -> None:
     """Inside the kernel, before a chapter runs: reset IPython's namespace and execution counter, name the
     chapter in ``$PROBEDRIFT_NOTEBOOK``, empty every memoised function of the library (its ``functools``
     caches) and the tokenizer :mod:`probedrift.inputs.tokenizers` keeps, close open figures and return freed
-    memory to the system (:func:`probedrift.core.memory.release_memory`)."""
+    memory to the system (:func:`probedrift.core.memory.release_memory`) and, where CUDA is in use, to the GPU."""
     from IPython import get_ipython  # only a kernel has a shell
 
     shell = get_ipython()
@@ -55,6 +55,11 @@ def start_chapter(notebook: str) -> None:
     if pyplot is not None:
         pyplot.close("all")
     release_memory()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        # The caching allocator keeps the freed blocks of the chapter before reserved; a kernel of its own would
+        # have started with none, and a large model of this chapter may need them in one piece.
+        torch.cuda.empty_cache()
 
 
 class ChapterKernel:
