@@ -2,7 +2,8 @@
 
 A kernel per chapter paid, per chapter, a kernel start and the imports of the science stack (numpy,
 pandas, scikit-learn, scipy, matplotlib, and torch where models are touched): about 3 s of a warm
-chapter's 4 to 8 on two CPU cores, 45% of a warm smoke run. :class:`ChapterKernel` starts one kernel
+chapter's 4 to 8 on two CPU cores (a warm smoke rerun took 50 s that way and 37 s with one kernel, the
+command's own checks included). :class:`ChapterKernel` starts one kernel
 for the run, and before each chapter :func:`start_chapter` runs in it: IPython's ``reset`` empties the
 namespace and restarts the execution counter (a chapter sees no variable of the one before and numbers
 its cells from 1), the library's memoised functions and the tokenizer kept for the next model load are
