@@ -279,7 +279,7 @@ def _progress_bar(total: int, desc: str, enabled: bool):
 
 
 def _load_generator(name: str, device: str):
-    model, tokenizer = load_causal_lm(name, device=device, share_tokenizer=True)
+    model, tokenizer = load_causal_lm(name, device=device)
     model.eval()
     return model, tokenizer
 
