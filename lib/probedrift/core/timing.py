@@ -16,13 +16,15 @@ import threading
 import time
 from pathlib import Path
 
+#: The variable naming the notebook a kernel executes (set by :mod:`probedrift.run.kernel` before each chapter).
+NOTEBOOK_VARIABLE = "PROBEDRIFT_NOTEBOOK"
 STAGES = ("extraction", "probes", "drift", "monitors", "separability", "real drift", "fine-tuning", "figures")
 _active = threading.local()
 
 
 def add_seconds(run_dir: Path, stage: str, seconds: float, notebook: str | None = None) -> None:
     """Add ``seconds`` to ``stage`` of ``notebook`` (default ``$PROBEDRIFT_NOTEBOOK``) in the run's file."""
-    notebook = notebook or os.environ.get("PROBEDRIFT_NOTEBOOK", "interactive")
+    notebook = notebook or os.environ.get(NOTEBOOK_VARIABLE, "interactive")
     path = Path(run_dir) / "stage_seconds.json"
     try:
         known = json.loads(path.read_text())

@@ -3,12 +3,12 @@
 A kernel per chapter paid, per chapter, a kernel start and the imports of the science stack (numpy,
 pandas, scikit-learn, scipy, matplotlib, and torch where models are touched): about 3 s of a warm
 chapter's 4 to 8 on two CPU cores (a warm smoke rerun took 50 s that way and 37 s with one kernel, the
-command's own checks included). :class:`ChapterKernel` starts one kernel
-for the run, and before each chapter :func:`start_chapter` runs in it: IPython's ``reset`` empties the
-namespace and restarts the execution counter (a chapter sees no variable of the one before and numbers
-its cells from 1), the library's memoised functions and the tokenizer kept for the next model load are
-emptied, open figures closed and freed memory handed back, so a chapter starts with what a fresh kernel
-would hold but the imported modules. A chapter that only works after another is still caught: nbval and
+command's own checks included). :class:`ChapterKernel` starts one kernel for the run, and before each
+chapter :func:`start_chapter` runs in it: IPython's ``reset`` empties the namespace and restarts the
+execution counter (a chapter sees no variable of the one before and numbers its cells from 1), the
+library's memoised functions and the tokenizer kept for the next model load are emptied, open figures
+closed and freed memory handed back, so a chapter starts with what a fresh kernel would hold but the
+imported modules. A chapter that only works after another is still caught: nbval and
 the chapter-alone test run every notebook in a kernel of its own, as the book's readers do.
 
 This module is imported by the lean process that drives the kernels (:mod:`probedrift.run.execute`), so it
@@ -23,9 +23,8 @@ from pathlib import Path
 
 from probedrift.core.errors import ProbedriftError
 from probedrift.core.memory import release_memory
+from probedrift.core.timing import NOTEBOOK_VARIABLE
 
-#: The variable that names the executing notebook for :mod:`probedrift.core.timing`.
-NOTEBOOK_VARIABLE = "PROBEDRIFT_NOTEBOOK"
 #: The kernel logs errors only (its start-up warning about unencrypted loopback TCP says nothing new), and keeps
 #: its input history in memory (as nbclient's own kernels do: runs side by side never share a history file).
 KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR", "--HistoryManager.hist_file=:memory:")
