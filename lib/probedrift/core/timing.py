@@ -2,9 +2,11 @@
 
 ``probedrift run`` names the notebook it executes in ``$PROBEDRIFT_NOTEBOOK``; library methods
 decorated with :func:`timed` add their wall time to ``<run_dir>/stage_seconds.json`` under that
-notebook and their stage. Only the outermost timed call counts, so a drift sweep that fits a probe
-is not counted twice; whatever a notebook spends outside timed calls is its "other" time (the
-runner's per-notebook total minus the stages).
+notebook and their stage. A timed call nested in another counts towards its own stage and is taken
+out of the enclosing one (each stage gets its calls' *self* time, as a profiler reports it), so no
+second is counted twice, and a cold run shows its checkpoint embeddings as extraction and its
+training as fine-tuning even where a real-drift table asked for them. Whatever a notebook spends
+outside timed calls is its "other" time (the runner's per-notebook total minus the stages).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 
 #: The variable naming the notebook a kernel executes (set by :mod:`probedrift.run.kernel` before each chapter).
 NOTEBOOK_VARIABLE = "PROBEDRIFT_NOTEBOOK"
-STAGES = ("extraction", "probes", "drift", "monitors", "separability", "real drift", "fine-tuning", "figures")
+STAGES = ("extraction", "probes", "drift", "monitors", "separability", "real drift", "corpus", "fine-tuning",
+          "figures")
 _active = threading.local()
 
 
@@ -39,22 +42,27 @@ def add_seconds(run_dir: Path, stage: str, seconds: float, notebook: str | None 
 
 
 def timed(stage: str):
-    """Decorator for a Study method: its wall time counts towards ``stage`` (outermost call only)."""
+    """Decorator for a Study method: its wall time, less that of the timed calls it makes, counts towards
+    ``stage``; the nested calls count towards their own stages (see the module docstring)."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; one of {STAGES}")
 
     def wrap(method):
         @functools.wraps(method)
         def inner(self, *args, **kwargs):
-            if getattr(_active, "depth", 0):
-                return method(self, *args, **kwargs)
-            _active.depth = 1
+            stack = getattr(_active, "nested_seconds", None)
+            if stack is None:
+                stack = _active.nested_seconds = []
+            stack.append(0.0)  # seconds spent in timed calls made by this one
             t0 = time.perf_counter()
             try:
                 return method(self, *args, **kwargs)
             finally:
-                _active.depth = 0
-                add_seconds(self.run_dir, stage, time.perf_counter() - t0)
+                elapsed = time.perf_counter() - t0
+                nested = stack.pop()
+                if stack:
+                    stack[-1] += elapsed
+                add_seconds(self.run_dir, stage, elapsed - nested)
 
         return inner
 

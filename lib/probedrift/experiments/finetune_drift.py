@@ -76,7 +76,7 @@ def skip_reason(S: RunContext) -> str | None:
     return None
 
 
-@timed("fine-tuning")
+@timed("corpus")
 def training_corpus(S: RunContext, progress: bool = True) -> tuple[InstructionCorpus, list[str]]:
     """The instruction corpus (``finetune_corpus_size`` pairs) and held-out instructions, checked to
     contain none of the run's probe texts (:func:`probedrift.inputs.corpus.assert_disjoint`)."""

@@ -223,14 +223,16 @@ def timings_markdown(run_dir: Path) -> str:
     dev = prov.get("device", {})
     where = f"{dev.get('gpu') or dev.get('cpu', 'unknown CPU')}, {dev.get('cpu_count', '?')} CPUs"
     note = ("Seconds of wall time of the `" + prov.get("profile", "?") + "` run this book shows, on " + where
-            + ". A stage counts the library calls made for it (extraction includes model loading; "
-            "fine-tuning includes generating its corpus); *other* is the rest of the notebook: plotting "
-            "calls, tables, the kernel's start. Embeddings and fine-tuned checkpoints found in the cache cost "
-            "no time, so a warm rerun is mostly the stages after extraction.")
+            + ". A stage counts the seconds of the library calls made for it, less those of the calls they "
+            "make for another stage: a checkpoint embedded for a real-drift table counts as extraction (which "
+            "includes loading the model), its training as fine-tuning, the teacher writing the instruction "
+            "pairs as corpus. *Other* is the rest of the notebook: plotting calls, tables, the kernel's "
+            "start. Embeddings, corpora and fine-tuned checkpoints found in the cache cost no time, so a "
+            "warm rerun is mostly the statistics.")
     tuned = sum(r["fine-tuning"] for r in rows)
     if any(name.startswith("07") for name in per_notebook) and tuned < 1.0:
         note += (" In this run the fine-tuned checkpoints came from the cache (fine-tuning took "
-                 f"{tuned:.1f} s), so chapter 7's time is its corpus, extraction and tables only.")
+                 f"{tuned:.1f} s).")
     return "\n".join([note, "", head, sep, *body, ""])
 
 
