@@ -144,6 +144,25 @@ def test_mmd_detector_subsamples_to_max_samples():
     assert res.alarm and det.bandwidth_ > 0
 
 
+@pytest.mark.parametrize("n_ref, n_sample", [(60, 40), (300, 40), (60, 260)])
+def test_mmd_detector_gives_the_p_value_of_permutations_drawn_afresh_from_its_seed(n_ref, n_sample):
+    """The detector reuses one copy of its permutations across tests where no sample is subsampled; each
+    test must still equal the test run from scratch: subsampling and permutations drawn from a fresh
+    default_rng(seed), as the docstring states (max_samples = 250, so some cases subsample first)."""
+    rng = np.random.default_rng(8)
+    ref = rng.standard_normal((n_ref, 5)).astype(np.float32)  # embeddings are float32, tested in float64
+    det = MMDDetector(n_permutations=300, max_samples=250, seed=4).fit(ref)
+    for shift in (0.0, 0.12, 0.3):
+        sample = (rng.standard_normal((n_sample, 5)) + shift).astype(np.float32)
+        fresh = np.random.default_rng(4)
+        x = ref if n_ref <= 250 else ref[np.sort(fresh.choice(n_ref, 250, replace=False))]
+        y = sample if n_sample <= 250 else sample[np.sort(fresh.choice(n_sample, 250, replace=False))]
+        stat, p, _ = mmd_permutation_test(x.astype(np.float64), y.astype(np.float64), 300, fresh)
+        res = det.test(sample)
+        assert (res.statistic, res.p_value) == (stat, p)
+        assert 1 / 301 <= p <= 1
+
+
 @settings(deadline=None, max_examples=10, derandomize=True)
 @given(seed=st.integers(0, 10_000), shift=st.floats(0.0, 0.5))
 def test_fdr_is_never_more_conservative_than_bonferroni(seed, shift):

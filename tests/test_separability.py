@@ -352,3 +352,24 @@ def test_silhouette_uses_enough_resamples_by_default():
     X, y = gaussian_pair(1.5, n=60, d=4, seed=4)
     with pytest.raises(ProbedriftError, match="n_boot_silhouette"):
         separability_report(X, y, metrics=["silhouette"], n_boot_silhouette=1)
+
+
+def test_resampled_silhouettes_equal_scikit_learn_on_each_materialised_resample():
+    """Every resample's silhouette from one distance matrix and the resample counts equals scikit-learn's on
+    the resample's own rows, duplicates (at distance 0 from each other) included; a resample whose class
+    has a single point gives that point 0, as scikit-learn does."""
+    from sklearn.metrics import pairwise_distances, silhouette_score
+
+    from probedrift.science.silhouette import resampled_silhouettes
+
+    X, y = gaussian_pair(1.0, n=50, d=6, seed=11)
+    D = pairwise_distances(X.astype(np.float64), metric="cosine")  # float64, as separability_report's space
+    np.fill_diagonal(D, 0.0)
+    rng = np.random.default_rng(5)
+    idxs = [rng.choice(len(y), size=len(y), replace=True) for _ in range(30)]
+    lonely = np.r_[np.flatnonzero(y == 0)[:1], rng.choice(np.flatnonzero(y == 1), size=20)]  # one class-0 point
+    idxs.append(lonely)
+    counts = np.stack([np.bincount(i, minlength=len(y)) for i in idxs]).astype(float)
+    expected = [silhouette_score(D[np.ix_(i, i)], y[i], metric="precomputed") for i in idxs]
+    assert resampled_silhouettes(D, y, counts) == pytest.approx(expected, abs=1e-12)
+    assert len(set(np.round(expected, 6))) > 20  # the resamples differ, so the check is not one value repeated

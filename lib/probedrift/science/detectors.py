@@ -201,7 +201,12 @@ class MMDDetector(Detector):
         y = self._subsample(S, rng).astype(np.float64)
         if min(x.shape[0], y.shape[0]) < 2:
             raise ProbedriftError("MMD needs at least 2 points in each sample", "pass larger samples")
-        stat, p, self.bandwidth_ = mmd_permutation_test(x, y, self.n_permutations, rng)
+        masks = None
+        if x.shape[0] == self.reference_.shape[0] and y.shape[0] == S.shape[0]:
+            # Neither sample was subsampled, so the generator is as fresh as default_rng(seed) and would draw
+            # the very masks every test of this detector draws: take them from the shared, drawn-once copy.
+            masks = observed_and_permuted_masks(x.shape[0], y.shape[0], self.n_permutations, self.seed)[1:]
+        stat, p, self.bandwidth_ = mmd_permutation_test(x, y, self.n_permutations, rng, masks=masks)
         return DetectorResult(stat, p, bool(p < self.alpha))
 
     def __repr__(self) -> str:

@@ -102,6 +102,20 @@ def nonzero_row_norms(X: np.ndarray) -> np.ndarray:
     return norms
 
 
+def check_xy(X: Any, y: Any, min_per_class: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Checked embeddings and 0/1 labels (:func:`check_embeddings`, :func:`check_labels`), with at least
+    ``min_per_class`` samples in each class; a clear error otherwise."""
+    X = check_embeddings(X)
+    y = check_labels(y, X.shape[0])
+    smallest = int(np.bincount(y, minlength=2).min())
+    if smallest < min_per_class:
+        raise ProbedriftError(
+            f"the smaller class has {smallest} samples; this measure needs at least {min_per_class}",
+            "pass more samples of each class",
+        )
+    return X, y
+
+
 def l2_normalize(X: np.ndarray) -> np.ndarray:
     """Rows scaled to unit L2 norm, ``x / ‖x‖₂`` (zero rows are left at zero)."""
     return X / nonzero_row_norms(X)[:, None]

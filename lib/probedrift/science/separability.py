@@ -22,14 +22,14 @@ import pandas as pd
 import scipy.stats
 from sklearn.covariance import ledoit_wolf
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import pairwise_distances, silhouette_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 
 from probedrift.core.errors import ProbedriftError, check_choice, check_positive
 from probedrift.core.intervals import centred_t_interval
-from probedrift.science.probe_fits import check_embeddings, check_labels, l2_normalize
+from probedrift.science.probe_fits import check_embeddings, check_xy, l2_normalize
+from probedrift.science.silhouette import silhouette, silhouette_resamples  # noqa: F401  (silhouette is re-exported)
 
 SPACES = ("raw", "normalized", "normalized_standardized")
 METRICS = ("silhouette", "fisher", "fisher_raw", "overlap", "cv_auc")
@@ -54,34 +54,6 @@ def to_space(X: Any, space: str = "normalized_standardized") -> np.ndarray:
     return StandardScaler().fit_transform(X)
 
 
-def _check_xy(X: Any, y: Any, min_per_class: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    X = check_embeddings(X)
-    y = check_labels(y, X.shape[0])
-    smallest = int(np.bincount(y, minlength=2).min())
-    if smallest < min_per_class:
-        raise ProbedriftError(
-            f"the smaller class has {smallest} samples; this measure needs at least {min_per_class}",
-            "pass more samples of each class",
-        )
-    return X, y
-
-
-def silhouette(X: Any, y: Any, metric: str = "cosine", sample_size: int | None = 2000, seed: int = 0) -> float:
-    """Mean silhouette ``S = (1/N) Σ (b_i − a_i) / max(a_i, b_i)`` with the two classes as clusters.
-
-    ``a_i`` is the mean distance of point i to its own class, ``b_i`` to the other class (sklearn's
-    ``silhouette_score``). Computed on a seeded random subsample of ``sample_size`` points (all
-    points if fewer, or if ``sample_size`` is None), because it costs O(N²). Range [−1, 1].
-    """
-    check_choice("silhouette metric", metric, ["cosine", "euclidean"])
-    X, y = _check_xy(X, y)
-    if sample_size is not None:
-        check_positive("sample_size", sample_size)
-    n = X.shape[0]
-    size = None if sample_size is None or sample_size >= n else int(sample_size)
-    return float(silhouette_score(X, y, metric=metric, sample_size=size, random_state=seed))
-
-
 def fisher_ratio(X: Any, y: Any, *, debiased: bool = True) -> float:
     """Fisher ratio as in the paper (§3): ``F = ‖μ₁ − μ₀‖² / (mean_j σ²₀ⱼ + mean_j σ²₁ⱼ)``.
 
@@ -96,7 +68,7 @@ def fisher_ratio(X: Any, y: Any, *, debiased: bool = True) -> float:
     formula (reported as ``fisher_raw``); debiased is the default because the raw noise floor differs
     between models of different widths.
     """
-    X, y = _check_xy(X, y)
+    X, y = check_xy(X, y)
     X = X.astype(np.float64)
     X0, X1 = X[y == 0], X[y == 1]
     diff = X1.mean(axis=0) - X0.mean(axis=0)
@@ -179,7 +151,7 @@ def class_overlap(X: Any, y: Any, seed: int = 0) -> float:
 
     For two 1-D Gaussians with equal variance and standardised distance δ, ``OVL = 2Φ(−δ/2)``.
     """
-    X, y = _check_xy(X, y, min_per_class=4)
+    X, y = check_xy(X, y, min_per_class=4)
     X = X.astype(np.float64)
     a, b = _halves(y, seed)
     return _cross_fitted_overlap(X[a], y[a], X[b], y[b])
@@ -198,7 +170,7 @@ def cv_auc(X: Any, y: Any, folds: int = 5, seed: int = 0, *, return_folds: bool 
     """
     if int(folds) < 2:
         raise ProbedriftError(f"folds must be at least 2, got {folds}", "pass folds=5")
-    X, y = _check_xy(X, y, min_per_class=int(folds))
+    X, y = check_xy(X, y, min_per_class=int(folds))
     cv = StratifiedKFold(n_splits=int(folds), shuffle=True, random_state=seed)
     scores = cross_val_score(_paper_probe(), X, y, cv=cv, scoring="roc_auc")
     return scores if return_folds else float(scores.mean())
@@ -265,24 +237,6 @@ def _fisher_leave_one_out(X: np.ndarray, y: np.ndarray, *, standardize: bool,
     return full, loo
 
 
-def _silhouette_resamples(Zs: list[np.ndarray], y: np.ndarray, idxs: list[np.ndarray], metric: str,
-                          sample_size: int | None, seed: int) -> list[np.ndarray]:
-    """:func:`silhouette` of each array of ``Zs`` on each resample ``idxs`` (the same rows for every array).
-
-    Up to ``sample_size`` texts the distances are computed once and each resample reads its rows and
-    columns (``metric="precomputed"``, the same value as recomputing them); larger samples are
-    subsampled per resample as :func:`silhouette` does."""
-    if sample_size is None or len(y) <= sample_size:
-        out = []
-        for Z in Zs:
-            D = pairwise_distances(Z, metric=metric)
-            np.fill_diagonal(D, 0.0)
-            out.append(np.array([silhouette_score(D[np.ix_(i, i)], y[i], metric="precomputed") for i in idxs]))
-        return out
-    return [np.array([silhouette(Z[i], y[i], metric=metric, sample_size=sample_size, seed=seed + k)
-                      for k, i in enumerate(idxs)]) for Z in Zs]
-
-
 def _check_resamples(n: int) -> None:
     if n < 2:  # a standard deviation needs two resamples
         raise ProbedriftError(f"n_boot_silhouette must be at least 2, got {n}",
@@ -342,7 +296,7 @@ def separability_report(
     check_positive("n_boot", n_boot)
     check_positive("n_boot_expensive", n_boot_expensive)
     _check_resamples(n_boot_silhouette)
-    X, y = _check_xy(X, y, min_per_class=max(4, int(folds)))
+    X, y = check_xy(X, y, min_per_class=max(4, int(folds)))
     Z = to_space(X, space)
     rng = np.random.default_rng(seed)
     rows = []
@@ -350,7 +304,7 @@ def separability_report(
         if m == "silhouette":
             value = silhouette(Z, y, metric=silhouette_metric, sample_size=sample_size, seed=seed)
             idxs = [_stratified_bootstrap(y, rng) for _ in range(n_boot_silhouette)]
-            boots = _silhouette_resamples([Z], y, idxs, silhouette_metric, sample_size, seed)[0]
+            boots = silhouette_resamples([Z], y, idxs, silhouette_metric, sample_size, seed)[0]
             lo, hi = centred_t_interval(value, boots)
         elif m in ("fisher", "fisher_raw"):
             pre = Z if space != "normalized_standardized" else to_space(X, "normalized")
@@ -453,8 +407,8 @@ def paired_relative_change(
         check_choice("separability metric", m, METRICS)
     check_positive("n_boot_expensive", n_boot_expensive)
     _check_resamples(n_boot_silhouette)
-    Xb, y = _check_xy(X_base, y, min_per_class=max(4, int(folds)))
-    Xi, _ = _check_xy(X_instruct, y, min_per_class=max(4, int(folds)))
+    Xb, y = check_xy(X_base, y, min_per_class=max(4, int(folds)))
+    Xi, _ = check_xy(X_instruct, y, min_per_class=max(4, int(folds)))
     Zb, Zi = to_space(Xb, space), to_space(Xi, space)
     z = float(scipy.stats.norm.ppf(0.975))
     rng = np.random.default_rng(seed)
@@ -472,7 +426,7 @@ def paired_relative_change(
             vb, vi = (silhouette(Z, y, metric=silhouette_metric, sample_size=sample_size, seed=seed) for Z in (Zb, Zi))
             rel = float(_relative(vb, vi))
             idxs = [_stratified_bootstrap(y, rng) for _ in range(n_boot_silhouette)]
-            bb, bi = _silhouette_resamples([Zb, Zi], y, idxs, silhouette_metric, sample_size, seed)
+            bb, bi = silhouette_resamples([Zb, Zi], y, idxs, silhouette_metric, sample_size, seed)
             half = centred_t_interval(rel, _relative(bb, bi))[1] - rel
         elif m == "overlap":
             a, b = _halves(y, seed)

@@ -40,11 +40,14 @@ def observed_and_permuted_masks(n: int, m: int, n_permutations: int, seed: int) 
 
 
 def mmd_permutation_test(
-    x: np.ndarray, y: np.ndarray, n_permutations: int, rng: np.random.Generator, bandwidth: float | None = None
+    x: np.ndarray, y: np.ndarray, n_permutations: int, rng: np.random.Generator, bandwidth: float | None = None,
+    masks: np.ndarray | None = None,
 ) -> tuple[float, float, float]:
     """Unbiased MMD² (RBF kernel, median-heuristic bandwidth unless given) and its permutation p-value.
 
-    Returns ``(mmd2, p_value, bandwidth)``; see :class:`MMDDetector` for the formulas.
+    Returns ``(mmd2, p_value, bandwidth)``; see :class:`MMDDetector` for the formulas. ``masks``: the
+    permutations' (B, n+m) :func:`group_masks`, when the caller already has the ones ``rng`` would draw
+    (drawing them sorts B × (n+m) random numbers, which costs as much as the statistic).
     """
     n, m = x.shape[0], y.shape[0]
     z = np.concatenate([x, y])
@@ -73,7 +76,7 @@ def mmd_permutation_test(
         return kxx / (n * (n - 1)) + kyy / (m * (m - 1)) - 2.0 * kxy / (n * m)
 
     observed = float(stat(np.r_[np.ones(n), np.zeros(m)][None, :])[0])
-    null = stat(group_masks(n, m, n_permutations, rng))
+    null = stat(group_masks(n, m, n_permutations, rng) if masks is None else masks)
     return observed, permutation_p(observed, null), bandwidth
 
 
