@@ -11,7 +11,9 @@ measurement: a figure taken on a busy machine says so. The figures are merged in
   model conversions, the fine-tuned smoke checkpoints and the whole suite.
 - ``<profile>_cold`` / ``<profile>_warm``: ``probedrift run --profile <profile>`` on an empty cache
   whose ``models/`` links to the shared converted models (a conversion happens once per machine), then
-  again on the cache the first run filled.
+  again on the cache the first run filled. ``--keep-cold-run ROOT`` copies each cold run's folder to
+  ``ROOT/<profile>`` (e.g. ``results/``), so the run whose time is recorded is the committed reference run
+  and the Performance page's stage table is that cold run's.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import datetime
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -72,8 +75,9 @@ def measure_make_test(tmp: Path) -> dict:
     return {**_figures("make_test", r), "make_test_returncode": r["returncode"]}
 
 
-def measure_profile(profile: str, tmp: Path) -> dict:
-    """``probedrift run --profile <profile>`` cold (converted models shared), then warm."""
+def measure_profile(profile: str, tmp: Path, keep_cold_run: Path | None = None) -> dict:
+    """``probedrift run --profile <profile>`` cold (converted models shared), then warm; with
+    ``keep_cold_run``, the cold run's folder replaces ``keep_cold_run/<profile>``."""
     cache = tmp / f"cache-{profile}"
     cache.mkdir()
     shared = cache_root() / "models"
@@ -87,11 +91,18 @@ def measure_profile(profile: str, tmp: Path) -> dict:
         r = _checked(f"probedrift run --profile {profile} ({phase})",
                      run_measured(cmd, cwd=str(repo_root()), env=_offline_env(PROBEDRIFT_CACHE_DIR=str(cache))))
         out.update(_figures(f"{profile}_{phase}", r))
+        if phase == "cold" and keep_cold_run is not None:
+            target = Path(keep_cold_run) / profile
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(tmp / f"results-{profile}" / profile, target)
+            log(f"the cold run is kept in {target}")
     return out
 
 
-def measure_times(out_dir: str | os.PathLike, what: tuple[str, ...] = WHAT) -> dict:
-    """Measure ``what`` (of :data:`WHAT`) and merge the figures into ``out_dir/end_to_end.json``."""
+def measure_times(out_dir: str | os.PathLike, what: tuple[str, ...] = WHAT,
+                  keep_cold_run: str | os.PathLike | None = None) -> dict:
+    """Measure ``what`` (of :data:`WHAT`) and merge the figures into ``out_dir/end_to_end.json``; with
+    ``keep_cold_run``, each profile's cold run is kept there (see the module docstring)."""
     unknown = sorted(set(what) - set(WHAT))
     if unknown:
         raise ProbedriftError(f"nothing to measure called {', '.join(unknown)}", f"choose from {', '.join(WHAT)}")
@@ -99,7 +110,8 @@ def measure_times(out_dir: str | os.PathLike, what: tuple[str, ...] = WHAT) -> d
     with tempfile.TemporaryDirectory(prefix="probedrift-times-") as name:
         tmp = Path(name)
         for item in what:
-            record.update(measure_make_test(tmp) if item == "make_test" else measure_profile(item, tmp))
+            record.update(measure_make_test(tmp) if item == "make_test" else
+                          measure_profile(item, tmp, Path(keep_cold_run) if keep_cold_run else None))
     record["cpu_count"] = os.cpu_count()
     record["measured"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     path = Path(out_dir) / "end_to_end.json"
@@ -114,8 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m probedrift.bench.times", description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="+", default=list(WHAT), choices=WHAT, help="what to measure (default: all)")
     p.add_argument("--out", default=str(repo_root() / "results" / "bench"))
+    p.add_argument("--keep-cold-run", metavar="ROOT", default=None,
+                   help="copy each profile's cold run to ROOT/<profile> (e.g. results), as the committed run")
     args = p.parse_args(argv)
-    got = measure_times(args.out, tuple(args.only))
+    got = measure_times(args.out, tuple(args.only), args.keep_cold_run)
     refresh_loop_times(args.out)  # bench.json carries the loop's times beside the benchmark's own figures
     for key in TIME_KEYS:
         if key in got:
