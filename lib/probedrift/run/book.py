@@ -205,6 +205,22 @@ def power_markdown(run_dir: Path) -> str:
     return power_summary(pd.read_csv(path)) + "\n"
 
 
+#: Stages that run models (forward passes, generation, training); the others are statistics on embeddings.
+MODEL_STAGES = ("extraction", "corpus", "fine-tuning")
+
+
+def _time_split(totals: dict) -> str:
+    """One sentence: the run's seconds in model work (:data:`MODEL_STAGES`), statistics and the rest."""
+    if totals.get("total", 0.0) <= 0:
+        return ""
+    model = sum(totals.get(s, 0.0) for s in MODEL_STAGES)
+    stats = sum(totals.get(s, 0.0) for s in STAGES if s not in (*MODEL_STAGES, "figures"))
+    rest = totals["total"] - model - stats
+    return (f"Of this run's {totals['total']:.0f} s, running models (extraction, corpus, fine-tuning) took "
+            f"{model:.0f} s ({model / totals['total']:.0%}), the statistics on their embeddings {stats:.0f} s "
+            f"({stats / totals['total']:.0%}), and figures with the rest {rest:.0f} s.")
+
+
 def timings_markdown(run_dir: Path) -> str:
     """Where this run's time went: seconds per notebook and stage (from ``provenance.json``)."""
     prov = json.loads((run_dir / "provenance.json").read_text())
@@ -229,6 +245,7 @@ def timings_markdown(run_dir: Path) -> str:
             "pairs as corpus. *Other* is the rest of the notebook: plotting calls, tables, the kernel's "
             "start. Embeddings, corpora and fine-tuned checkpoints found in the cache cost no time, so a "
             "warm rerun is mostly the statistics.")
+    note += " " + _time_split(totals)
     tuned = sum(r["fine-tuning"] for r in rows)
     if any(name.startswith("07") for name in per_notebook) and tuned < 1.0:
         note += (" In this run the fine-tuned checkpoints came from the cache (fine-tuning took "
