@@ -93,5 +93,5 @@ def test_performance_table_sums_each_stage_over_notebooks(tmp_path):
     assert header == "| notebook | extraction | probes | drift | other | total |"
     assert "| 03_drift | 1 | 5 | 30 | 14 | 50 |" in lines
     assert lines[-1] == "| **all** | **91** | **5** | **30** | **24** | **150** |"
-    assert ("running models (extraction, corpus, fine-tuning) took 91 s (61%), the statistics on their "
-            "embeddings 35 s (23%), and figures with the rest 24 s.") in lines[0]
+    assert ("running models (extraction, corpus, fine-tuning, sample generations) took 91 s (61%), the statistics "
+            "on their embeddings 35 s (23%), and figures with the rest 24 s.") in lines[0]

@@ -21,7 +21,7 @@ from pathlib import Path
 #: The variable naming the notebook a kernel executes (set by :mod:`probedrift.run.kernel` before each chapter).
 NOTEBOOK_VARIABLE = "PROBEDRIFT_NOTEBOOK"
 STAGES = ("extraction", "probes", "drift", "monitors", "separability", "real drift", "corpus", "fine-tuning",
-          "figures")
+          "generation", "figures")
 _active = threading.local()
 
 

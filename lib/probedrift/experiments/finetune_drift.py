@@ -185,6 +185,7 @@ def separability_table(S: RunContext, updates: list[Update]) -> pd.DataFrame:
     return out.rename(columns={"instruct": "checkpoint"})
 
 
+@timed("generation")
 def generations(S: RunContext, updates: list[Update], held_out: list[str], n: int = 3,
                 max_new_tokens: int = 40) -> pd.DataFrame:
     """Greedy answers to ``n`` held-out instructions from the base and the last checkpoint of each strength."""
@@ -226,12 +227,14 @@ def generations_table(S: RunContext) -> pd.DataFrame:
     return generations(S, updates, held_out)
 
 
+@timed("real drift")
 def drift_table(S: RunContext) -> pd.DataFrame:
     """Table ``finetune_drift``: :func:`finetune_table` of every checkpoint against the base."""
     updates = prepared(S)[2]
     return finetune_table(S, updates, update_pairs(S, updates))
 
 
+@timed("separability")
 def separability_changes(S: RunContext) -> pd.DataFrame:
     """Table ``finetune_separability``: :func:`separability_table` of every checkpoint against the base."""
     return separability_table(S, prepared(S)[2])

@@ -206,7 +206,7 @@ def power_markdown(run_dir: Path) -> str:
 
 
 #: Stages that run models (forward passes, generation, training); the others are statistics on embeddings.
-MODEL_STAGES = ("extraction", "corpus", "fine-tuning")
+MODEL_STAGES = ("extraction", "corpus", "fine-tuning", "generation")
 
 
 def _time_split(totals: dict) -> str:
@@ -216,7 +216,8 @@ def _time_split(totals: dict) -> str:
     model = sum(totals.get(s, 0.0) for s in MODEL_STAGES)
     stats = sum(totals.get(s, 0.0) for s in STAGES if s not in (*MODEL_STAGES, "figures"))
     rest = totals["total"] - model - stats
-    return (f"Of this run's {totals['total']:.0f} s, running models (extraction, corpus, fine-tuning) took "
+    return (f"Of this run's {totals['total']:,.0f} s, running models (extraction, corpus, fine-tuning, sample "
+            f"generations) took "
             f"{model:.0f} s ({model / totals['total']:.0%}), the statistics on their embeddings {stats:.0f} s "
             f"({stats / totals['total']:.0%}), and figures with the rest {rest:.0f} s.")
 
@@ -242,7 +243,8 @@ def timings_markdown(run_dir: Path) -> str:
             + ". A stage counts the seconds of the library calls made for it, less those of the calls they "
             "make for another stage: a checkpoint embedded for a real-drift table counts as extraction (which "
             "includes loading the model), its training as fine-tuning, the teacher writing the instruction "
-            "pairs as corpus. *Other* is the rest of the notebook: plotting calls, tables, the kernel's "
+            "pairs as corpus, the checkpoints' sample answers as generation. *Other* is the rest of the "
+            "notebook: plotting calls, tables, the kernel's "
             "start. Embeddings, corpora and fine-tuned checkpoints found in the cache cost no time, so a "
             "warm rerun is mostly the statistics.")
     note += " " + _time_split(totals)
